@@ -1,0 +1,307 @@
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "cryptoflow/messages.hpp"
+
+namespace cryptoflow {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void put(Writer& w, const char* key, std::string_view v) {
+  w.Key(key);
+  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
+void put(Writer& w, const char* key, const Decimal& d) {
+  char buf[64];
+  const auto n = d.write(buf);
+  w.Key(key);
+  w.String(buf, static_cast<rapidjson::SizeType>(n));
+}
+void put(Writer& w, const char* key, const std::optional<Decimal>& d) {
+  if (d) {
+    put(w, key, *d);
+  } else {
+    w.Key(key);
+    w.Null();
+  }
+}
+void put(Writer& w, const char* key, std::int64_t v) {
+  w.Key(key);
+  w.Int64(v);
+}
+void put_bool(Writer& w, const char* key, bool v) {
+  w.Key(key);
+  w.Bool(v);
+}
+
+template <class Fn>
+std::string encode(Fn&& body) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  body(w);
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+// A parsed JSON object and typed accessors that record the first error, naming the field.
+// Parsing uses stack buffers for RapidJSON's pools: no heap allocation for ordinary messages.
+class Fields {
+public:
+  explicit Fields(std::string_view json)
+      : value_alloc_(value_buf_, sizeof value_buf_), parse_alloc_(parse_buf_, sizeof parse_buf_),
+        doc_(&value_alloc_, sizeof parse_buf_, &parse_alloc_) {
+    if (json.size() > kMaxMessageBytes) {
+      error_ = "message of " + std::to_string(json.size()) + " bytes exceeds the limit";
+      return;
+    }
+    doc_.Parse(json.data(), json.size());
+    if (doc_.HasParseError()) {
+      error_ = "malformed JSON at offset " + std::to_string(doc_.GetErrorOffset());
+    } else if (!doc_.IsObject()) {
+      error_ = "message is not a JSON object";
+    }
+  }
+  [[nodiscard]] bool ok() const { return error_.empty(); }
+  [[nodiscard]] const std::string& error() const { return error_; }
+
+  void str(const char* name, std::string& out) {
+    if (const auto* v = get(name)) {
+      if (v->IsString())
+        out.assign(v->GetString(), v->GetStringLength());
+      else
+        fail(name, "expected a string");
+    }
+  }
+  void dec(const char* name, Decimal& out) {
+    if (const auto* v = get(name)) parse_decimal(name, *v, out);
+  }
+  void opt_dec(const char* name, std::optional<Decimal>& out) {
+    if (!ok()) return;
+    auto it = doc_.FindMember(name);
+    if (it == doc_.MemberEnd() || it->value.IsNull()) {
+      out.reset();
+      return;
+    }
+    Decimal d;
+    if (parse_decimal(name, it->value, d)) out = d;
+  }
+  void i64(const char* name, std::int64_t& out) {
+    if (const auto* v = get(name)) {
+      if (v->IsInt64())
+        out = v->GetInt64();
+      else
+        fail(name, "expected an integer");
+    }
+  }
+  void opt_i64(const char* name, std::optional<std::int64_t>& out) {
+    if (!ok()) return;
+    auto it = doc_.FindMember(name);
+    if (it == doc_.MemberEnd() || it->value.IsNull()) return;
+    if (it->value.IsInt64())
+      out = it->value.GetInt64();
+    else
+      fail(name, "expected an integer");
+  }
+  void boolean(const char* name, bool& out) {
+    if (const auto* v = get(name)) {
+      if (v->IsBool())
+        out = v->GetBool();
+      else
+        fail(name, "expected true or false");
+    }
+  }
+
+private:
+  const rapidjson::Value* get(const char* name) {
+    if (!ok()) return nullptr;
+    auto it = doc_.FindMember(name);
+    if (it == doc_.MemberEnd()) {
+      fail(name, "missing");
+      return nullptr;
+    }
+    return &it->value;
+  }
+  bool parse_decimal(const char* name, const rapidjson::Value& v, Decimal& out) {
+    if (!v.IsString()) {
+      fail(name, "expected a decimal string");
+      return false;
+    }
+    auto d = Decimal::parse(std::string_view(v.GetString(), v.GetStringLength()));
+    if (!d) {
+      fail(name, "not a decimal number");
+      return false;
+    }
+    out = *d;
+    return true;
+  }
+  void fail(const char* name, const char* what) {
+    error_ = std::string("field '") + name + "': " + what;
+  }
+
+  char value_buf_[4096];
+  char parse_buf_[1024];
+  rapidjson::MemoryPoolAllocator<> value_alloc_;
+  rapidjson::MemoryPoolAllocator<> parse_alloc_;
+  rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
+                             rapidjson::MemoryPoolAllocator<>>
+      doc_;
+  std::string error_;
+};
+
+template <class T, class Fn>
+Decoded<T> decode(std::string_view json, Fn&& read) {
+  Fields f(json);
+  T m{};
+  read(f, m);
+  if (!f.ok()) return {std::nullopt, f.error()};
+  return {std::move(m), {}};
+}
+
+}  // namespace
+
+std::string to_json(const Trade& m) {
+  return encode([&](Writer& w) {
+    put(w, "source", m.source);
+    put(w, "symbol", m.symbol);
+    put(w, "trade_id", m.trade_id);
+    put(w, "price", m.price);
+    put(w, "quantity", m.quantity);
+    put_bool(w, "buyer_is_maker", m.buyer_is_maker);
+    put(w, "event_time", m.event_time);
+    put(w, "trade_time", m.trade_time);
+    put(w, "received_time", m.received_time);
+    if (m.first_trade_id) put(w, "first_trade_id", *m.first_trade_id);
+    if (m.last_trade_id) put(w, "last_trade_id", *m.last_trade_id);
+  });
+}
+
+std::string to_json(const Ticker& m) {
+  return encode([&](Writer& w) {
+    put(w, "source", m.source);
+    put(w, "coin", m.coin);
+    put(w, "symbol", m.symbol);
+    put(w, "name", m.name);
+    put(w, "vs_currency", m.vs_currency);
+    put(w, "price", m.price);
+    put(w, "market_cap", m.market_cap);
+    put(w, "volume_24h", m.volume_24h);
+    put(w, "change_24h_pct", m.change_24h_pct);
+    put(w, "last_updated", m.last_updated);
+    put(w, "received_time", m.received_time);
+  });
+}
+
+std::string to_json(const Candle& m) {
+  return encode([&](Writer& w) {
+    put(w, "source", m.source);
+    put(w, "symbol", m.symbol);
+    put(w, "interval", m.interval);
+    put(w, "start", m.start);
+    put(w, "end", m.end);
+    put(w, "open", m.open);
+    put(w, "high", m.high);
+    put(w, "low", m.low);
+    put(w, "close", m.close);
+    put(w, "volume", m.volume);
+    put(w, "quote_volume", m.quote_volume);
+    put(w, "taker_buy_volume", m.taker_buy_volume);
+    put(w, "vwap", m.vwap);
+    put(w, "trades", m.trades);
+    put_bool(w, "final", m.final);
+  });
+}
+
+std::string to_json(const Indicator& m) {
+  return encode([&](Writer& w) {
+    put(w, "symbol", m.symbol);
+    put(w, "kind", m.kind);
+    put(w, "window", m.window);
+    put(w, "end", m.end);
+    put(w, "value", m.value);
+    put(w, "trades", m.trades);
+  });
+}
+
+Decoded<Trade> decode_trade(std::string_view json) {
+  return decode<Trade>(json, [](Fields& f, Trade& m) {
+    f.str("source", m.source);
+    f.str("symbol", m.symbol);
+    f.i64("trade_id", m.trade_id);
+    f.dec("price", m.price);
+    f.dec("quantity", m.quantity);
+    f.boolean("buyer_is_maker", m.buyer_is_maker);
+    f.i64("event_time", m.event_time);
+    f.i64("trade_time", m.trade_time);
+    f.i64("received_time", m.received_time);
+    f.opt_i64("first_trade_id", m.first_trade_id);
+    f.opt_i64("last_trade_id", m.last_trade_id);
+  });
+}
+
+Decoded<Ticker> decode_ticker(std::string_view json) {
+  return decode<Ticker>(json, [](Fields& f, Ticker& m) {
+    f.str("source", m.source);
+    f.str("coin", m.coin);
+    f.str("symbol", m.symbol);
+    f.str("name", m.name);
+    f.str("vs_currency", m.vs_currency);
+    f.opt_dec("price", m.price);
+    f.opt_dec("market_cap", m.market_cap);
+    f.opt_dec("volume_24h", m.volume_24h);
+    f.opt_dec("change_24h_pct", m.change_24h_pct);
+    f.i64("last_updated", m.last_updated);
+    f.i64("received_time", m.received_time);
+  });
+}
+
+Decoded<Candle> decode_candle(std::string_view json) {
+  return decode<Candle>(json, [](Fields& f, Candle& m) {
+    f.str("source", m.source);
+    f.str("symbol", m.symbol);
+    f.str("interval", m.interval);
+    f.i64("start", m.start);
+    f.i64("end", m.end);
+    f.dec("open", m.open);
+    f.dec("high", m.high);
+    f.dec("low", m.low);
+    f.dec("close", m.close);
+    f.dec("volume", m.volume);
+    f.dec("quote_volume", m.quote_volume);
+    f.dec("taker_buy_volume", m.taker_buy_volume);
+    f.dec("vwap", m.vwap);
+    f.i64("trades", m.trades);
+    f.boolean("final", m.final);
+  });
+}
+
+Decoded<Indicator> decode_indicator(std::string_view json) {
+  return decode<Indicator>(json, [](Fields& f, Indicator& m) {
+    f.str("symbol", m.symbol);
+    f.str("kind", m.kind);
+    f.str("window", m.window);
+    f.i64("end", m.end);
+    f.dec("value", m.value);
+    f.i64("trades", m.trades);
+  });
+}
+
+std::string check_trade(const Trade& t) {
+  if (t.symbol.empty()) return "field 'symbol': empty";
+  for (char c : t.symbol)
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return "field 'symbol': not upper-case letters and digits";
+  if (t.source.empty()) return "field 'source': empty";
+  if (!(t.price > Decimal())) return "field 'price': not positive";
+  if (t.quantity < Decimal()) return "field 'quantity': negative";
+  if (t.trade_id < 0) return "field 'trade_id': negative";
+  if (t.trade_time <= 0) return "field 'trade_time': not a time";
+  if (t.event_time <= 0) return "field 'event_time': not a time";
+  if (t.first_trade_id.has_value() != t.last_trade_id.has_value())
+    return "fields 'first_trade_id'/'last_trade_id': only one present";
+  if (t.first_trade_id && *t.last_trade_id < *t.first_trade_id) return "field 'last_trade_id': below first_trade_id";
+  return {};
+}
+
+}  // namespace cryptoflow

@@ -1,0 +1,51 @@
+#pragma once
+// Blocking HTTP client over libcurl: one connection kept alive per client, TLS verification
+// on, connect and total timeouts. Used by the sinks and the REST producers.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cryptoflow {
+
+struct HttpResponse {
+  long status = 0;            // 0 when the request did not complete (see error)
+  std::string body;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string error;          // transport error (connection refused, timeout, TLS ...)
+  double seconds = 0;         // total time
+  [[nodiscard]] bool ok() const { return error.empty() && status >= 200 && status < 300; }
+};
+
+struct HttpOptions {
+  std::chrono::milliseconds connect_timeout{3000};
+  std::chrono::milliseconds total_timeout{10000};
+  bool verify_tls = true;
+};
+
+class HttpClient {
+public:
+  explicit HttpClient(HttpOptions options = {});
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  HttpResponse request(const std::string& method, const std::string& url,
+                       const std::vector<std::string>& headers = {}, const std::string& body = {});
+  HttpResponse get(const std::string& url, const std::vector<std::string>& headers = {}) {
+    return request("GET", url, headers);
+  }
+  HttpResponse post(const std::string& url, const std::string& body, const std::vector<std::string>& headers = {}) {
+    return request("POST", url, headers, body);
+  }
+
+  // Percent-encodes a query parameter value.
+  [[nodiscard]] std::string escape(const std::string& s) const;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cryptoflow

@@ -1,0 +1,111 @@
+#include "cryptoflow/http.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+#include <stdexcept>
+
+namespace cryptoflow {
+namespace {
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* out = static_cast<HttpResponse*>(user);
+  constexpr std::size_t kMaxBody = 64u << 20;  // hostile servers do not get unbounded memory
+  if (out->body.size() + size * n > kMaxBody) return 0;
+  out->body.append(data, size * n);
+  return size * n;
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* out = static_cast<HttpResponse*>(user);
+  std::string line(data, size * n);
+  const auto colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    auto value = line.substr(colon + 1);
+    const auto b = value.find_first_not_of(" \t");
+    const auto e = value.find_last_not_of(" \t\r\n");
+    out->headers[name] = b == std::string::npos ? "" : value.substr(b, e - b + 1);
+  }
+  return size * n;
+}
+
+}  // namespace
+
+struct HttpClient::Impl {
+  std::unique_ptr<CURL, CurlDeleter> curl;
+  HttpOptions options;
+};
+
+HttpClient::HttpClient(HttpOptions options) : impl_(std::make_unique<Impl>()) {
+  global_init();
+  impl_->curl.reset(curl_easy_init());
+  if (!impl_->curl) throw std::runtime_error("curl_easy_init failed");
+  impl_->options = options;
+}
+
+HttpClient::~HttpClient() = default;
+
+HttpResponse HttpClient::request(const std::string& method, const std::string& url,
+                                 const std::vector<std::string>& headers, const std::string& body) {
+  CURL* c = impl_->curl.get();
+  curl_easy_reset(c);  // keeps the connection cache: keep-alive across requests
+  HttpResponse resp;
+  std::unique_ptr<curl_slist, SlistDeleter> hdrs;
+  for (const auto& h : headers) hdrs.reset(curl_slist_append(hdrs.release(), h.c_str()));
+  hdrs.reset(curl_slist_append(hdrs.release(), "Expect:"));  // no 100-continue round trip
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs.get());
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(impl_->options.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(impl_->options.total_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, impl_->options.verify_tls ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, impl_->options.verify_tls ? 2L : 0L);
+  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // gzip/deflate responses
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp);
+  if (method == "GET") {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  const CURLcode rc = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &resp.seconds);
+  if (rc != CURLE_OK) {
+    resp.error = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    resp.status = 0;
+    return resp;
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+  return resp;
+}
+
+std::string HttpClient::escape(const std::string& s) const {
+  char* out = curl_easy_escape(impl_->curl.get(), s.c_str(), static_cast<int>(s.size()));
+  std::string r = out ? out : "";
+  curl_free(out);
+  return r;
+}
+
+}  // namespace cryptoflow

@@ -1,0 +1,72 @@
+#pragma once
+// 12-factor configuration: every setting is an environment variable with a default, declared
+// once so that `--help` lists exactly what a binary reads. A bad value is a ConfigError that
+// names the variable; run_service() turns it into exit code 2.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cryptoflow {
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct VarSpec {
+  std::string name;
+  std::string default_value;  // empty: no default
+  std::string help;
+};
+
+// The variables every service reads (CONTRACT.md, "Environment (every service)").
+std::vector<VarSpec> common_vars();
+
+class Config {
+public:
+  using Env = std::map<std::string, std::string>;
+
+  Config(std::vector<VarSpec> vars, Env env);
+  static Env process_env();
+
+  [[nodiscard]] const std::vector<VarSpec>& vars() const { return vars_; }
+  [[nodiscard]] const Env& env() const { return env_; }
+
+  // Value or default; reading an undeclared variable is a programming error (std::logic_error).
+  [[nodiscard]] std::string str(const std::string& name) const;
+  [[nodiscard]] std::int64_t integer(const std::string& name, std::int64_t min, std::int64_t max) const;
+  // "250ms", "30s", "1m", "1h", "1d", "1w"; a bare number is milliseconds.
+  [[nodiscard]] std::int64_t duration_ms(const std::string& name) const;
+  // Comma-separated, trimmed, empty items dropped.
+  [[nodiscard]] std::vector<std::string> list(const std::string& name) const;
+  [[nodiscard]] std::string choice(const std::string& name, const std::vector<std::string>& allowed) const;
+
+  // `--help` text: usage, summary, then every variable with its default and meaning.
+  [[nodiscard]] std::string help(const std::string& program, const std::string& summary) const;
+
+private:
+  const VarSpec& spec(const std::string& name) const;
+  std::vector<VarSpec> vars_;
+  Env env_;
+};
+
+// Parses "1m", "30s", ... into milliseconds; nullopt-like -1 on error.
+std::int64_t parse_duration_ms(const std::string& text);
+
+std::vector<std::string> split_list(const std::string& text);
+
+struct ServiceInfo {
+  std::string program;  // binary name
+  std::string summary;  // one line for --help
+  std::vector<VarSpec> vars;
+};
+
+// Handles --help and --version, builds the Config from the environment, calls body, and maps
+// outcomes to the contract's exit codes: body's return value (0 after a clean drain),
+// 2 for ConfigError or a bad flag, 1 for any other exception.
+int run_service(int argc, char** argv, const ServiceInfo& info,
+                const std::function<int(const Config&, const std::vector<std::string>& args)>& body);
+
+}  // namespace cryptoflow

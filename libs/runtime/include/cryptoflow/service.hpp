@@ -1,0 +1,43 @@
+#pragma once
+// Process plumbing shared by every service: shutdown signals and the admin HTTP server.
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "cryptoflow/metrics.hpp"
+
+namespace cryptoflow {
+
+// SIGTERM and SIGINT set a flag that the service's loop polls; the loop drains and returns 0.
+class ShutdownSignal {
+public:
+  static void install();
+  static bool requested();
+  static void request();  // what the handler does; also for tests
+};
+
+// Minimal HTTP/1.1 server on its own thread for /healthz, /readyz and /metrics.
+// GET only; one request per connection; Connection: close.
+class AdminServer {
+public:
+  // port 0 binds an ephemeral port (see port()); bind_address "0.0.0.0" for containers.
+  AdminServer(int port, MetricsRegistry& metrics, std::function<bool()> ready,
+              const std::string& bind_address = "0.0.0.0");
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+  [[nodiscard]] int port() const { return port_; }
+
+private:
+  void serve();
+  void handle(int fd);
+  MetricsRegistry& metrics_;
+  std::function<bool()> ready_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace cryptoflow

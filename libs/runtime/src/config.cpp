@@ -1,0 +1,167 @@
+#include "cryptoflow/config.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "cryptoflow/log.hpp"
+#include "cryptoflow/version.hpp"
+
+extern char** environ;
+
+namespace cryptoflow {
+
+std::vector<VarSpec> common_vars() {
+  return {
+      {"KAFKA_BOOTSTRAP_SERVERS", "localhost:9092", "Kafka brokers (host:port,...)"},
+      {"KAFKA_<NAME>", "", "any librdkafka property: KAFKA_SECURITY_PROTOCOL -> security.protocol"},
+      {"ADMIN_PORT", "8080", "port of /healthz, /readyz, /metrics; 0 disables"},
+      {"LOG_LEVEL", "info", "trace, debug, info, warn, error"},
+      {"LOG_FORMAT", "json", "json or text"},
+      {"TRADES_TOPIC", "crypto.trades", "trades topic"},
+      {"TICKERS_TOPIC", "crypto.tickers", "tickers topic"},
+      {"CANDLES_TOPIC", "crypto.candles", "candles topic"},
+      {"INDICATORS_TOPIC", "crypto.indicators", "indicators topic"},
+      {"LATE_TRADES_TOPIC", "crypto.late-trades", "trades behind the watermark"},
+      {"DEAD_LETTER_TOPIC", "crypto.dead-letter", "undecodable or invalid records"},
+      {"TOPIC_PARTITIONS", "6", "partitions of a topic this service creates because it is missing"},
+      {"TOPIC_REPLICATION_FACTOR", "1", "replication factor of such a topic"},
+  };
+}
+
+Config::Config(std::vector<VarSpec> vars, Env env) : vars_(std::move(vars)), env_(std::move(env)) {}
+
+Config::Env Config::process_env() {
+  Env env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv(*e);
+    const auto eq = kv.find('=');
+    if (eq != std::string::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return env;
+}
+
+const VarSpec& Config::spec(const std::string& name) const {
+  for (const auto& v : vars_)
+    if (v.name == name) return v;
+  throw std::logic_error("configuration variable " + name + " is read but not declared");
+}
+
+std::string Config::str(const std::string& name) const {
+  const auto& s = spec(name);
+  auto it = env_.find(name);
+  return it != env_.end() ? it->second : s.default_value;
+}
+
+std::int64_t Config::integer(const std::string& name, std::int64_t min, std::int64_t max) const {
+  const auto text = str(name);
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size())
+    throw ConfigError(name + "='" + text + "' is not an integer");
+  if (v < min || v > max)
+    throw ConfigError(name + "=" + text + " is out of range [" + std::to_string(min) + ", " +
+                      std::to_string(max) + "]");
+  return v;
+}
+
+std::int64_t parse_duration_ms(const std::string& text) {
+  if (text.empty()) return -1;
+  std::size_t i = 0;
+  std::int64_t n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    if (n > 1'000'000'000'000) return -1;
+    n = n * 10 + (text[i++] - '0');
+  }
+  if (i == 0) return -1;
+  const std::string unit = text.substr(i);
+  std::int64_t mul = 0;
+  if (unit.empty() || unit == "ms") mul = 1;
+  else if (unit == "s") mul = 1000;
+  else if (unit == "m") mul = 60'000;
+  else if (unit == "h") mul = 3'600'000;
+  else if (unit == "d") mul = 86'400'000;
+  else if (unit == "w") mul = 7 * 86'400'000LL;
+  else return -1;
+  return n * mul;
+}
+
+std::int64_t Config::duration_ms(const std::string& name) const {
+  const auto text = str(name);
+  const auto ms = parse_duration_ms(text);
+  if (ms < 0) throw ConfigError(name + "='" + text + "' is not a duration (e.g. 500ms, 30s, 1m, 1h)");
+  return ms;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t");
+    const auto e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+std::vector<std::string> Config::list(const std::string& name) const { return split_list(str(name)); }
+
+std::string Config::choice(const std::string& name, const std::vector<std::string>& allowed) const {
+  const auto v = str(name);
+  if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return v;
+  std::string msg = name + "='" + v + "' is not one of:";
+  for (const auto& a : allowed) msg += " " + a;
+  throw ConfigError(msg);
+}
+
+std::string Config::help(const std::string& program, const std::string& summary) const {
+  std::ostringstream o;
+  o << "Usage: " << program << " [--help] [--version]\n\n" << summary << "\n\n";
+  o << "Configuration (environment variables; default in brackets):\n";
+  std::size_t width = 0;
+  for (const auto& v : vars_) width = std::max(width, v.name.size());
+  for (const auto& v : vars_) {
+    o << "  " << v.name << std::string(width - v.name.size() + 2, ' ') << v.help;
+    if (!v.default_value.empty()) o << " [" << v.default_value << "]";
+    o << "\n";
+  }
+  o << "\nExit codes: 0 after SIGTERM/SIGINT and a clean drain, 2 on bad configuration, 1 on a "
+       "fatal runtime error.\n";
+  return o.str();
+}
+
+int run_service(int argc, char** argv, const ServiceInfo& info,
+                const std::function<int(const Config&, const std::vector<std::string>&)>& body) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  Config config(info.vars, Config::process_env());
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << config.help(info.program, info.summary);
+      return 0;
+    }
+    if (a == "--version") {
+      std::cout << info.program << " " << kVersion << "\n";
+      return 0;
+    }
+  }
+  try {
+    configure_logging(info.program, config.choice("LOG_LEVEL", {"trace", "debug", "info", "warn", "error"}),
+                      config.choice("LOG_FORMAT", {"json", "text"}));
+    return body(config, args);
+  } catch (const ConfigError& e) {
+    std::cerr << info.program << ": configuration error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    log_error("fatal error", {{"error", e.what()}});
+    return 1;
+  }
+}
+
+}  // namespace cryptoflow

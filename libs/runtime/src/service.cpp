@@ -1,0 +1,123 @@
+#include "cryptoflow/service.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
+
+#include "cryptoflow/log.hpp"
+
+namespace cryptoflow {
+namespace {
+volatile std::sig_atomic_t g_shutdown = 0;
+extern "C" void on_signal(int) { g_shutdown = 1; }
+}  // namespace
+
+void ShutdownSignal::install() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+bool ShutdownSignal::requested() { return g_shutdown != 0; }
+void ShutdownSignal::request() { g_shutdown = 1; }
+
+AdminServer::AdminServer(int port, MetricsRegistry& metrics, std::function<bool()> ready,
+                         const std::string& bind_address)
+    : metrics_(metrics), ready_(std::move(ready)) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) throw std::runtime_error(std::string("admin server: socket: ") + std::strerror(errno));
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::inet_pton(AF_INET, bind_address.c_str(), &addr.sin_addr) != 1)
+    throw std::runtime_error("admin server: bad bind address " + bind_address);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 16) != 0) {
+    const std::string err = std::strerror(errno);
+    ::close(listen_fd_);
+    throw std::runtime_error("admin server: cannot listen on port " + std::to_string(port) + ": " + err);
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  thread_ = std::thread([this] { serve(); });
+  log_info("admin server listening", {{"port", port_}});
+}
+
+AdminServer::~AdminServer() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  ::close(listen_fd_);
+}
+
+void AdminServer::serve() {
+  while (!stop_) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    handle(fd);
+    ::close(fd);
+  }
+}
+
+void AdminServer::handle(int fd) {
+  std::string req;
+  char buf[2048];
+  while (req.find("\r\n\r\n") == std::string::npos && req.size() < 8192) {
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return;
+    req.append(buf, static_cast<std::size_t>(n));
+  }
+  const auto line_end = req.find("\r\n");
+  const std::string line = req.substr(0, line_end);
+  const auto sp1 = line.find(' ');
+  const auto sp2 = line.find(' ', sp1 + 1);
+  const std::string method = line.substr(0, sp1);
+  std::string path = sp1 == std::string::npos ? "" : line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (const auto q = path.find('?'); q != std::string::npos) path.resize(q);
+
+  int status = 200;
+  std::string body;
+  std::string type = "text/plain; charset=utf-8";
+  if (method != "GET" && method != "HEAD") {
+    status = 405;
+    body = "method not allowed\n";
+  } else if (path == "/healthz") {
+    body = "ok\n";
+  } else if (path == "/readyz") {
+    const bool ready = ready_ ? ready_() : true;
+    status = ready ? 200 : 503;
+    body = ready ? "ready\n" : "not ready\n";
+  } else if (path == "/metrics") {
+    body = metrics_.render();
+    type = "text/plain; version=0.0.4; charset=utf-8";
+  } else {
+    status = 404;
+    body = "not found\n";
+  }
+  const char* reason = status == 200 ? "OK" : status == 503 ? "Service Unavailable" : status == 404 ? "Not Found" : "Method Not Allowed";
+  std::string resp = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + type +
+                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  if (method != "HEAD") resp += body;
+  std::size_t off = 0;
+  while (off < resp.size()) {
+    const auto n = ::send(fd, resp.data() + off, resp.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace cryptoflow

@@ -1,0 +1,42 @@
+#include "publisher.hpp"
+
+namespace cryptoflow::binance {
+
+Publisher::Publisher(kafka::Producer& producer, std::string topic, MetricsRegistry& m)
+    : producer_(producer),
+      topic_(std::move(topic)),
+      frames_(m.counter("cryptoflow_binance_frames_total", "WebSocket frames (or replayed lines) read")),
+      trades_(m.counter("cryptoflow_binance_trades_total", "Trades published to the trades topic")),
+      ignored_(m.counter("cryptoflow_binance_ignored_frames_total", "Valid frames that are not trades")),
+      malformed_(m.counter("cryptoflow_binance_decode_errors_total", "Frames that could not be decoded",
+                           {{"kind", "malformed"}})),
+      invalid_(m.counter("cryptoflow_binance_decode_errors_total", "Frames that could not be decoded",
+                         {{"kind", "invalid_trade"}})),
+      latency_(m.histogram("cryptoflow_binance_receive_latency_ms", "Exchange event time to receive time",
+                           latency_buckets_ms())) {}
+
+FrameKind Publisher::publish_frame(std::string_view frame, std::int64_t received_ms) {
+  frames_.inc();
+  auto d = decode_frame(frame, received_ms);
+  switch (d.kind) {
+    case FrameKind::trade: {
+      const auto json = to_json(d.trade);
+      producer_.produce(topic_, d.trade.symbol, json, d.trade.trade_time);
+      trades_.inc();
+      latency_.observe(static_cast<double>(received_ms - d.trade.event_time));
+      break;
+    }
+    case FrameKind::ignored: ignored_.inc(); break;
+    case FrameKind::malformed:
+      malformed_.inc();
+      malformed_log_(LogLevel::warn, "malformed frame", {{"error", d.error}});
+      break;
+    case FrameKind::invalid:
+      invalid_.inc();
+      invalid_log_(LogLevel::warn, "invalid trade event", {{"error", d.error}});
+      break;
+  }
+  return d.kind;
+}
+
+}  // namespace cryptoflow::binance

@@ -1,0 +1,32 @@
+#pragma once
+// Turns frames into crypto.trades records (key = symbol, timestamp = trade time) and counts
+// what it saw. Shared by replay and live modes.
+#include <string>
+
+#include "cryptoflow/kafka.hpp"
+#include "cryptoflow/log.hpp"
+#include "cryptoflow/metrics.hpp"
+#include "frame_decoder.hpp"
+
+namespace cryptoflow::binance {
+
+class Publisher {
+public:
+  Publisher(kafka::Producer& producer, std::string topic, MetricsRegistry& metrics);
+  // Decodes and publishes one frame; returns the decoded kind.
+  FrameKind publish_frame(std::string_view frame, std::int64_t received_ms);
+
+private:
+  kafka::Producer& producer_;
+  std::string topic_;
+  Counter& frames_;
+  Counter& trades_;
+  Counter& ignored_;
+  Counter& malformed_;
+  Counter& invalid_;
+  Histogram& latency_;
+  RateLimitedLog malformed_log_;
+  RateLimitedLog invalid_log_;
+};
+
+}  // namespace cryptoflow::binance

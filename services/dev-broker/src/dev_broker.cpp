@@ -1,0 +1,69 @@
+#include "dev_broker.hpp"
+
+#include "cryptoflow/log.hpp"
+
+namespace cryptoflow {
+
+DevBrokerOptions parse_dev_broker_args(const std::vector<std::string>& args) {
+  DevBrokerOptions o;
+  auto number = [&](std::size_t& i, const std::string& flag, int min, int max) {
+    if (i + 1 >= args.size()) throw ConfigError(flag + " needs a value");
+    const auto& text = args[++i];
+    std::size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size() || v < min || v > max)
+      throw ConfigError(flag + " " + text + ": expected an integer in [" + std::to_string(min) + ", " +
+                        std::to_string(max) + "]");
+    return v;
+  };
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--brokers") o.brokers = number(i, "--brokers", 1, 16);
+    else if (args[i] == "--port") o.first_port = number(i, "--port", 1, 65535 - 16);
+    else if (args[i] == "--partitions") o.partitions = number(i, "--partitions", 1, 1000);
+    else throw ConfigError("unknown argument " + args[i] + " (see --help)");
+  }
+  return o;
+}
+
+std::vector<std::string> contract_topics(const Config& config) {
+  return {config.str("TRADES_TOPIC"),     config.str("TICKERS_TOPIC"),     config.str("CANDLES_TOPIC"),
+          config.str("INDICATORS_TOPIC"), config.str("LATE_TRADES_TOPIC"), config.str("DEAD_LETTER_TOPIC")};
+}
+
+DevBroker::DevBroker(const DevBrokerOptions& options, const std::vector<std::string>& topics) {
+  kafka::Properties p;
+  p.set("client.id", "dev-broker");
+  rk_ = kafka::HandlePtr(rd_kafka_new(RD_KAFKA_PRODUCER, kafka::make_conf(p).release(), nullptr, 0));
+  if (!rk_) throw std::runtime_error("cannot create the mock cluster's client handle");
+  cluster_ = rd_kafka_mock_cluster_new(rk_.get(), options.brokers);
+  if (!cluster_) throw std::runtime_error("cannot create the mock cluster");
+  for (const auto& t : topics) {
+    if (const auto err = rd_kafka_mock_topic_create(cluster_, t.c_str(), options.partitions, std::min(options.brokers, 3)))
+      throw std::runtime_error("cannot create topic " + t + ": " + rd_kafka_err2str(err));
+  }
+  bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_);
+  if (options.first_port > 0) {
+    std::string fixed;
+    const auto targets = split_list(bootstrap_);
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      const auto port = static_cast<std::uint16_t>(options.first_port + static_cast<int>(i));
+      const auto target = static_cast<std::uint16_t>(std::stoi(targets[i].substr(targets[i].rfind(':') + 1)));
+      forwarders_.push_back(std::make_unique<TcpForwarder>(port, target));
+      fixed += (fixed.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(port);
+    }
+    log_info("fixed ports forward to the mock brokers", {{"fixed", fixed}, {"brokers", bootstrap_}});
+    bootstrap_ = fixed;
+  }
+}
+
+DevBroker::~DevBroker() {
+  forwarders_.clear();
+  if (cluster_) rd_kafka_mock_cluster_destroy(cluster_);
+}
+
+}  // namespace cryptoflow

@@ -1,0 +1,76 @@
+// influxdb-sink: crypto.candles / crypto.indicators / crypto.tickers -> InfluxDB (line protocol).
+#include <memory>
+
+#include "cryptoflow/kafka.hpp"
+#include "cryptoflow/log.hpp"
+#include "cryptoflow/service.hpp"
+#include "src/influx_sink.hpp"
+
+namespace {
+using namespace cryptoflow;
+
+int run(const Config& config, const std::vector<std::string>& args) {
+  if (!args.empty()) throw ConfigError("unknown argument " + args.front() + " (see --help)");
+  influx::InfluxOptions io;
+  io.url = config.str("INFLUX_URL");
+  if (io.url.rfind("http://", 0) != 0 && io.url.rfind("https://", 0) != 0)
+    throw ConfigError("INFLUX_URL='" + io.url + "' is not an http:// or https:// URL");
+  io.api = config.choice("INFLUX_API", {"v2", "v1"});
+  io.token = config.str("INFLUX_TOKEN");
+  io.org = config.str("INFLUX_ORG");
+  io.bucket = config.str("INFLUX_BUCKET");
+  io.db = config.str("INFLUX_DB");
+  io.username = config.str("INFLUX_USERNAME");
+  io.password = config.str("INFLUX_PASSWORD");
+  if (io.api == "v2" && io.token.empty()) log_warn("INFLUX_TOKEN is empty: InfluxDB 2 will refuse writes");
+
+  influx::SinkOptions so;
+  so.topics = config.list("SINK_TOPICS");
+  if (so.topics.empty()) throw ConfigError("SINK_TOPICS is empty");
+  so.group_id = config.str("GROUP_ID");
+  so.candles_topic = config.str("CANDLES_TOPIC");
+  so.indicators_topic = config.str("INDICATORS_TOPIC");
+  so.tickers_topic = config.str("TICKERS_TOPIC");
+  so.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
+  so.batch_size = static_cast<std::size_t>(config.integer("INFLUX_BATCH_SIZE", 1, 1'000'000));
+  so.flush_interval = std::chrono::milliseconds(config.integer("INFLUX_FLUSH_INTERVAL_MS", 1, 3'600'000));
+  const auto admin_port = config.integer("ADMIN_PORT", 0, 65535);
+  const auto props = kafka::Properties::from_config(config);
+
+  ShutdownSignal::install();
+  MetricsRegistry metrics;
+  influx::InfluxWriter writer(io);
+  if (const auto err = writer.ensure_database(); !err.empty())
+    log_warn("could not create the InfluxDB database (writes will retry)", {{"db", io.db}, {"error", err}});
+  kafka::ensure_topics(props, so.topics, static_cast<int>(config.integer("TOPIC_PARTITIONS", 1, 10000)),
+                       static_cast<int>(config.integer("TOPIC_REPLICATION_FACTOR", 1, 16)));
+  influx::InfluxSink sink(props, so, writer, metrics);
+  std::unique_ptr<AdminServer> admin;
+  if (admin_port > 0)
+    admin = std::make_unique<AdminServer>(static_cast<int>(admin_port), metrics, [&] { return sink.ready(); });
+  log_info("sinking", {{"url", writer.write_url()}, {"group", so.group_id}});
+  sink.run([] { return ShutdownSignal::requested(); });
+  log_info("stopped cleanly");
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto vars = cryptoflow::common_vars();
+  vars.insert(vars.end(), {
+      {"INFLUX_URL", "http://localhost:8086", "InfluxDB base URL"},
+      {"INFLUX_API", "v2", "v2 (/api/v2/write, token) or v1 (/write, db)"},
+      {"INFLUX_TOKEN", "", "v2 API token (never logged)"},
+      {"INFLUX_ORG", "crypto", "v2 organisation"},
+      {"INFLUX_BUCKET", "crypto", "v2 bucket"},
+      {"INFLUX_DB", "crypto", "v1 database (created at start if missing)"},
+      {"INFLUX_USERNAME", "", "v1 user (basic auth)"},
+      {"INFLUX_PASSWORD", "", "v1 password (never logged)"},
+      {"INFLUX_BATCH_SIZE", "5000", "points per write"},
+      {"INFLUX_FLUSH_INTERVAL_MS", "1000", "write a partial batch after this long"},
+      {"SINK_TOPICS", "crypto.candles,crypto.indicators,crypto.tickers", "topics to write"},
+      {"GROUP_ID", "influxdb-sink", "consumer group"},
+  });
+  return cryptoflow::run_service(
+      argc, argv, {"influxdb-sink", "Writes candles, indicators and tickers from Kafka to InfluxDB.", vars}, run);
+}

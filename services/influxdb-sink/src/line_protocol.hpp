@@ -1,0 +1,26 @@
+#pragma once
+// InfluxDB line protocol for cryptoflow's messages, per CONTRACT.md's InfluxDB schema:
+//   candle         tags symbol, interval, source; fields open..vwap (float), trades (integer),
+//                  final (boolean); time = window start (ms)
+//   moving_average tags symbol, window; fields value (float), trades (integer); time = end
+//   ticker         tags coin, symbol, vs_currency; fields name (string), price, market_cap,
+//                  volume_24h, change_24h_pct (float); time = last_updated
+// Decimal fields are written with their exact digits; InfluxDB stores them as float64.
+#include <string>
+#include <string_view>
+
+#include "cryptoflow/messages.hpp"
+
+namespace cryptoflow::influx {
+
+// Appends one line (with trailing '\n') to out.
+void append_line(std::string& out, const Candle& c);
+void append_line(std::string& out, const Indicator& m);
+void append_line(std::string& out, const Ticker& t);
+
+// Escaping rules of the line protocol.
+void append_measurement(std::string& out, std::string_view s);  // escapes , and space
+void append_tag(std::string& out, std::string_view s);          // escapes , = and space
+void append_string_field(std::string& out, std::string_view s); // quoted; escapes " and backslash
+
+}  // namespace cryptoflow::influx
