@@ -6,8 +6,8 @@
 #include "cryptoflow/kafka.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/service.hpp"
-#include "src/publisher.hpp"
-#include "src/replay.hpp"
+#include "publisher.hpp"
+#include "replay.hpp"
 
 namespace {
 using namespace cryptoflow;

@@ -5,7 +5,7 @@
 
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/service.hpp"
-#include "src/dev_broker.hpp"
+#include "dev_broker.hpp"
 
 int main(int argc, char** argv) {
   using namespace cryptoflow;

@@ -4,7 +4,7 @@
 #include "cryptoflow/kafka.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/service.hpp"
-#include "src/influx_sink.hpp"
+#include "influx_sink.hpp"
 
 namespace {
 using namespace cryptoflow;

@@ -4,7 +4,7 @@
 #include "cryptoflow/kafka.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/service.hpp"
-#include "src/processor.hpp"
+#include "processor.hpp"
 
 namespace {
 using namespace cryptoflow;

@@ -57,7 +57,7 @@ public:
       error_ = "message of " + std::to_string(json.size()) + " bytes exceeds the limit";
       return;
     }
-    doc_.Parse(json.data(), json.size());
+    doc_.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
     if (doc_.HasParseError()) {
       error_ = "malformed JSON at offset " + std::to_string(doc_.GetErrorOffset());
     } else if (!doc_.IsObject()) {

@@ -37,7 +37,7 @@ SchemaValidator::~SchemaValidator() = default;
 
 std::string SchemaValidator::validate(std::string_view json) const {
   rapidjson::Document d;
-  d.Parse(json.data(), json.size());
+  d.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (d.HasParseError()) return "malformed JSON at offset " + std::to_string(d.GetErrorOffset());
   rapidjson::SchemaValidator v(impl_->schema);
   if (d.Accept(v)) return {};

@@ -87,7 +87,7 @@ DecodedFrame decode_frame(std::string_view frame, std::int64_t received_time_ms)
   rapidjson::MemoryPoolAllocator<> parse_alloc(parse_buf, sizeof parse_buf);
   rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>, rapidjson::MemoryPoolAllocator<>>
       doc(&value_alloc, sizeof parse_buf, &parse_alloc);
-  doc.Parse(frame.data(), frame.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(frame.data(), frame.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     out.error = doc.HasParseError() ? "malformed JSON at offset " + std::to_string(doc.GetErrorOffset())
                                     : "frame is not a JSON object";
@@ -128,6 +128,7 @@ DecodedFrame decode_frame(std::string_view frame, std::int64_t received_time_ms)
     t.last_trade_id = r.i64("l");
     if (r.error.empty() && *t.last_trade_id < *t.first_trade_id) r.error = "field 'l': below field 'f'";
   }
+  if (r.error.empty()) r.error = check_trade(t);  // what the schema states beyond types
   if (!r.error.empty()) {
     out.kind = FrameKind::invalid;
     out.error = std::move(r.error);

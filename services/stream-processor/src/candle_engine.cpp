@@ -43,8 +43,12 @@ CandleEngine::CandleEngine(EngineOptions options) : options_(std::move(options))
 
 AddResult CandleEngine::add(std::int32_t partition, std::int64_t offset, const Trade& t, std::int64_t now_ms) {
   auto& p = partitions_[partition];
-  p.max_trade_time = std::max(p.max_trade_time, t.trade_time);
+  const bool was_idle = now_ms - p.last_input_ms >= options_.idle_timeout_ms;
   p.last_input_ms = now_ms;
+  if (t.trade_time > p.max_trade_time || was_idle) {
+    p.max_trade_time = std::max(p.max_trade_time, t.trade_time);
+    update_watermark(now_ms);  // per record: what is late depends on input order, not on timing
+  }
 
   AddResult result;
   std::string key = t.symbol;
