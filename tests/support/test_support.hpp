@@ -1,0 +1,121 @@
+#pragma once
+// Helpers for integration and end-to-end tests: free loopback ports, temporary directories,
+// child processes, a real local influxd, and a stand-in HTTP server.
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace cryptoflow::test {
+
+int free_port();
+std::string fixture(const std::string& relative);  // absolute path under tests/fixtures
+std::string binary(const std::string& service);     // path of a built service binary
+std::string read_file(const std::string& path);
+
+class TempDir {
+public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+private:
+  std::filesystem::path path_;
+};
+
+// A child process; stdout is a pipe (read_line), stderr goes to a log file.
+class Process {
+public:
+  Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& extra_env,
+          const std::string& stderr_path);
+  ~Process();  // SIGKILL if still running
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout);
+  std::string read_all(std::chrono::milliseconds timeout);
+  void signal(int sig);
+  // Sends SIGTERM and waits; returns the exit code (128 + signal if killed), -1 on timeout.
+  int terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits for exit; returns the exit code, or nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  [[nodiscard]] bool running();
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string buffer_;
+  std::optional<int> exit_code_;
+};
+
+// Runs a command to completion; returns exit code and stdout+stderr.
+struct RunResult {
+  int code;
+  std::string output;
+};
+RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& extra_env = {});
+
+// A real InfluxDB 1.x (Debian's influxd) on a free loopback port, data in a temp directory,
+// configured from deploy/local/influxdb.conf.in (the same file the demo uses).
+class InfluxServer {
+public:
+  InfluxServer();
+  ~InfluxServer();
+  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  void stop();   // SIGTERM and wait
+  void start();  // (again) on the same port and data
+  void pause();  // SIGSTOP: frozen, connections hang
+  void resume(); // SIGCONT
+  // Runs an InfluxQL query against db (epoch=ms) and returns the JSON answer.
+  std::string query(const std::string& db, const std::string& q) const;
+
+private:
+  TempDir dir_;
+  int port_ = 0;
+  std::unique_ptr<Process> process_;
+};
+
+// A stand-in HTTP/1.1 server: records each request and answers with the handler's response.
+struct HttpRequest {
+  std::string method, target, body;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+struct HttpReply {
+  int status = 204;
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+class HttpStandIn {
+public:
+  explicit HttpStandIn(std::function<HttpReply(const HttpRequest&)> handler);
+  ~HttpStandIn();
+  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::vector<HttpRequest> requests() const;
+
+private:
+  void serve();
+  std::function<HttpReply(const HttpRequest&)> handler_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::vector<HttpRequest> requests_;
+  std::thread thread_;
+};
+
+// Polls until pred() is true or the timeout passes; returns pred()'s last value.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds every = std::chrono::milliseconds(100));
+
+}  // namespace cryptoflow::test

@@ -1,0 +1,128 @@
+#include <catch2/catch.hpp>
+
+#include "cryptoflow/messages.hpp"
+
+using namespace cryptoflow;
+
+static Trade sample_trade() {
+  Trade t;
+  t.source = "binance";
+  t.symbol = "XRPETH";
+  t.trade_id = 13519807;
+  t.price = *Decimal::parse("0.00141342");
+  t.quantity = *Decimal::parse("23.00000000");
+  t.buyer_is_maker = true;
+  t.event_time = 1570752011620;
+  t.trade_time = 1570752011620;
+  t.received_time = 1570752011700;
+  t.first_trade_id = 15373518;
+  t.last_trade_id = 15373518;
+  return t;
+}
+
+TEST_CASE("Trade round-trips through JSON with exact decimal strings") {
+  const auto t = sample_trade();
+  const auto json = to_json(t);
+  CHECK(json.find("\"price\":\"0.00141342\"") != std::string::npos);
+  CHECK(json.find("\"quantity\":\"23.00000000\"") != std::string::npos);
+  const auto back = decode_trade(json);
+  REQUIRE(back);
+  CHECK(*back.value == t);
+  CHECK(check_trade(t).empty());
+}
+
+TEST_CASE("Candle - ticker and indicator round-trip") {
+  Candle c;
+  c.source = "binance";
+  c.symbol = "BTCUSDT";
+  c.interval = "1m";
+  c.start = 60000;
+  c.end = 120000;
+  c.open = *Decimal::parse("1.1");
+  c.high = *Decimal::parse("1.3");
+  c.low = *Decimal::parse("1.0");
+  c.close = *Decimal::parse("1.2");
+  c.volume = *Decimal::parse("10.00000000");
+  c.quote_volume = *Decimal::parse("11.5");
+  c.taker_buy_volume = *Decimal::parse("4");
+  c.vwap = *Decimal::parse("1.15");
+  c.trades = 7;
+  c.final = true;
+  auto cb = decode_candle(to_json(c));
+  REQUIRE(cb);
+  CHECK(*cb.value == c);
+
+  Ticker k;
+  k.source = "coingecko";
+  k.coin = "bitcoin";
+  k.symbol = "btc";
+  k.name = "Bitcoin \"BTC\"";
+  k.vs_currency = "usd";
+  k.price = *Decimal::parse("16954.31");
+  k.change_24h_pct = *Decimal::parse("-0.0000000321");
+  k.last_updated = 1673196546000;
+  k.received_time = 1673196550000;
+  auto kb = decode_ticker(to_json(k));
+  REQUIRE(kb);
+  CHECK(*kb.value == k);
+  CHECK_FALSE(kb.value->market_cap.has_value());  // null stays null
+
+  Indicator i{"ETHUSDT", "sma", "30s", 1000, *Decimal::parse("1234.5"), 12};
+  auto ib = decode_indicator(to_json(i));
+  REQUIRE(ib);
+  CHECK(*ib.value == i);
+}
+
+TEST_CASE("Decoders ignore unknown fields") {
+  auto json = to_json(sample_trade());
+  json.insert(1, "\"future_field\":{\"x\":[1,2]},");
+  CHECK(decode_trade(json));
+}
+
+TEST_CASE("Decoders reject missing and ill-typed fields - naming the field") {
+  const auto good = to_json(sample_trade());
+  auto without = [&](const std::string& field) {
+    auto j = good;
+    const auto at = j.find("\"" + field + "\":");
+    const auto comma = j.find(',', at);
+    j.erase(at, comma - at + 1);
+    return j;
+  };
+  CHECK(decode_trade(without("price")).error == "field 'price': missing");
+  CHECK(decode_trade(without("symbol")).error == "field 'symbol': missing");
+
+  auto replace = [&](const std::string& from, const std::string& to) {
+    auto j = good;
+    j.replace(j.find(from), from.size(), to);
+    return j;
+  };
+  CHECK(decode_trade(replace("\"0.00141342\"", "0.00141342")).error == "field 'price': expected a decimal string");
+  CHECK(decode_trade(replace("\"0.00141342\"", "\"1,5\"")).error == "field 'price': not a decimal number");
+  CHECK(decode_trade(replace("13519807", "\"13519807\"")).error == "field 'trade_id': expected an integer");
+  CHECK(decode_trade(replace("true", "1")).error == "field 'buyer_is_maker': expected true or false");
+  CHECK(decode_trade(replace("\"XRPETH\"", "null")).error == "field 'symbol': expected a string");
+}
+
+TEST_CASE("Decoders reject malformed and hostile input without crashing") {
+  CHECK(decode_trade("").error.find("malformed JSON") == 0);
+  CHECK(decode_trade("{\"price\":").error.find("malformed JSON") == 0);
+  CHECK(decode_trade("[1,2,3]").error == "message is not a JSON object");
+  CHECK(decode_trade(std::string(kMaxMessageBytes + 1, ' ')).error.find("exceeds the limit") != std::string::npos);
+  const std::string deep(kMaxMessageBytes, '[');  // a nesting bomb: iterative parsing, no stack overflow
+  CHECK_FALSE(decode_candle(deep));
+  // Every prefix of a valid message is rejected cleanly (a cheap corpus-driven fuzz).
+  const auto good = to_json(sample_trade());
+  for (std::size_t n = 0; n < good.size(); ++n) CHECK_FALSE(decode_trade(good.substr(0, n)));
+}
+
+TEST_CASE("check_trade enforces what the schema states beyond types") {
+  auto t = sample_trade();
+  t.symbol = "xrpeth";
+  CHECK(check_trade(t) == "field 'symbol': not upper-case letters and digits");
+  t = sample_trade();
+  t.price = Decimal();
+  CHECK(check_trade(t) == "field 'price': not positive");
+  t = sample_trade();
+  t.last_trade_id = 1;
+  CHECK(check_trade(t) == "field 'last_trade_id': below first_trade_id");
+}

@@ -1,0 +1,72 @@
+#include <catch2/catch.hpp>
+
+#include "influx_sink.hpp"
+#include "influx_writer.hpp"
+#include "line_protocol.hpp"
+
+using namespace cryptoflow;
+using namespace cryptoflow::influx;
+
+TEST_CASE("Candle line: contract's tags and fields - exact digits - ms time = window start") {
+  Candle c;
+  c.source = "binance";
+  c.symbol = "XRPETH";
+  c.interval = "1m";
+  c.start = 1570752000000;
+  c.end = 1570752060000;
+  c.open = *Decimal::parse("0.00141342");
+  c.high = *Decimal::parse("0.00141557");
+  c.low = *Decimal::parse("0.00141266");
+  c.close = *Decimal::parse("0.00141418");
+  c.volume = *Decimal::parse("1482.00000000");
+  c.quote_volume = *Decimal::parse("2.0961");
+  c.taker_buy_volume = *Decimal::parse("0");
+  c.vwap = *Decimal::parse("0.001414");
+  c.trades = 12;
+  c.final = true;
+  std::string out;
+  append_line(out, c);
+  CHECK(out ==
+        "candle,interval=1m,source=binance,symbol=XRPETH open=0.00141342,high=0.00141557,low=0.00141266,"
+        "close=0.00141418,volume=1482.00000000,quote_volume=2.0961,taker_buy_volume=0,vwap=0.001414,trades=12i,"
+        "final=true 1570752000000\n");
+}
+
+TEST_CASE("Ticker and moving-average lines - nulls are omitted - text is escaped") {
+  Ticker t;
+  t.coin = "bit coin";
+  t.symbol = "b,tc";
+  t.vs_currency = "usd";
+  t.name = "Bit \"Coin\" \\ X";
+  t.price = *Decimal::parse("16954.31");
+  t.last_updated = 1673196546000;
+  std::string out;
+  append_line(out, t);
+  CHECK(out == "ticker,coin=bit\\ coin,symbol=b\\,tc,vs_currency=usd name=\"Bit \\\"Coin\\\" \\\\ X\",price=16954.31 "
+               "1673196546000\n");
+  out.clear();
+  append_line(out, Indicator{"ETHUSDT", "sma", "30s", 30000, *Decimal::parse("1.5"), 3});
+  CHECK(out == "moving_average,symbol=ETHUSDT,window=30s value=1.5,trades=3i 30000\n");
+  out.clear();
+  append_tag(out, "a=b c\nd");
+  CHECK(out == "a\\=b\\ c d");  // a newline can never split a line
+}
+
+TEST_CASE("Records are routed by topic - undecodable ones give an error") {
+  SinkOptions o;
+  std::string lines;
+  CHECK(encode_record(o, "crypto.candles", "{}", lines) == "field 'source': missing");
+  CHECK(encode_record(o, "crypto.other", "{}", lines) == "no InfluxDB measurement for topic crypto.other");
+  CHECK(encode_record(o, "crypto.indicators",
+                      R"({"symbol":"X","kind":"sma","window":"30s","end":5,"value":"2","trades":1})", lines)
+            .empty());
+  CHECK(lines == "moving_average,symbol=X,window=30s value=2,trades=1i 5\n");
+}
+
+TEST_CASE("base64 for basic auth") {
+  CHECK(base64("") == "");
+  CHECK(base64("f") == "Zg==");
+  CHECK(base64("fo") == "Zm8=");
+  CHECK(base64("foo") == "Zm9v");
+  CHECK(base64("user:pa ss") == "dXNlcjpwYSBzcw==");
+}
