@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   librdkafka-dev rapidjson-dev catch2 zlib1g-dev
   libcurl4-openssl-dev libssl-dev libboost-dev
-  influxdb kcat curl python3 ca-certificates
+  influxdb kcat curl python3 ca-certificates clang-format
 )
 
 missing=()

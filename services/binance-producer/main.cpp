@@ -26,8 +26,9 @@ int run(const Config& config, const std::vector<std::string>& args) {
   if (config.list("BINANCE_SYMBOLS").empty()) throw ConfigError("BINANCE_SYMBOLS is empty");
   const auto replay_path = config.str("REPLAY_FILE");
   if (replay_path.empty())
-    throw ConfigError("REPLAY_FILE is empty: this build replays recorded frames only; the live WebSocket "
-                      "client is tracked as its own issue (see docs/operations.md)");
+    throw ConfigError(
+        "REPLAY_FILE is empty: this build replays recorded frames only; the live WebSocket "
+        "client is tracked as its own issue (see docs/operations.md)");
   const double speed = replay_speed(config);
   const auto admin_port = config.integer("ADMIN_PORT", 0, 65535);
   const auto topic = config.str("TRADES_TOPIC");
@@ -60,14 +61,17 @@ int run(const Config& config, const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   auto vars = cryptoflow::common_vars();
   vars.insert(vars.end(), {
-      {"BINANCE_SYMBOLS", "btcusdt,ethusdt,solusdt,bnbusdt,xrpusdt", "symbols, any case"},
-      {"BINANCE_STREAM", "trade", "trade or aggTrade"},
-      {"BINANCE_WS_URL", "wss://stream.binance.com:9443", "WebSocket base; combined streams at /stream?streams=..."},
-      {"BINANCE_REST_URL", "https://api.binance.com", "REST base, for gap backfill"},
-      {"REPLAY_FILE", "", "replay recorded frames instead of connecting (one JSON event or combined-stream "
-                          "wrapper per line, optionally prefixed '<ts>: ')"},
-      {"REPLAY_SPEED", "0", "0 = as fast as possible, 1 = real time, N = N x real time; exits 0 once delivered"},
-  });
+                              {"BINANCE_SYMBOLS", "btcusdt,ethusdt,solusdt,bnbusdt,xrpusdt", "symbols, any case"},
+                              {"BINANCE_STREAM", "trade", "trade or aggTrade"},
+                              {"BINANCE_WS_URL", "wss://stream.binance.com:9443",
+                               "WebSocket base; combined streams at /stream?streams=..."},
+                              {"BINANCE_REST_URL", "https://api.binance.com", "REST base, for gap backfill"},
+                              {"REPLAY_FILE", "",
+                               "replay recorded frames instead of connecting (one JSON event or combined-stream "
+                               "wrapper per line, optionally prefixed '<ts>: ')"},
+                              {"REPLAY_SPEED", "0",
+                               "0 = as fast as possible, 1 = real time, N = N x real time; exits 0 once delivered"},
+                          });
   return cryptoflow::run_service(argc, argv,
                                  {"binance-producer", "Publishes Binance trades to Kafka (crypto.trades).", vars}, run);
 }

@@ -26,9 +26,9 @@ int main(int argc, char** argv) {
     ShutdownSignal::install();
     DevBroker broker(options, contract_topics(config));
     std::cout << broker.bootstrap_servers() << std::endl;
-    log_info("dev-broker serving", {{"bootstrap", broker.bootstrap_servers()},
-                                    {"brokers", options.brokers},
-                                    {"partitions", options.partitions}});
+    log_info(
+        "dev-broker serving",
+        {{"bootstrap", broker.bootstrap_servers()}, {"brokers", options.brokers}, {"partitions", options.partitions}});
     while (!ShutdownSignal::requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     log_info("dev-broker stopping");
     return 0;

@@ -58,19 +58,19 @@ int run(const Config& config, const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   auto vars = cryptoflow::common_vars();
   vars.insert(vars.end(), {
-      {"INFLUX_URL", "http://localhost:8086", "InfluxDB base URL"},
-      {"INFLUX_API", "v2", "v2 (/api/v2/write, token) or v1 (/write, db)"},
-      {"INFLUX_TOKEN", "", "v2 API token (never logged)"},
-      {"INFLUX_ORG", "crypto", "v2 organisation"},
-      {"INFLUX_BUCKET", "crypto", "v2 bucket"},
-      {"INFLUX_DB", "crypto", "v1 database (created at start if missing)"},
-      {"INFLUX_USERNAME", "", "v1 user (basic auth)"},
-      {"INFLUX_PASSWORD", "", "v1 password (never logged)"},
-      {"INFLUX_BATCH_SIZE", "5000", "points per write"},
-      {"INFLUX_FLUSH_INTERVAL_MS", "1000", "write a partial batch after this long"},
-      {"SINK_TOPICS", "crypto.candles,crypto.indicators,crypto.tickers", "topics to write"},
-      {"GROUP_ID", "influxdb-sink", "consumer group"},
-  });
+                              {"INFLUX_URL", "http://localhost:8086", "InfluxDB base URL"},
+                              {"INFLUX_API", "v2", "v2 (/api/v2/write, token) or v1 (/write, db)"},
+                              {"INFLUX_TOKEN", "", "v2 API token (never logged)"},
+                              {"INFLUX_ORG", "crypto", "v2 organisation"},
+                              {"INFLUX_BUCKET", "crypto", "v2 bucket"},
+                              {"INFLUX_DB", "crypto", "v1 database (created at start if missing)"},
+                              {"INFLUX_USERNAME", "", "v1 user (basic auth)"},
+                              {"INFLUX_PASSWORD", "", "v1 password (never logged)"},
+                              {"INFLUX_BATCH_SIZE", "5000", "points per write"},
+                              {"INFLUX_FLUSH_INTERVAL_MS", "1000", "write a partial batch after this long"},
+                              {"SINK_TOPICS", "crypto.candles,crypto.indicators,crypto.tickers", "topics to write"},
+                              {"GROUP_ID", "influxdb-sink", "consumer group"},
+                          });
   return cryptoflow::run_service(
       argc, argv, {"influxdb-sink", "Writes candles, indicators and tickers from Kafka to InfluxDB.", vars}, run);
 }

@@ -27,8 +27,9 @@ int run(const Config& config, const std::vector<std::string>& args) {
   const auto admin_port = config.integer("ADMIN_PORT", 0, 65535);
   const auto props = kafka::Properties::from_config(config);
   if (guarantee == "exactly_once")
-    log_warn("exactly_once (transactions + state snapshots) is not in this build yet: running at_least_once; "
-             "a restart may re-emit candles, which the sinks overwrite idempotently");
+    log_warn(
+        "exactly_once (transactions + state snapshots) is not in this build yet: running at_least_once; "
+        "a restart may re-emit candles, which the sinks overwrite idempotently");
 
   ShutdownSignal::install();
   MetricsRegistry metrics;
@@ -49,15 +50,15 @@ int run(const Config& config, const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   auto vars = cryptoflow::common_vars();
   vars.insert(vars.end(), {
-      {"CANDLE_INTERVALS", "1m,5m,15m,1h", "tumbling windows"},
-      {"MA_WINDOW", "30s", "sliding moving-average window"},
-      {"MA_SLIDE", "10s", "sliding moving-average slide"},
-      {"ALLOWED_LATENESS", "60s", "watermark = max event time seen - lateness"},
-      {"IDLE_TIMEOUT", "10s", "a quiet partition stops holding the watermark back after this"},
-      {"PROCESSING_GUARANTEE", "exactly_once", "exactly_once or at_least_once"},
-      {"COMMIT_INTERVAL_MS", "100", "transaction / commit cadence"},
-      {"GROUP_ID", "stream-processor", "consumer group; scale by adding instances"},
-  });
+                              {"CANDLE_INTERVALS", "1m,5m,15m,1h", "tumbling windows"},
+                              {"MA_WINDOW", "30s", "sliding moving-average window"},
+                              {"MA_SLIDE", "10s", "sliding moving-average slide"},
+                              {"ALLOWED_LATENESS", "60s", "watermark = max event time seen - lateness"},
+                              {"IDLE_TIMEOUT", "10s", "a quiet partition stops holding the watermark back after this"},
+                              {"PROCESSING_GUARANTEE", "exactly_once", "exactly_once or at_least_once"},
+                              {"COMMIT_INTERVAL_MS", "100", "transaction / commit cadence"},
+                              {"GROUP_ID", "stream-processor", "consumer group; scale by adding instances"},
+                          });
   return cryptoflow::run_service(
       argc, argv, {"stream-processor", "Computes exact OHLCV candles on event time from crypto.trades.", vars}, run);
 }

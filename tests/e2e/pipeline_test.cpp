@@ -1,10 +1,9 @@
 // End to end, as separate processes: dev-broker, a real influxd, binance-producer replaying
 // Binance's recorded XRP/ETH aggTrades, stream-processor and influxdb-sink. Every 1m candle
 // with trades must reach InfluxDB and equal Binance's own kline (XRP_ETH-1m.json) exactly.
-#include <catch2/catch.hpp>
-
 #include <rapidjson/document.h>
 
+#include <catch2/catch.hpp>
 #include <map>
 
 #include "cryptoflow/decimal.hpp"
@@ -32,8 +31,8 @@ std::map<std::int64_t, Ohlcv> rows_of(const rapidjson::Value& values) {
 }
 
 std::map<std::int64_t, Ohlcv> influx_candles(const InfluxServer& influx) {
-  const auto body = influx.query(
-      "crypto", "SELECT open,high,low,close,volume FROM candle WHERE symbol='XRPETH' AND interval='1m'");
+  const auto body =
+      influx.query("crypto", "SELECT open,high,low,close,volume FROM candle WHERE symbol='XRPETH' AND interval='1m'");
   rapidjson::Document d;
   d.Parse<rapidjson::kParseNumbersAsStringsFlag>(body.c_str());
   const auto& results = d["results"][0];
@@ -90,7 +89,9 @@ TEST_CASE("Replayed Binance trades become InfluxDB candles equal to Binance's kl
                     env({{"ADMIN_PORT", std::to_string(processor_port)}, {"CANDLE_INTERVALS", "1m,5m"}}),
                     log("processor.log"));
   Process sink({binary("influxdb-sink")},
-               env({{"ADMIN_PORT", std::to_string(free_port())}, {"INFLUX_URL", influx.url()}, {"INFLUX_API", "v1"},
+               env({{"ADMIN_PORT", std::to_string(free_port())},
+                    {"INFLUX_URL", influx.url()},
+                    {"INFLUX_API", "v1"},
                     {"INFLUX_FLUSH_INTERVAL_MS", "200"}}),
                log("sink.log"));
   Process producer({binary("binance-producer")},
@@ -110,17 +111,19 @@ TEST_CASE("Replayed Binance trades become InfluxDB candles equal to Binance's kl
   REQUIRE(expected.size() == 2469);
 
   std::map<std::int64_t, Ohlcv> got;
-  const bool complete = eventually([&] {
-    got = influx_candles(influx);
-    if (got.size() != expected.size()) return false;
-    for (const auto& [t, k] : expected) {
-      auto it = got.find(t);
-      if (it == got.end() || !(it->second.open == k.open && it->second.high == k.high && it->second.low == k.low &&
-                               it->second.close == k.close && it->second.volume == k.volume))
-        return false;
-    }
-    return true;
-  }, 120s, 500ms);
+  const bool complete = eventually(
+      [&] {
+        got = influx_candles(influx);
+        if (got.size() != expected.size()) return false;
+        for (const auto& [t, k] : expected) {
+          auto it = got.find(t);
+          if (it == got.end() || !(it->second.open == k.open && it->second.high == k.high && it->second.low == k.low &&
+                                   it->second.close == k.close && it->second.volume == k.volume))
+            return false;
+        }
+        return true;
+      },
+      120s, 500ms);
   INFO("processor log:\n" << read_file(log("processor.log")) << "\nsink log:\n" << read_file(log("sink.log")));
   CHECK(got.size() == expected.size());
   int mismatches = 0;

@@ -9,7 +9,8 @@ TEST_CASE("Admin server: /healthz - /readyz follows readiness - /metrics is Prom
   MetricsRegistry metrics;
   metrics.counter("cryptoflow_test_total", "A test counter").inc(7);
   std::atomic<bool> ready{false};
-  AdminServer server(0, metrics, [&] { return ready.load(); }, "127.0.0.1");
+  AdminServer server(
+      0, metrics, [&] { return ready.load(); }, "127.0.0.1");
   const auto base = "http://127.0.0.1:" + std::to_string(server.port());
   HttpClient http;
   auto r = http.get(base + "/healthz");

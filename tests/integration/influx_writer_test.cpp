@@ -1,8 +1,9 @@
 // The InfluxDB writer against a real influxd (v1 API) and against a stand-in for InfluxDB 2's
 // write API (no InfluxDB 2 can be installed here).
+#include "influx_writer.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "influx_writer.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;
@@ -20,13 +21,14 @@ TEST_CASE("v1: points are written - and writing the same point again overwrites 
   test::InfluxServer influx;
   InfluxWriter w({influx.url(), "v1", "", "", "", "crypto", "", ""});
   CHECK(w.ensure_database().empty());
-  const std::string lines = "candle,interval=1m,source=binance,symbol=XRPETH open=0.00141342,trades=3i,final=true 1570752000000\n"
-                            "candle,interval=1m,source=binance,symbol=XRPETH open=0.00141597,trades=1i,final=true 1570752060000\n";
+  const std::string lines =
+      "candle,interval=1m,source=binance,symbol=XRPETH open=0.00141342,trades=3i,final=true 1570752000000\n"
+      "candle,interval=1m,source=binance,symbol=XRPETH open=0.00141597,trades=1i,final=true 1570752060000\n";
   REQUIRE(w.write(lines).status == WriteStatus::ok);
   REQUIRE(w.write(lines).status == WriteStatus::ok);
   CHECK(count_of(influx, "SELECT count(open) FROM candle") == "[[0,2]]");
-  CHECK(influx.query("crypto", "SELECT open FROM candle ORDER BY time LIMIT 1")
-            .find("[1570752000000,0.00141342]") != std::string::npos);
+  CHECK(influx.query("crypto", "SELECT open FROM candle ORDER BY time LIMIT 1").find("[1570752000000,0.00141342]") !=
+        std::string::npos);
 }
 
 TEST_CASE("v1: a line InfluxDB cannot parse is 'rejected' - a dead server is 'retry'") {

@@ -1,9 +1,9 @@
 // The kafka library against the embedded broker (librdkafka's mock cluster, in process).
-#include <catch2/catch.hpp>
+#include "cryptoflow/kafka.hpp"
 
+#include <catch2/catch.hpp>
 #include <set>
 
-#include "cryptoflow/kafka.hpp"
 #include "dev_broker.hpp"
 #include "test_support.hpp"
 
@@ -112,14 +112,21 @@ TEST_CASE("Cooperative-sticky rebalancing: a joining member takes partitions inc
   kafka::Consumer a(props_for(broker), "g.rebalance", {"t.rebalance"},
                     {[&](const auto& p) { a_assigned.insert(a_assigned.end(), p.begin(), p.end()); },
                      [&](const auto& p) { a_revoked.insert(a_revoked.end(), p.begin(), p.end()); }});
-  REQUIRE(test::eventually([&] { a.poll(50); return a.assignment().size() == 6; }, 30s, 0ms));
+  REQUIRE(test::eventually(
+      [&] {
+        a.poll(50);
+        return a.assignment().size() == 6;
+      },
+      30s, 0ms));
   kafka::Consumer b(props_for(broker), "g.rebalance", {"t.rebalance"},
                     {[&](const auto& p) { b_assigned.insert(b_assigned.end(), p.begin(), p.end()); }, {}});
-  REQUIRE(test::eventually([&] {
-    a.poll(50);
-    b.poll(50);
-    return a.assignment().size() + b.assignment().size() == 6 && !b.assignment().empty() && !a.assignment().empty();
-  }, 60s, 0ms));
+  REQUIRE(test::eventually(
+      [&] {
+        a.poll(50);
+        b.poll(50);
+        return a.assignment().size() + b.assignment().size() == 6 && !b.assignment().empty() && !a.assignment().empty();
+      },
+      60s, 0ms));
   // Incremental: A gave up only what B took, and never had everything revoked.
   CHECK(a_revoked.size() == b_assigned.size());
   CHECK(a_revoked.size() < 6);

@@ -1,7 +1,6 @@
 // The stream-processor and influxdb-sink loops, in process, against the embedded broker and a
 // real influxd: bad input goes to the dead-letter topic and the rest flows.
 #include <catch2/catch.hpp>
-
 #include <thread>
 
 #include "cryptoflow/http.hpp"
@@ -15,7 +14,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::vector<std::string> kTopics = {"crypto.trades",      "crypto.tickers",    "crypto.candles",
+const std::vector<std::string> kTopics = {"crypto.trades",     "crypto.tickers",     "crypto.candles",
                                           "crypto.indicators", "crypto.late-trades", "crypto.dead-letter"};
 
 kafka::Properties props_for(const DevBroker& b) {
@@ -51,7 +50,7 @@ std::string header(const rd_kafka_message_t& m, const char* name) {
 
 // Runs a service loop on a thread until the scope ends.
 class Running {
-public:
+ public:
   template <class Service>
   explicit Running(Service& s) : thread_([this, &s] { s.run([this] { return stop_.load(); }); }) {}
   ~Running() {
@@ -59,7 +58,7 @@ public:
     thread_.join();
   }
 
-private:
+ private:
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -78,8 +77,8 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
     kafka::Producer p(props_for(broker), metrics);
     p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 1, 1'000, "100.5", "1"), 1'000);
     p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 2, 30'000, "101", "2"), 30'000);
-    p.produce("crypto.trades", "BTCUSDT", "{\"symbol\":", 40'000);                            // malformed
-    p.produce("crypto.trades", "BTCUSDT", trade_json("btcusdt", 3, 40'000, "1", "1"), 40'000);  // schema
+    p.produce("crypto.trades", "BTCUSDT", "{\"symbol\":", 40'000);                               // malformed
+    p.produce("crypto.trades", "BTCUSDT", trade_json("btcusdt", 3, 40'000, "1", "1"), 40'000);   // schema
     p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 4, 61'000, "99", "1"), 61'000);  // closes [0,60s)
     p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 5, 59'000, "1", "1"), 59'000);   // late
     REQUIRE(p.flush(10s));
@@ -87,15 +86,17 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
 
   kafka::Consumer candles(props_for(broker), "t.candles", {"crypto.candles"});
   std::optional<Candle> final_candle;
-  REQUIRE(test::eventually([&] {
-    while (auto m = candles.poll(20)) {
-      auto c = decode_candle(kafka::value_of(*m));
-      REQUIRE(c);
-      CHECK(kafka::key_of(*m) == "BTCUSDT:1m");
-      if (c.value->final) final_candle = *c.value;
-    }
-    return final_candle.has_value();
-  }, 30s, 0ms));
+  REQUIRE(test::eventually(
+      [&] {
+        while (auto m = candles.poll(20)) {
+          auto c = decode_candle(kafka::value_of(*m));
+          REQUIRE(c);
+          CHECK(kafka::key_of(*m) == "BTCUSDT:1m");
+          if (c.value->final) final_candle = *c.value;
+        }
+        return final_candle.has_value();
+      },
+      30s, 0ms));
   CHECK(final_candle->open.to_string() == "100.5");
   CHECK(final_candle->close.to_string() == "101");
   CHECK(final_candle->volume.to_string() == "3");
@@ -103,10 +104,12 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
 
   kafka::Consumer dlq(props_for(broker), "t.dlq", {"crypto.dead-letter"});
   std::vector<kafka::MessagePtr> dead;
-  REQUIRE(test::eventually([&] {
-    while (auto m = dlq.poll(20)) dead.push_back(std::move(m));
-    return dead.size() >= 2;
-  }, 30s, 0ms));
+  REQUIRE(test::eventually(
+      [&] {
+        while (auto m = dlq.poll(20)) dead.push_back(std::move(m));
+        return dead.size() >= 2;
+      },
+      30s, 0ms));
   CHECK(header(*dead[0], "error").find("malformed JSON") == 0);
   CHECK(header(*dead[0], "source.topic") == "crypto.trades");
   CHECK(header(*dead[0], "source.offset") == "2");
@@ -114,17 +117,20 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
 
   kafka::Consumer late(props_for(broker), "t.late", {"crypto.late-trades"});
   std::vector<kafka::MessagePtr> lates;
-  REQUIRE(test::eventually([&] {
-    while (auto m = late.poll(20)) lates.push_back(std::move(m));
-    return !lates.empty();
-  }, 30s, 0ms));
+  REQUIRE(test::eventually(
+      [&] {
+        while (auto m = late.poll(20)) lates.push_back(std::move(m));
+        return !lates.empty();
+      },
+      30s, 0ms));
   CHECK(decode_trade(kafka::value_of(*lates[0])).value->trade_id == 5);
   CHECK(metrics.value("cryptoflow_processor_late_trades_total") == 1);
   CHECK(metrics.value("cryptoflow_processor_dead_lettered_total") == 2);
 }
 
-TEST_CASE("influxdb-sink: a record InfluxDB rejects goes to dead-letter - its batch-mates are written - "
-          "an outage loses nothing") {
+TEST_CASE(
+    "influxdb-sink: a record InfluxDB rejects goes to dead-letter - its batch-mates are written - "
+    "an outage loses nothing") {
   DevBroker broker({1, 0, 3}, kTopics);
   test::InfluxServer influx;
   // A field of type string in a far-away shard: a candle written there is refused (type conflict).
@@ -191,10 +197,12 @@ TEST_CASE("influxdb-sink: a record InfluxDB rejects goes to dead-letter - its ba
   }
   kafka::Consumer dlq(props_for(broker), "t.sink.dlq", {"crypto.dead-letter"});
   std::vector<std::string> errors;
-  REQUIRE(test::eventually([&] {
-    while (auto m = dlq.poll(20)) errors.push_back(header(*m, "error"));
-    return errors.size() >= 2;
-  }, 30s, 0ms));
+  REQUIRE(test::eventually(
+      [&] {
+        while (auto m = dlq.poll(20)) errors.push_back(header(*m, "error"));
+        return errors.size() >= 2;
+      },
+      30s, 0ms));
   std::sort(errors.begin(), errors.end());
   CHECK(errors[0].find("influxdb rejected: ") == 0);
   CHECK(errors[0].find("field type conflict") != std::string::npos);

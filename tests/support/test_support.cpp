@@ -34,7 +34,9 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
-std::string fixture(const std::string& relative) { return std::string(CRYPTOFLOW_FIXTURES_DIR) + "/" + relative; }
+std::string fixture(const std::string& relative) {
+  return std::string(CRYPTOFLOW_FIXTURES_DIR) + "/" + relative;
+}
 
 std::string binary(const std::string& service) {
   return std::string(CRYPTOFLOW_BINARY_DIR) + "/services/" + service + "/" + service;
@@ -108,7 +110,8 @@ std::optional<std::string> Process::read_line(std::chrono::milliseconds timeout)
       buffer_.erase(0, nl + 1);
       return line;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     pollfd p{out_fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -144,7 +147,9 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
   }
 }
 
-bool Process::running() { return !wait(std::chrono::milliseconds(0)).has_value(); }
+bool Process::running() {
+  return !wait(std::chrono::milliseconds(0)).has_value();
+}
 
 int Process::terminate(std::chrono::milliseconds timeout) {
   signal(SIGTERM);
@@ -160,8 +165,12 @@ RunResult run(const std::vector<std::string>& argv, const std::map<std::string, 
   return {code, out + read_file(err)};
 }
 
-InfluxServer::InfluxServer() : port_(free_port()) { start(); }
-InfluxServer::~InfluxServer() { stop(); }
+InfluxServer::InfluxServer() : port_(free_port()) {
+  start();
+}
+InfluxServer::~InfluxServer() {
+  stop();
+}
 
 void InfluxServer::start() {
   auto conf = read_file(std::string(CRYPTOFLOW_SOURCE_DIR) + "/deploy/local/influxdb.conf.in");
@@ -179,8 +188,8 @@ void InfluxServer::start() {
   HttpClient http;
   if (!eventually([&] { return http.get(url() + "/ping").status == 204; }, std::chrono::seconds(30)))
     throw std::runtime_error("influxd did not start: " + read_file((dir_.path() / "influxd.log").string()));
-  const auto created = http.post(url() + "/query", "q=CREATE+DATABASE+crypto",
-                                 {"Content-Type: application/x-www-form-urlencoded"});
+  const auto created =
+      http.post(url() + "/query", "q=CREATE+DATABASE+crypto", {"Content-Type: application/x-www-form-urlencoded"});
   if (!created.ok()) throw std::runtime_error("cannot create database: " + created.body);
 }
 
@@ -191,8 +200,12 @@ void InfluxServer::stop() {
     process_.reset();
   }
 }
-void InfluxServer::pause() { process_->signal(SIGSTOP); }
-void InfluxServer::resume() { process_->signal(SIGCONT); }
+void InfluxServer::pause() {
+  process_->signal(SIGSTOP);
+}
+void InfluxServer::resume() {
+  process_->signal(SIGCONT);
+}
 
 std::string InfluxServer::query(const std::string& db, const std::string& q) const {
   HttpClient http;
@@ -281,8 +294,8 @@ void HttpStandIn::serve() {
         std::lock_guard lock(mu_);
         requests_.push_back(req);
       }
-      std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " X\r\nContent-Length: " +
-                        std::to_string(reply.body.size()) + "\r\n";
+      std::string out = "HTTP/1.1 " + std::to_string(reply.status) +
+                        " X\r\nContent-Length: " + std::to_string(reply.body.size()) + "\r\n";
       for (const auto& [k, v] : reply.headers) out += k + ": " + v + "\r\n";
       out += "\r\n" + reply.body;
       ::send(c, out.data(), out.size(), MSG_NOSIGNAL);

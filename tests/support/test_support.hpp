@@ -18,24 +18,24 @@ namespace cryptoflow::test {
 
 int free_port();
 std::string fixture(const std::string& relative);  // absolute path under tests/fixtures
-std::string binary(const std::string& service);     // path of a built service binary
+std::string binary(const std::string& service);    // path of a built service binary
 std::string read_file(const std::string& path);
 
 class TempDir {
-public:
+ public:
   TempDir();
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
-private:
+ private:
   std::filesystem::path path_;
 };
 
 // A child process; stdout is a pipe (read_line), stderr goes to a log file.
 class Process {
-public:
+ public:
   Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& extra_env,
           const std::string& stderr_path);
   ~Process();  // SIGKILL if still running
@@ -52,7 +52,7 @@ public:
   [[nodiscard]] bool running();
   [[nodiscard]] pid_t pid() const { return pid_; }
 
-private:
+ private:
   pid_t pid_ = -1;
   int out_fd_ = -1;
   std::string buffer_;
@@ -69,18 +69,18 @@ RunResult run(const std::vector<std::string>& argv, const std::map<std::string, 
 // A real InfluxDB 1.x (Debian's influxd) on a free loopback port, data in a temp directory,
 // configured from deploy/local/influxdb.conf.in (the same file the demo uses).
 class InfluxServer {
-public:
+ public:
   InfluxServer();
   ~InfluxServer();
   [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  void stop();   // SIGTERM and wait
-  void start();  // (again) on the same port and data
-  void pause();  // SIGSTOP: frozen, connections hang
-  void resume(); // SIGCONT
+  void stop();    // SIGTERM and wait
+  void start();   // (again) on the same port and data
+  void pause();   // SIGSTOP: frozen, connections hang
+  void resume();  // SIGCONT
   // Runs an InfluxQL query against db (epoch=ms) and returns the JSON answer.
   std::string query(const std::string& db, const std::string& q) const;
 
-private:
+ private:
   TempDir dir_;
   int port_ = 0;
   std::unique_ptr<Process> process_;
@@ -97,13 +97,13 @@ struct HttpReply {
   std::map<std::string, std::string> headers;
 };
 class HttpStandIn {
-public:
+ public:
   explicit HttpStandIn(std::function<HttpReply(const HttpRequest&)> handler);
   ~HttpStandIn();
   [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   [[nodiscard]] std::vector<HttpRequest> requests() const;
 
-private:
+ private:
   void serve();
   std::function<HttpReply(const HttpRequest&)> handler_;
   int fd_ = -1;

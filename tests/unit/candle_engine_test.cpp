@@ -1,12 +1,12 @@
-#include <catch2/catch.hpp>
+#include "candle_engine.hpp"
 
 #include <rapidjson/document.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <map>
 #include <sstream>
 
-#include "candle_engine.hpp"
 #include "cryptoflow/config.hpp"
 #include "frame_decoder.hpp"
 #include "replay.hpp"
@@ -16,7 +16,9 @@ using namespace cryptoflow::processor;
 
 namespace {
 
-Decimal D(const char* s) { return *Decimal::parse(s); }
+Decimal D(const char* s) {
+  return *Decimal::parse(s);
+}
 
 Trade trade(const char* symbol, std::int64_t id, std::int64_t t, const char* price, const char* qty,
             bool buyer_is_maker = false) {
@@ -147,8 +149,8 @@ TEST_CASE("Resume offsets: the first input an open window still needs") {
   e.add(3, 101, trade("X", 2, 61'000, "1", "1"), 0);
   std::vector<Candle> out;
   e.close_windows(0, out);
-  CHECK(out.size() == 1);                    // the first minute
-  CHECK(*e.resume_offset(3) == 100);         // the hour still needs offset 100
+  CHECK(out.size() == 1);             // the first minute
+  CHECK(*e.resume_offset(3) == 100);  // the hour still needs offset 100
   CHECK_FALSE(e.resume_offset(4).has_value());
   e.drop_partition(3);
   CHECK(e.open_windows() == 0);

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "cryptoflow/config.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace cryptoflow;
 
@@ -32,14 +32,16 @@ TEST_CASE("Bad values are ConfigErrors that name the variable") {
     }
     return std::string("no error");
   };
-  CHECK(msg({{"API", "v9"}}, [](const Config& c) { (void)c.choice("API", {"v1", "v2"}); }) ==
-        "API='v9' is not one of: v1 v2");
+  CHECK(msg({{"API", "v9"}}, [](const Config& c) {
+          (void)c.choice("API", {"v1", "v2"});
+        }) == "API='v9' is not one of: v1 v2");
   CHECK(msg({{"ADMIN_PORT", "80x"}}, [](const Config& c) { (void)c.integer("ADMIN_PORT", 0, 65535); }) ==
         "ADMIN_PORT='80x' is not an integer");
   CHECK(msg({{"ADMIN_PORT", "70000"}}, [](const Config& c) { (void)c.integer("ADMIN_PORT", 0, 65535); }) ==
         "ADMIN_PORT=70000 is out of range [0, 65535]");
-  CHECK(msg({{"WINDOW", "30 seconds"}}, [](const Config& c) { (void)c.duration_ms("WINDOW"); })
-            .find("WINDOW='30 seconds' is not a duration") == 0);
+  CHECK(msg({{"WINDOW", "30 seconds"}}, [](const Config& c) {
+          (void)c.duration_ms("WINDOW");
+        }).find("WINDOW='30 seconds' is not a duration") == 0);
 }
 
 TEST_CASE("Durations") {

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "cryptoflow/decimal.hpp"
+
+#include <catch2/catch.hpp>
 
 using cryptoflow::Decimal;
 
@@ -11,8 +11,8 @@ static Decimal D(const char* s) {
 }
 
 TEST_CASE("Decimal parses Binance strings exactly and prints the same digits") {
-  for (const char* s : {"0.00141342", "23.00000000", "67123.45000000", "0", "-12.5", "1", "0.1",
-                        "123456789012345678.123456789012"}) {
+  for (const char* s :
+       {"0.00141342", "23.00000000", "67123.45000000", "0", "-12.5", "1", "0.1", "123456789012345678.123456789012"}) {
     CHECK(D(s).to_string() == s);
   }
   CHECK(D("0.00141342").units() == 141342);
@@ -29,8 +29,8 @@ TEST_CASE("Decimal parses exponent forms (CoinGecko) exactly") {
 }
 
 TEST_CASE("Decimal rejects what is not a number") {
-  for (const char* s : {"", "-", ".", "abc", "1.2.3", "1e", "1e+", "12a", " 1", "1 ", "0x10", "NaN", "inf",
-                        "1e99999", "1.0000000000000000000000000000001"}) {
+  for (const char* s : {"", "-", ".", "abc", "1.2.3", "1e", "1e+", "12a", " 1", "1 ", "0x10", "NaN", "inf", "1e99999",
+                        "1.0000000000000000000000000000001"}) {
     INFO(s);
     CHECK_FALSE(Decimal::parse(s).has_value());
   }

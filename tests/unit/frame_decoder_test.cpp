@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "frame_decoder.hpp"
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <random>
 
-#include "frame_decoder.hpp"
 #include "replay.hpp"
 
 using namespace cryptoflow;

@@ -1,8 +1,9 @@
+#include "line_protocol.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "influx_sink.hpp"
 #include "influx_writer.hpp"
-#include "line_protocol.hpp"
 
 using namespace cryptoflow;
 using namespace cryptoflow::influx;
@@ -42,8 +43,9 @@ TEST_CASE("Ticker and moving-average lines - nulls are omitted - text is escaped
   t.last_updated = 1673196546000;
   std::string out;
   append_line(out, t);
-  CHECK(out == "ticker,coin=bit\\ coin,symbol=b\\,tc,vs_currency=usd name=\"Bit \\\"Coin\\\" \\\\ X\",price=16954.31 "
-               "1673196546000\n");
+  CHECK(out ==
+        "ticker,coin=bit\\ coin,symbol=b\\,tc,vs_currency=usd name=\"Bit \\\"Coin\\\" \\\\ X\",price=16954.31 "
+        "1673196546000\n");
   out.clear();
   append_line(out, Indicator{"ETHUSDT", "sma", "30s", 30000, *Decimal::parse("1.5"), 3});
   CHECK(out == "moving_average,symbol=ETHUSDT,window=30s value=1.5,trades=3i 30000\n");

@@ -1,7 +1,8 @@
+#include "cryptoflow/metrics.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "cryptoflow/log.hpp"
-#include "cryptoflow/metrics.hpp"
 
 using namespace cryptoflow;
 
@@ -15,8 +16,9 @@ TEST_CASE("Metrics render in Prometheus text format") {
   h.observe(5);
   h.observe(50);
   const auto text = m.render();
-  CHECK(text.find("# HELP x_total Things\n# TYPE x_total counter\nx_total{kind=\"a\"} 3\nx_total{kind=\"b\\\"q\"} 1\n") !=
-        std::string::npos);
+  CHECK(
+      text.find("# HELP x_total Things\n# TYPE x_total counter\nx_total{kind=\"a\"} 3\nx_total{kind=\"b\\\"q\"} 1\n") !=
+      std::string::npos);
   CHECK(text.find("# TYPE g gauge\ng 2.5\n") != std::string::npos);
   CHECK(text.find("lat_ms_bucket{le=\"1\"} 1\n") != std::string::npos);
   CHECK(text.find("lat_ms_bucket{le=\"10\"} 2\n") != std::string::npos);

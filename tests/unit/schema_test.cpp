@@ -1,10 +1,10 @@
-#include <catch2/catch.hpp>
+#include "cryptoflow/schema.hpp"
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 
 #include "cryptoflow/messages.hpp"
-#include "cryptoflow/schema.hpp"
 
 using namespace cryptoflow;
 
@@ -22,8 +22,8 @@ TEST_CASE("The compiled-in schemas are the files in proto/") {
 }
 
 TEST_CASE("Encoded messages validate against their schema") {
-  Trade t{"binance", "BTCUSDT", 1, *Decimal::parse("67000.10"), *Decimal::parse("0.001"), false, 1, 1, 2,
-          std::nullopt, std::nullopt};
+  Trade t{"binance", "BTCUSDT",    1,           *Decimal::parse("67000.10"), *Decimal::parse("0.001"), false, 1, 1,
+          2,         std::nullopt, std::nullopt};
   CHECK(SchemaValidator(MessageKind::trade).validate(to_json(t)).empty());
   t.first_trade_id = 5;
   t.last_trade_id = 6;

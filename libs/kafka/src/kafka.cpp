@@ -19,12 +19,15 @@ void on_error(rd_kafka_t* rk, int err, const char* reason, void*) {
   }
   // Transient: librdkafka retries by itself (broker down, all brokers down, timeouts).
   static RateLimitedLog limited(std::chrono::seconds(5));
-  limited(LogLevel::warn, "kafka error", {{"client", rd_kafka_name(rk)}, {"code", rd_kafka_err2name(code)},
-                                          {"reason", reason ? reason : ""}});
+  limited(LogLevel::warn, "kafka error",
+          {{"client", rd_kafka_name(rk)}, {"code", rd_kafka_err2name(code)}, {"reason", reason ? reason : ""}});
 }
 
 void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  const LogLevel l = level <= 3 ? LogLevel::error : level <= 4 ? LogLevel::warn : level <= 6 ? LogLevel::info : LogLevel::debug;
+  const LogLevel l = level <= 3   ? LogLevel::error
+                     : level <= 4 ? LogLevel::warn
+                     : level <= 6 ? LogLevel::info
+                                  : LogLevel::debug;
   log(l, "librdkafka", {{"client", rd_kafka_name(rk)}, {"facility", fac}, {"text", buf}});
 }
 
@@ -67,7 +70,8 @@ Properties Properties::from_config(const Config& config) {
   for (const auto& [name, value] : config.env()) {
     if (name.rfind("KAFKA_", 0) != 0 || name == "KAFKA_BOOTSTRAP_SERVERS" || name.size() == 6) continue;
     std::string prop;
-    for (char c : name.substr(6)) prop += c == '_' ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char c : name.substr(6))
+      prop += c == '_' ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     p.set(prop, value);
   }
   return p;
@@ -209,7 +213,9 @@ Consumer::Consumer(const Properties& props, const std::string& group_id, const s
     throw KafkaError(err, std::string("subscribe failed: ") + rd_kafka_err2str(err));
 }
 
-Consumer::~Consumer() { close(); }
+Consumer::~Consumer() {
+  close();
+}
 
 void Consumer::close() {
   if (closed_) return;
@@ -248,7 +254,8 @@ void Consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
     }
     if (listener_.assigned) listener_.assigned(list);
   } else {
-    log_info("partitions revoked", {{"count", static_cast<int>(list.size())}, {"lost", rd_kafka_assignment_lost(rk_.get()) != 0}});
+    log_info("partitions revoked",
+             {{"count", static_cast<int>(list.size())}, {"lost", rd_kafka_assignment_lost(rk_.get()) != 0}});
     if (listener_.revoked) listener_.revoked(list);
     for (const auto& tp : list) pending_.erase(tp);  // the new owner re-reads what we did not commit
     if (cooperative) {
@@ -371,7 +378,8 @@ bool ensure_topics(const Properties& props, const std::vector<std::string>& topi
   std::unique_ptr<rd_kafka_event_t, void (*)(rd_kafka_event_t*)> ev(
       rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count())), rd_kafka_event_destroy);
   if (!ev) {
-    log_warn("CreateTopics did not answer; create the topics yourself", {{"missing", static_cast<int>(missing.size())}});
+    log_warn("CreateTopics did not answer; create the topics yourself",
+             {{"missing", static_cast<int>(missing.size())}});
     return false;
   }
   if (rd_kafka_event_error(ev.get())) {
@@ -388,8 +396,8 @@ bool ensure_topics(const Properties& props, const std::vector<std::string>& topi
       log_info("topic ready", {{"topic", rd_kafka_topic_result_name(results[i])}});
     } else {
       all_ok = false;
-      log_warn("topic not created", {{"topic", rd_kafka_topic_result_name(results[i])},
-                                     {"error", rd_kafka_err2str(e)}});
+      log_warn("topic not created",
+               {{"topic", rd_kafka_topic_result_name(results[i])}, {"error", rd_kafka_err2str(e)}});
     }
   }
   return all_ok;
@@ -397,7 +405,8 @@ bool ensure_topics(const Properties& props, const std::vector<std::string>& topi
 
 void send_to_dead_letter(Producer& producer, const std::string& dead_letter_topic, const rd_kafka_message_t& original,
                          const std::string& error) {
-  producer.produce(dead_letter_topic, key_of(original), value_of(original), std::max<std::int64_t>(0, timestamp_of(original)),
+  producer.produce(dead_letter_topic, key_of(original), value_of(original),
+                   std::max<std::int64_t>(0, timestamp_of(original)),
                    {{"error", error},
                     {"source.topic", topic_of(original)},
                     {"source.partition", std::to_string(original.partition)},

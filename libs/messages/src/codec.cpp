@@ -49,9 +49,10 @@ std::string encode(Fn&& body) {
 // A parsed JSON object and typed accessors that record the first error, naming the field.
 // Parsing uses stack buffers for RapidJSON's pools: no heap allocation for ordinary messages.
 class Fields {
-public:
+ public:
   explicit Fields(std::string_view json)
-      : value_alloc_(value_buf_, sizeof value_buf_), parse_alloc_(parse_buf_, sizeof parse_buf_),
+      : value_alloc_(value_buf_, sizeof value_buf_),
+        parse_alloc_(parse_buf_, sizeof parse_buf_),
         doc_(&value_alloc_, sizeof parse_buf_, &parse_alloc_) {
     if (json.size() > kMaxMessageBytes) {
       error_ = "message of " + std::to_string(json.size()) + " bytes exceeds the limit";
@@ -114,7 +115,7 @@ public:
     }
   }
 
-private:
+ private:
   const rapidjson::Value* get(const char* name) {
     if (!ok()) return nullptr;
     auto it = doc_.FindMember(name);
@@ -137,16 +138,13 @@ private:
     out = *d;
     return true;
   }
-  void fail(const char* name, const char* what) {
-    error_ = std::string("field '") + name + "': " + what;
-  }
+  void fail(const char* name, const char* what) { error_ = std::string("field '") + name + "': " + what; }
 
   char value_buf_[4096];
   char parse_buf_[1024];
   rapidjson::MemoryPoolAllocator<> value_alloc_;
   rapidjson::MemoryPoolAllocator<> parse_alloc_;
-  rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
-                             rapidjson::MemoryPoolAllocator<>>
+  rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>, rapidjson::MemoryPoolAllocator<>>
       doc_;
   std::string error_;
 };

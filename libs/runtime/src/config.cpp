@@ -63,11 +63,10 @@ std::int64_t Config::integer(const std::string& name, std::int64_t min, std::int
   } catch (const std::exception&) {
     used = 0;
   }
-  if (text.empty() || used != text.size())
-    throw ConfigError(name + "='" + text + "' is not an integer");
+  if (text.empty() || used != text.size()) throw ConfigError(name + "='" + text + "' is not an integer");
   if (v < min || v > max)
-    throw ConfigError(name + "=" + text + " is out of range [" + std::to_string(min) + ", " +
-                      std::to_string(max) + "]");
+    throw ConfigError(name + "=" + text + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) +
+                      "]");
   return v;
 }
 
@@ -82,13 +81,20 @@ std::int64_t parse_duration_ms(const std::string& text) {
   if (i == 0) return -1;
   const std::string unit = text.substr(i);
   std::int64_t mul = 0;
-  if (unit.empty() || unit == "ms") mul = 1;
-  else if (unit == "s") mul = 1000;
-  else if (unit == "m") mul = 60'000;
-  else if (unit == "h") mul = 3'600'000;
-  else if (unit == "d") mul = 86'400'000;
-  else if (unit == "w") mul = 7 * 86'400'000LL;
-  else return -1;
+  if (unit.empty() || unit == "ms")
+    mul = 1;
+  else if (unit == "s")
+    mul = 1000;
+  else if (unit == "m")
+    mul = 60'000;
+  else if (unit == "h")
+    mul = 3'600'000;
+  else if (unit == "d")
+    mul = 86'400'000;
+  else if (unit == "w")
+    mul = 7 * 86'400'000LL;
+  else
+    return -1;
   return n * mul;
 }
 
@@ -111,7 +117,9 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-std::vector<std::string> Config::list(const std::string& name) const { return split_list(str(name)); }
+std::vector<std::string> Config::list(const std::string& name) const {
+  return split_list(str(name));
+}
 
 std::string Config::choice(const std::string& name, const std::vector<std::string>& allowed) const {
   const auto v = str(name);

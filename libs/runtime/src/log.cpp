@@ -32,8 +32,7 @@ const char* level_name(LogLevel l) {
 }
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -43,9 +42,8 @@ void append_timestamp(std::string& out) {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                              static_cast<int>(ms % 1000));
+  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
   out.append(buf, static_cast<std::size_t>(n));
 }
 
@@ -86,7 +84,9 @@ void configure_logging(std::string_view service, std::string_view level, std::st
   s.json = format != "text";
 }
 
-bool log_enabled(LogLevel level) { return static_cast<int>(level) >= state().level.load(); }
+bool log_enabled(LogLevel level) {
+  return static_cast<int>(level) >= state().level.load();
+}
 
 void log(LogLevel level, std::string_view msg, LogFields fields) {
   if (!log_enabled(level)) return;

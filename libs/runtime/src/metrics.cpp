@@ -43,8 +43,7 @@ std::string with_labels(const std::string& name, const std::string& labels, cons
 }  // namespace
 
 Histogram::Histogram(std::vector<double> upper_bounds)
-    : bounds_(std::move(upper_bounds)),
-      buckets_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {
+    : bounds_(std::move(upper_bounds)), buckets_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {
   std::sort(bounds_.begin(), bounds_.end());
 }
 
@@ -95,8 +94,8 @@ Gauge& MetricsRegistry::gauge(const std::string& name, const std::string& help, 
   return *e.g;
 }
 
-Histogram& MetricsRegistry::histogram(const std::string& name, const std::string& help,
-                                      std::vector<double> bounds, const Labels& labels) {
+Histogram& MetricsRegistry::histogram(const std::string& name, const std::string& help, std::vector<double> bounds,
+                                      const Labels& labels) {
   std::lock_guard lock(mu_);
   const auto l = render_labels(labels);
   if (auto* e = find(name, l)) {
@@ -134,9 +133,7 @@ std::string MetricsRegistry::render() const {
         out += "# TYPE " + name + " " + kTypes[static_cast<int>(e.kind)] + "\n";
       }
       switch (e.kind) {
-        case Kind::counter:
-          out += with_labels(name, e.labels) + " " + std::to_string(e.c->value()) + "\n";
-          break;
+        case Kind::counter: out += with_labels(name, e.labels) + " " + std::to_string(e.c->value()) + "\n"; break;
         case Kind::gauge: out += with_labels(name, e.labels) + " " + number(e.g->value()) + "\n"; break;
         case Kind::histogram: {
           const auto& h = *e.h;

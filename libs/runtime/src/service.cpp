@@ -15,7 +15,9 @@
 namespace cryptoflow {
 namespace {
 volatile std::sig_atomic_t g_shutdown = 0;
-extern "C" void on_signal(int) { g_shutdown = 1; }
+extern "C" void on_signal(int) {
+  g_shutdown = 1;
+}
 }  // namespace
 
 void ShutdownSignal::install() {
@@ -26,8 +28,12 @@ void ShutdownSignal::install() {
   sigaction(SIGINT, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }
-bool ShutdownSignal::requested() { return g_shutdown != 0; }
-void ShutdownSignal::request() { g_shutdown = 1; }
+bool ShutdownSignal::requested() {
+  return g_shutdown != 0;
+}
+void ShutdownSignal::request() {
+  g_shutdown = 1;
+}
 
 AdminServer::AdminServer(int port, MetricsRegistry& metrics, std::function<bool()> ready,
                          const std::string& bind_address)
@@ -108,7 +114,10 @@ void AdminServer::handle(int fd) {
     status = 404;
     body = "not found\n";
   }
-  const char* reason = status == 200 ? "OK" : status == 503 ? "Service Unavailable" : status == 404 ? "Not Found" : "Method Not Allowed";
+  const char* reason = status == 200   ? "OK"
+                       : status == 503 ? "Service Unavailable"
+                       : status == 404 ? "Not Found"
+                                       : "Method Not Allowed";
   std::string resp = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + type +
                      "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
   if (method != "HEAD") resp += body;

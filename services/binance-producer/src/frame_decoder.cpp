@@ -85,8 +85,8 @@ DecodedFrame decode_frame(std::string_view frame, std::int64_t received_time_ms)
   char parse_buf[1024];
   rapidjson::MemoryPoolAllocator<> value_alloc(value_buf, sizeof value_buf);
   rapidjson::MemoryPoolAllocator<> parse_alloc(parse_buf, sizeof parse_buf);
-  rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>, rapidjson::MemoryPoolAllocator<>>
-      doc(&value_alloc, sizeof parse_buf, &parse_alloc);
+  rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>, rapidjson::MemoryPoolAllocator<>> doc(
+      &value_alloc, sizeof parse_buf, &parse_alloc);
   doc.Parse<rapidjson::kParseIterativeFlag>(frame.data(), frame.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     out.error = doc.HasParseError() ? "malformed JSON at offset " + std::to_string(doc.GetErrorOffset())

@@ -30,6 +30,8 @@ inline constexpr std::size_t kMaxFrameBytes = 64 * 1024;
 DecodedFrame decode_frame(std::string_view frame, std::int64_t received_time_ms);
 
 // Binance times: milliseconds since the epoch, or microseconds (values >= 1e14).
-inline std::int64_t to_millis(std::int64_t t) { return t >= 100'000'000'000'000 ? t / 1000 : t; }
+inline std::int64_t to_millis(std::int64_t t) {
+  return t >= 100'000'000'000'000 ? t / 1000 : t;
+}
 
 }  // namespace cryptoflow::binance

@@ -11,12 +11,12 @@
 namespace cryptoflow::binance {
 
 class Publisher {
-public:
+ public:
   Publisher(kafka::Producer& producer, std::string topic, MetricsRegistry& metrics);
   // Decodes and publishes one frame; returns the decoded kind.
   FrameKind publish_frame(std::string_view frame, std::int64_t received_ms);
 
-private:
+ private:
   kafka::Producer& producer_;
   std::string topic_;
   Counter& frames_;

@@ -2,11 +2,11 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
 #include <thread>
 
 #include "cryptoflow/kafka.hpp"
 #include "publisher.hpp"
-#include <stdexcept>
 
 namespace cryptoflow::binance {
 

@@ -26,12 +26,12 @@ struct ReplayLine {
 bool split_replay_line(const std::string& line, ReplayLine& out);
 
 class ReplayFile {
-public:
+ public:
   explicit ReplayFile(const std::string& path);  // throws std::runtime_error if unreadable
   // Next frame, or nullopt at end of file.
   std::optional<ReplayLine> next();
 
-private:
+ private:
   std::ifstream in_;
   std::string path_;
   std::uint64_t line_number_ = 0;

@@ -22,10 +22,14 @@ DevBrokerOptions parse_dev_broker_args(const std::vector<std::string>& args) {
     return v;
   };
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--brokers") o.brokers = number(i, "--brokers", 1, 16);
-    else if (args[i] == "--port") o.first_port = number(i, "--port", 1, 65535 - 16);
-    else if (args[i] == "--partitions") o.partitions = number(i, "--partitions", 1, 1000);
-    else throw ConfigError("unknown argument " + args[i] + " (see --help)");
+    if (args[i] == "--brokers")
+      o.brokers = number(i, "--brokers", 1, 16);
+    else if (args[i] == "--port")
+      o.first_port = number(i, "--port", 1, 65535 - 16);
+    else if (args[i] == "--partitions")
+      o.partitions = number(i, "--partitions", 1, 1000);
+    else
+      throw ConfigError("unknown argument " + args[i] + " (see --help)");
   }
   return o;
 }
@@ -43,7 +47,8 @@ DevBroker::DevBroker(const DevBrokerOptions& options, const std::vector<std::str
   cluster_ = rd_kafka_mock_cluster_new(rk_.get(), options.brokers);
   if (!cluster_) throw std::runtime_error("cannot create the mock cluster");
   for (const auto& t : topics) {
-    if (const auto err = rd_kafka_mock_topic_create(cluster_, t.c_str(), options.partitions, std::min(options.brokers, 3)))
+    if (const auto err =
+            rd_kafka_mock_topic_create(cluster_, t.c_str(), options.partitions, std::min(options.brokers, 3)))
       throw std::runtime_error("cannot create topic " + t + ": " + rd_kafka_err2str(err));
   }
   bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_);

@@ -27,7 +27,7 @@ DevBrokerOptions parse_dev_broker_args(const std::vector<std::string>& args);
 std::vector<std::string> contract_topics(const Config& config);
 
 class DevBroker {
-public:
+ public:
   DevBroker(const DevBrokerOptions& options, const std::vector<std::string>& topics);
   ~DevBroker();
   DevBroker(const DevBroker&) = delete;
@@ -35,7 +35,7 @@ public:
   // What clients put in bootstrap.servers.
   [[nodiscard]] const std::string& bootstrap_servers() const { return bootstrap_; }
 
-private:
+ private:
   kafka::HandlePtr rk_;
   rd_kafka_mock_cluster_t* cluster_ = nullptr;  // owned; destroyed before rk_
   std::vector<std::unique_ptr<TcpForwarder>> forwarders_;

@@ -11,13 +11,13 @@
 namespace cryptoflow {
 
 class TcpForwarder {
-public:
+ public:
   TcpForwarder(std::uint16_t listen_port, std::uint16_t target_port);
   ~TcpForwarder();
   TcpForwarder(const TcpForwarder&) = delete;
   TcpForwarder& operator=(const TcpForwarder&) = delete;
 
-private:
+ private:
   void accept_loop();
   void pump(int client_fd);
   int listen_fd_ = -1;

@@ -59,7 +59,8 @@ void InfluxSink::add(kafka::MessagePtr m) {
   if (!error.empty()) {
     body_.resize(begin);
     dead_lettered_.inc();
-    bad_input_log_(LogLevel::warn, "undecodable record to dead-letter", {{"topic", kafka::topic_of(*m)}, {"error", error}});
+    bad_input_log_(LogLevel::warn, "undecodable record to dead-letter",
+                   {{"topic", kafka::topic_of(*m)}, {"error", error}});
     kafka::send_to_dead_letter(producer_, options_.dead_letter_topic, *m, error);
     consumer_->mark_processed(*m);
     return;
@@ -71,7 +72,8 @@ WriteStatus InfluxSink::write_range(std::size_t lo, std::size_t hi, WriteResult&
   const auto started = std::chrono::steady_clock::now();
   last = writer_.write(body_.substr(batch_[lo].begin, batch_[hi - 1].end - batch_[lo].begin));
   if (last.status == WriteStatus::ok) {
-    write_latency_.observe(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+    write_latency_.observe(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
     points_written_.inc(hi - lo);
     return WriteStatus::ok;
   }
@@ -107,8 +109,10 @@ bool InfluxSink::flush(const std::function<bool()>& stop) {
     auto wait = std::uniform_int_distribution<std::int64_t>(backoff.count() / 2, backoff.count())(rng_);
     if (last.retry_after) wait = std::max<std::int64_t>(wait, last.retry_after->count());
     retry_log_(LogLevel::warn, "InfluxDB write failed; consumption paused, retrying",
-               {{"status", static_cast<std::int64_t>(last.http_status)}, {"error", last.message},
-                {"retry_in_ms", wait}, {"batched", static_cast<std::int64_t>(batch_.size())}});
+               {{"status", static_cast<std::int64_t>(last.http_status)},
+                {"error", last.message},
+                {"retry_in_ms", wait},
+                {"batched", static_cast<std::int64_t>(batch_.size())}});
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait);
     while (std::chrono::steady_clock::now() < until) {
       if (stop()) {

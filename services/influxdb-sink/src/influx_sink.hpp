@@ -38,12 +38,12 @@ std::string encode_record(const SinkOptions& options, const std::string& topic, 
                           std::string& lines);
 
 class InfluxSink {
-public:
+ public:
   InfluxSink(const kafka::Properties& props, SinkOptions options, InfluxWriter& writer, MetricsRegistry& metrics);
   void run(const std::function<bool()>& stop);
   [[nodiscard]] bool ready() const { return ready_.load(); }
 
-private:
+ private:
   struct Record {
     kafka::MessagePtr msg;
     std::size_t begin = 0, end = 0;  // its line in body_

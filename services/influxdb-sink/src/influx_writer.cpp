@@ -60,19 +60,21 @@ WriteResult InfluxWriter::write(const std::string& lines) {
   // 400: a record InfluxDB refuses (bad syntax, field type conflict); 413: the batch is too
   // large — both are resolved by splitting. 401/403/404 are configuration problems: retrying
   // keeps the data in Kafka until an operator fixes them. 429 and 5xx: back off and retry.
-  r.status = (resp.status == 400 || resp.status == 413 || resp.status == 422) ? WriteStatus::rejected : WriteStatus::retry;
+  r.status =
+      (resp.status == 400 || resp.status == 413 || resp.status == 422) ? WriteStatus::rejected : WriteStatus::retry;
   return r;
 }
 
 std::string InfluxWriter::ensure_database() {
   if (options_.api != "v1") return {};
   std::vector<std::string> h;
-  if (!options_.username.empty()) h.push_back("Authorization: Basic " + base64(options_.username + ":" + options_.password));
-  const auto resp = http_.post(options_.url + "/query", "q=" + http_.escape("CREATE DATABASE \"" + options_.db + "\""),
-                               [&] {
-                                 h.push_back("Content-Type: application/x-www-form-urlencoded");
-                                 return h;
-                               }());
+  if (!options_.username.empty())
+    h.push_back("Authorization: Basic " + base64(options_.username + ":" + options_.password));
+  const auto resp =
+      http_.post(options_.url + "/query", "q=" + http_.escape("CREATE DATABASE \"" + options_.db + "\""), [&] {
+        h.push_back("Content-Type: application/x-www-form-urlencoded");
+        return h;
+      }());
   if (!resp.error.empty()) return resp.error;
   if (!resp.ok()) return "HTTP " + std::to_string(resp.status) + ": " + resp.body.substr(0, 200);
   return {};
@@ -80,8 +82,10 @@ std::string InfluxWriter::ensure_database() {
 
 std::string InfluxWriter::query(const std::string& influxql) {
   std::vector<std::string> h;
-  if (!options_.username.empty()) h.push_back("Authorization: Basic " + base64(options_.username + ":" + options_.password));
-  const auto resp = http_.get(options_.url + "/query?db=" + http_.escape(options_.db) + "&epoch=ms&q=" + http_.escape(influxql), h);
+  if (!options_.username.empty())
+    h.push_back("Authorization: Basic " + base64(options_.username + ":" + options_.password));
+  const auto resp =
+      http_.get(options_.url + "/query?db=" + http_.escape(options_.db) + "&epoch=ms&q=" + http_.escape(influxql), h);
   if (!resp.ok()) throw std::runtime_error("influx query failed: " + (resp.error.empty() ? resp.body : resp.error));
   return resp.body;
 }

@@ -27,7 +27,7 @@ struct WriteResult {
 };
 
 class InfluxWriter {
-public:
+ public:
   explicit InfluxWriter(InfluxOptions options, HttpOptions http = {});
   WriteResult write(const std::string& lines);
   // v1 only: CREATE DATABASE (idempotent). Returns an error text, empty on success.
@@ -36,7 +36,7 @@ public:
   [[nodiscard]] const std::string& write_url() const { return write_url_; }
   [[nodiscard]] std::string query(const std::string& influxql);  // v1 /query (for tests/demo)
 
-private:
+ private:
   InfluxOptions options_;
   HttpClient http_;
   std::string write_url_;

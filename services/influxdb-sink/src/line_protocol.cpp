@@ -23,7 +23,7 @@ void tag(std::string& out, std::string_view key, std::string_view value) {
 }
 
 class Fields {
-public:
+ public:
   explicit Fields(std::string& out) : out_(out) { out_ += ' '; }
   void decimal(std::string_view key, const Decimal& d) {
     sep(key);
@@ -52,7 +52,7 @@ public:
     out_ += '\n';
   }
 
-private:
+ private:
   void sep(std::string_view key) {
     if (!first_) out_ += ',';
     first_ = false;
@@ -65,8 +65,12 @@ private:
 
 }  // namespace
 
-void append_measurement(std::string& out, std::string_view s) { escape(out, s, ", "); }
-void append_tag(std::string& out, std::string_view s) { escape(out, s, ",= "); }
+void append_measurement(std::string& out, std::string_view s) {
+  escape(out, s, ", ");
+}
+void append_tag(std::string& out, std::string_view s) {
+  escape(out, s, ",= ");
+}
 void append_string_field(std::string& out, std::string_view s) {
   out += '"';
   escape(out, s, "\"\\");

@@ -19,8 +19,8 @@ void append_line(std::string& out, const Indicator& m);
 void append_line(std::string& out, const Ticker& t);
 
 // Escaping rules of the line protocol.
-void append_measurement(std::string& out, std::string_view s);  // escapes , and space
-void append_tag(std::string& out, std::string_view s);          // escapes , = and space
-void append_string_field(std::string& out, std::string_view s); // quoted; escapes " and backslash
+void append_measurement(std::string& out, std::string_view s);   // escapes , and space
+void append_tag(std::string& out, std::string_view s);           // escapes , = and space
+void append_string_field(std::string& out, std::string_view s);  // quoted; escapes " and backslash
 
 }  // namespace cryptoflow::influx

@@ -43,7 +43,7 @@ struct AddResult {
 };
 
 class CandleEngine {
-public:
+ public:
   explicit CandleEngine(EngineOptions options);
 
   // Adds a trade read from `partition` at `offset`; now_ms is wall-clock time (idleness).
@@ -63,7 +63,7 @@ public:
   void drop_partition(std::int32_t partition);
   [[nodiscard]] std::size_t open_windows() const;
 
-private:
+ private:
   struct Acc {
     Decimal open, high, low, close, volume, quote_volume, taker_buy_volume;
     std::int64_t open_time = 0, open_id = 0, close_time = 0, close_id = 0;

@@ -16,8 +16,8 @@ StreamProcessor::StreamProcessor(const kafka::Properties& props, ProcessorOption
       updates_(m.counter("cryptoflow_processor_candles_out_total", "Candles emitted", {{"kind", "update"}})),
       watermark_(m.gauge("cryptoflow_processor_watermark_ms", "Current event-time watermark (ms since epoch)")),
       open_windows_(m.gauge("cryptoflow_processor_open_windows", "Candle windows held in memory")),
-      commit_latency_(m.histogram("cryptoflow_processor_commit_latency_ms", "Flush + offset commit time",
-                                  latency_buckets_ms())) {
+      commit_latency_(
+          m.histogram("cryptoflow_processor_commit_latency_ms", "Flush + offset commit time", latency_buckets_ms())) {
   kafka::Consumer::Listener listener;
   listener.assigned = [this](const std::vector<kafka::TopicPartition>&) { ready_ = true; };
   listener.revoked = [this](const std::vector<kafka::TopicPartition>& parts) { on_revoked(parts); };

@@ -29,13 +29,13 @@ struct ProcessorOptions {
 };
 
 class StreamProcessor {
-public:
+ public:
   StreamProcessor(const kafka::Properties& props, ProcessorOptions options, MetricsRegistry& metrics);
   // Runs until stop() is true, then emits what is due, commits and returns.
   void run(const std::function<bool()>& stop);
   [[nodiscard]] bool ready() const { return ready_.load(); }
 
-private:
+ private:
   void handle(const rd_kafka_message_t& m);
   void tick();
   void commit(const std::vector<kafka::TopicPartition>& only = {});

@@ -50,20 +50,20 @@ using HeadersPtr = std::unique_ptr<rd_kafka_headers_t, HeadersDeleter>;
 using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 
 class KafkaError : public std::runtime_error {
-public:
+ public:
   KafkaError(rd_kafka_resp_err_t code, const std::string& what, bool fatal = false)
       : std::runtime_error(what), code_(code), fatal_(fatal) {}
   [[nodiscard]] rd_kafka_resp_err_t code() const { return code_; }
   [[nodiscard]] bool is_fatal() const { return fatal_; }
 
-private:
+ private:
   rd_kafka_resp_err_t code_;
   bool fatal_;
 };
 
 // librdkafka properties, in the order set; later settings win.
 class Properties {
-public:
+ public:
   Properties& set(std::string key, std::string value);
   [[nodiscard]] std::optional<std::string> get(const std::string& key) const;
   [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& items() const { return items_; }
@@ -72,7 +72,7 @@ public:
   // '_' -> '.', lower case (KAFKA_SECURITY_PROTOCOL -> security.protocol).
   static Properties from_config(const Config& config);
 
-private:
+ private:
   std::vector<std::pair<std::string, std::string>> items_;
 };
 
@@ -87,7 +87,7 @@ struct Header {
 std::int64_t now_ms();
 
 class Producer {
-public:
+ public:
   // transactional_id: empty for an idempotent producer, else a transactional one.
   Producer(const Properties& props, MetricsRegistry& metrics, const std::string& transactional_id = {});
   ~Producer();  // flushes (up to 30 s), then destroys
@@ -96,8 +96,8 @@ public:
 
   // Enqueues a copy of key and value. While the local queue is full it polls and waits: the
   // caller slows down, nothing is dropped. Throws KafkaError on fatal errors.
-  void produce(const std::string& topic, std::string_view key, std::string_view value,
-               std::int64_t timestamp_ms = 0, const std::vector<Header>& headers = {});
+  void produce(const std::string& topic, std::string_view key, std::string_view value, std::int64_t timestamp_ms = 0,
+               const std::vector<Header>& headers = {});
   void poll(int timeout_ms = 0);
   // Waits until every queued message is delivered or failed; false on timeout.
   bool flush(std::chrono::milliseconds timeout);
@@ -108,7 +108,7 @@ public:
   void check_fatal() const;
   [[nodiscard]] rd_kafka_t* handle() const { return rk_.get(); }
 
-private:
+ private:
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t*, void* opaque);
   HandlePtr rk_;
   std::uint64_t delivered_ = 0;
@@ -125,7 +125,7 @@ struct TopicPartition {
 };
 
 class Consumer {
-public:
+ public:
   struct Listener {
     std::function<void(const std::vector<TopicPartition>&)> assigned;
     std::function<void(const std::vector<TopicPartition>&)> revoked;  // before they go
@@ -157,7 +157,7 @@ public:
   [[nodiscard]] rd_kafka_t* handle() const { return rk_.get(); }
   void close();
 
-private:
+ private:
   static void on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*, void* opaque);
   void rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   HandlePtr rk_;
@@ -176,8 +176,8 @@ bool cluster_reachable(rd_kafka_t* rk, std::chrono::milliseconds timeout);
 
 // Sends a record that could not be processed to the dead-letter topic with headers error,
 // source.topic, source.partition, source.offset; the original key and value are kept.
-void send_to_dead_letter(Producer& producer, const std::string& dead_letter_topic,
-                         const rd_kafka_message_t& original, const std::string& error);
+void send_to_dead_letter(Producer& producer, const std::string& dead_letter_topic, const rd_kafka_message_t& original,
+                         const std::string& error);
 
 // Views of a message's parts.
 inline std::string_view key_of(const rd_kafka_message_t& m) {
@@ -186,7 +186,9 @@ inline std::string_view key_of(const rd_kafka_message_t& m) {
 inline std::string_view value_of(const rd_kafka_message_t& m) {
   return m.payload ? std::string_view(static_cast<const char*>(m.payload), m.len) : std::string_view();
 }
-inline std::string topic_of(const rd_kafka_message_t& m) { return rd_kafka_topic_name(m.rkt); }
+inline std::string topic_of(const rd_kafka_message_t& m) {
+  return rd_kafka_topic_name(m.rkt);
+}
 std::int64_t timestamp_of(const rd_kafka_message_t& m);
 
 }  // namespace cryptoflow::kafka

@@ -12,7 +12,7 @@
 namespace cryptoflow {
 
 class Decimal {
-public:
+ public:
   __extension__ typedef __int128 Mantissa;
   static constexpr int kMaxScale = 30;  // fractional digits kept at most
 
@@ -49,11 +49,10 @@ public:
   friend bool operator==(const Decimal& a, const Decimal& b) { return compare(a, b) == 0; }
   friend std::strong_ordering operator<=>(const Decimal& a, const Decimal& b) {
     const int c = compare(a, b);
-    return c < 0 ? std::strong_ordering::less
-                 : (c > 0 ? std::strong_ordering::greater : std::strong_ordering::equal);
+    return c < 0 ? std::strong_ordering::less : (c > 0 ? std::strong_ordering::greater : std::strong_ordering::equal);
   }
 
-private:
+ private:
   constexpr Decimal(Mantissa units, int scale) : units_(units), scale_(scale) {}
   static int compare(const Decimal& a, const Decimal& b);
 

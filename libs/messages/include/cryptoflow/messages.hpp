@@ -12,15 +12,15 @@ namespace cryptoflow {
 
 // crypto.trades, key = symbol.
 struct Trade {
-  std::string source;  // "binance"
-  std::string symbol;  // upper case: "BTCUSDT"
+  std::string source;         // "binance"
+  std::string symbol;         // upper case: "BTCUSDT"
   std::int64_t trade_id = 0;  // trade id, or aggregate trade id for aggTrade
   Decimal price;
   Decimal quantity;
   bool buyer_is_maker = false;
-  std::int64_t event_time = 0;     // ms since epoch (exchange's event time)
-  std::int64_t trade_time = 0;     // ms since epoch (the time that places the trade in a window)
-  std::int64_t received_time = 0;  // ms since epoch (when cryptoflow received it)
+  std::int64_t event_time = 0;                 // ms since epoch (exchange's event time)
+  std::int64_t trade_time = 0;                 // ms since epoch (the time that places the trade in a window)
+  std::int64_t received_time = 0;              // ms since epoch (when cryptoflow received it)
   std::optional<std::int64_t> first_trade_id;  // aggTrade only
   std::optional<std::int64_t> last_trade_id;   // aggTrade only
 
@@ -49,9 +49,9 @@ struct Ticker {
 
 // crypto.candles, key = "<symbol>:<interval>".
 struct Candle {
-  std::string source;    // source of the trades: "binance"
+  std::string source;  // source of the trades: "binance"
   std::string symbol;
-  std::string interval;  // "1m", "5m", "1h", "1d"
+  std::string interval;    // "1m", "5m", "1h", "1d"
   std::int64_t start = 0;  // window start, ms, inclusive
   std::int64_t end = 0;    // window end, ms, exclusive (start + interval)
   Decimal open, high, low, close;
@@ -99,8 +99,12 @@ Decoded<Indicator> decode_indicator(std::string_view json);
 std::string check_trade(const Trade& t);
 
 // Kafka keys of the contract.
-inline std::string candle_key(const Candle& c) { return c.symbol + ":" + c.interval; }
-inline std::string ticker_key(const Ticker& t) { return t.coin + ":" + t.vs_currency; }
+inline std::string candle_key(const Candle& c) {
+  return c.symbol + ":" + c.interval;
+}
+inline std::string ticker_key(const Ticker& t) {
+  return t.coin + ":" + t.vs_currency;
+}
 
 // Largest message the decoders accept; anything bigger is rejected unread.
 inline constexpr std::size_t kMaxMessageBytes = 1 << 20;

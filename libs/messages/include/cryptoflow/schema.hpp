@@ -13,7 +13,7 @@ enum class MessageKind { trade, ticker, candle, indicator };
 std::string_view schema_text(MessageKind kind);
 
 class SchemaValidator {
-public:
+ public:
   explicit SchemaValidator(MessageKind kind);
   ~SchemaValidator();
   SchemaValidator(const SchemaValidator&) = delete;
@@ -22,7 +22,7 @@ public:
   // Empty when json conforms; otherwise why not ("#/price: keyword 'type' failed").
   [[nodiscard]] std::string validate(std::string_view json) const;
 
-private:
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -10,11 +10,11 @@
 namespace cryptoflow {
 
 struct HttpResponse {
-  long status = 0;            // 0 when the request did not complete (see error)
+  long status = 0;  // 0 when the request did not complete (see error)
   std::string body;
   std::map<std::string, std::string> headers;  // names lower-cased
-  std::string error;          // transport error (connection refused, timeout, TLS ...)
-  double seconds = 0;         // total time
+  std::string error;                           // transport error (connection refused, timeout, TLS ...)
+  double seconds = 0;                          // total time
   [[nodiscard]] bool ok() const { return error.empty() && status >= 200 && status < 300; }
 };
 
@@ -25,14 +25,14 @@ struct HttpOptions {
 };
 
 class HttpClient {
-public:
+ public:
   explicit HttpClient(HttpOptions options = {});
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  HttpResponse request(const std::string& method, const std::string& url,
-                       const std::vector<std::string>& headers = {}, const std::string& body = {});
+  HttpResponse request(const std::string& method, const std::string& url, const std::vector<std::string>& headers = {},
+                       const std::string& body = {});
   HttpResponse get(const std::string& url, const std::vector<std::string>& headers = {}) {
     return request("GET", url, headers);
   }
@@ -43,7 +43,7 @@ public:
   // Percent-encodes a query parameter value.
   [[nodiscard]] std::string escape(const std::string& s) const;
 
-private:
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

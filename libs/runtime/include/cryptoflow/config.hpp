@@ -25,7 +25,7 @@ struct VarSpec {
 std::vector<VarSpec> common_vars();
 
 class Config {
-public:
+ public:
   using Env = std::map<std::string, std::string>;
 
   Config(std::vector<VarSpec> vars, Env env);
@@ -46,7 +46,7 @@ public:
   // `--help` text: usage, summary, then every variable with its default and meaning.
   [[nodiscard]] std::string help(const std::string& program, const std::string& summary) const;
 
-private:
+ private:
   const VarSpec& spec(const std::string& name) const;
   std::vector<VarSpec> vars_;
   Env env_;

@@ -31,20 +31,28 @@ void configure_logging(std::string_view service, std::string_view level, std::st
 bool log_enabled(LogLevel level);
 void log(LogLevel level, std::string_view msg, LogFields fields = {});
 
-inline void log_debug(std::string_view m, LogFields f = {}) { log(LogLevel::debug, m, f); }
-inline void log_info(std::string_view m, LogFields f = {}) { log(LogLevel::info, m, f); }
-inline void log_warn(std::string_view m, LogFields f = {}) { log(LogLevel::warn, m, f); }
-inline void log_error(std::string_view m, LogFields f = {}) { log(LogLevel::error, m, f); }
+inline void log_debug(std::string_view m, LogFields f = {}) {
+  log(LogLevel::debug, m, f);
+}
+inline void log_info(std::string_view m, LogFields f = {}) {
+  log(LogLevel::info, m, f);
+}
+inline void log_warn(std::string_view m, LogFields f = {}) {
+  log(LogLevel::warn, m, f);
+}
+inline void log_error(std::string_view m, LogFields f = {}) {
+  log(LogLevel::error, m, f);
+}
 
 // Logs at most once per interval per instance (e.g. once per kind of bad input) and says how
 // many were suppressed in between.
 class RateLimitedLog {
-public:
+ public:
   explicit RateLimitedLog(std::chrono::milliseconds interval = std::chrono::seconds(10))
       : interval_ms_(interval.count()) {}
   void operator()(LogLevel level, std::string_view msg, LogFields fields = {});
 
-private:
+ private:
   std::int64_t interval_ms_;
   std::atomic<std::int64_t> last_ms_{-1};
   std::atomic<std::uint64_t> suppressed_{0};

@@ -14,16 +14,16 @@
 namespace cryptoflow {
 
 class Counter {
-public:
+ public:
   void inc(std::uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t value() const { return v_.load(std::memory_order_relaxed); }
 
-private:
+ private:
   std::atomic<std::uint64_t> v_{0};
 };
 
 class Gauge {
-public:
+ public:
   void set(double v) { v_.store(v, std::memory_order_relaxed); }
   void add(double d) {
     double cur = v_.load(std::memory_order_relaxed);
@@ -32,12 +32,12 @@ public:
   }
   [[nodiscard]] double value() const { return v_.load(std::memory_order_relaxed); }
 
-private:
+ private:
   std::atomic<double> v_{0};
 };
 
 class Histogram {
-public:
+ public:
   explicit Histogram(std::vector<double> upper_bounds);
   void observe(double v);
   [[nodiscard]] std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
@@ -46,7 +46,7 @@ public:
   // Observations <= bounds()[i] (cumulative, as Prometheus wants).
   [[nodiscard]] std::uint64_t cumulative(std::size_t i) const;
 
-private:
+ private:
   std::vector<double> bounds_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;
   std::atomic<std::uint64_t> count_{0};
@@ -59,7 +59,7 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 std::vector<double> latency_buckets_ms();
 
 class MetricsRegistry {
-public:
+ public:
   // Returns the same object for the same name and labels; references stay valid.
   Counter& counter(const std::string& name, const std::string& help, const Labels& labels = {});
   Gauge& gauge(const std::string& name, const std::string& help, const Labels& labels = {});
@@ -70,7 +70,7 @@ public:
   // Value of a counter or gauge by name and rendered labels (for tests and progress output).
   [[nodiscard]] double value(const std::string& name, const Labels& labels = {}) const;
 
-private:
+ private:
   enum class Kind { counter, gauge, histogram };
   struct Entry {
     std::string name, help, labels;

@@ -11,7 +11,7 @@ namespace cryptoflow {
 
 // SIGTERM and SIGINT set a flag that the service's loop polls; the loop drains and returns 0.
 class ShutdownSignal {
-public:
+ public:
   static void install();
   static bool requested();
   static void request();  // what the handler does; also for tests
@@ -20,7 +20,7 @@ public:
 // Minimal HTTP/1.1 server on its own thread for /healthz, /readyz and /metrics.
 // GET only; one request per connection; Connection: close.
 class AdminServer {
-public:
+ public:
   // port 0 binds an ephemeral port (see port()); bind_address "0.0.0.0" for containers.
   AdminServer(int port, MetricsRegistry& metrics, std::function<bool()> ready,
               const std::string& bind_address = "0.0.0.0");
@@ -29,7 +29,7 @@ public:
   AdminServer& operator=(const AdminServer&) = delete;
   [[nodiscard]] int port() const { return port_; }
 
-private:
+ private:
   void serve();
   void handle(int fd);
   MetricsRegistry& metrics_;
