@@ -30,21 +30,15 @@ int run(const Config& config, const std::vector<std::string>& args) {
         "REPLAY_FILE is empty: this build replays recorded frames only; the live WebSocket "
         "client is tracked as its own issue (see docs/operations.md)");
   const double speed = replay_speed(config);
-  const auto admin_port = config.integer("ADMIN_PORT", 0, 65535);
   const auto topic = config.str("TRADES_TOPIC");
-  const auto partitions = static_cast<int>(config.integer("TOPIC_PARTITIONS", 1, 10000));
-  const auto replication = static_cast<int>(config.integer("TOPIC_REPLICATION_FACTOR", 1, 16));
   const auto props = kafka::Properties::from_config(config);
 
   ShutdownSignal::install();
   MetricsRegistry metrics;
-  kafka::ensure_topics(props, {topic}, partitions, replication);
+  kafka::ensure_topics(config, props, {topic});
   kafka::Producer producer(props, metrics);
-  std::unique_ptr<AdminServer> admin;
-  if (admin_port > 0)
-    admin = std::make_unique<AdminServer>(static_cast<int>(admin_port), metrics, [&] {
-      return kafka::cluster_reachable(producer.handle(), std::chrono::milliseconds(500));
-    });
+  const auto admin = start_admin_server(
+      config, metrics, [&] { return kafka::cluster_reachable(producer.handle(), std::chrono::milliseconds(500)); });
 
   binance::Publisher publisher(producer, topic, metrics);
   binance::ReplayFile file(replay_path);

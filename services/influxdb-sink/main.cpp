@@ -34,7 +34,6 @@ int run(const Config& config, const std::vector<std::string>& args) {
   so.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
   so.batch_size = static_cast<std::size_t>(config.integer("INFLUX_BATCH_SIZE", 1, 1'000'000));
   so.flush_interval = std::chrono::milliseconds(config.integer("INFLUX_FLUSH_INTERVAL_MS", 1, 3'600'000));
-  const auto admin_port = config.integer("ADMIN_PORT", 0, 65535);
   const auto props = kafka::Properties::from_config(config);
 
   ShutdownSignal::install();
@@ -42,12 +41,9 @@ int run(const Config& config, const std::vector<std::string>& args) {
   influx::InfluxWriter writer(io);
   if (const auto err = writer.ensure_database(); !err.empty())
     log_warn("could not create the InfluxDB database (writes will retry)", {{"db", io.db}, {"error", err}});
-  kafka::ensure_topics(props, so.topics, static_cast<int>(config.integer("TOPIC_PARTITIONS", 1, 10000)),
-                       static_cast<int>(config.integer("TOPIC_REPLICATION_FACTOR", 1, 16)));
+  kafka::ensure_topics(config, props, so.topics);
   influx::InfluxSink sink(props, so, writer, metrics);
-  std::unique_ptr<AdminServer> admin;
-  if (admin_port > 0)
-    admin = std::make_unique<AdminServer>(static_cast<int>(admin_port), metrics, [&] { return sink.ready(); });
+  const auto admin = start_admin_server(config, metrics, [&] { return sink.ready(); });
   log_info("sinking", {{"url", writer.write_url()}, {"group", so.group_id}});
   sink.run([] { return ShutdownSignal::requested(); });
   log_info("stopped cleanly");

@@ -24,7 +24,6 @@ int run(const Config& config, const std::vector<std::string>& args) {
   o.candles_topic = config.str("CANDLES_TOPIC");
   o.late_topic = config.str("LATE_TRADES_TOPIC");
   o.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
-  const auto admin_port = config.integer("ADMIN_PORT", 0, 65535);
   const auto props = kafka::Properties::from_config(config);
   if (guarantee == "exactly_once")
     log_warn(
@@ -33,13 +32,9 @@ int run(const Config& config, const std::vector<std::string>& args) {
 
   ShutdownSignal::install();
   MetricsRegistry metrics;
-  kafka::ensure_topics(props, {o.trades_topic, o.candles_topic, o.late_topic, o.dead_letter_topic},
-                       static_cast<int>(config.integer("TOPIC_PARTITIONS", 1, 10000)),
-                       static_cast<int>(config.integer("TOPIC_REPLICATION_FACTOR", 1, 16)));
+  kafka::ensure_topics(config, props, {o.trades_topic, o.candles_topic, o.late_topic, o.dead_letter_topic});
   processor::StreamProcessor processor(props, o, metrics);
-  std::unique_ptr<AdminServer> admin;
-  if (admin_port > 0)
-    admin = std::make_unique<AdminServer>(static_cast<int>(admin_port), metrics, [&] { return processor.ready(); });
+  const auto admin = start_admin_server(config, metrics, [&] { return processor.ready(); });
   log_info("processing", {{"group", o.group_id}, {"topic", o.trades_topic}, {"guarantee", guarantee}});
   processor.run([] { return ShutdownSignal::requested(); });
   log_info("stopped cleanly");

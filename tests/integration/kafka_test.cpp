@@ -5,23 +5,14 @@
 #include <set>
 
 #include "dev_broker.hpp"
+#include "embedded_broker.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;
+using cryptoflow::test::props_for;
 using namespace std::chrono_literals;
 
 namespace {
-
-kafka::Properties props_for(const DevBroker& b) {
-  kafka::Properties p;
-  // The mock broker completes a rebalance only when a silent member's session expires: keep
-  // sessions short in tests (production keeps librdkafka's default).
-  p.set("bootstrap.servers", b.bootstrap_servers())
-      .set("fetch.wait.max.ms", "5")
-      .set("session.timeout.ms", "6000")
-      .set("heartbeat.interval.ms", "500");
-  return p;
-}
 
 // Reads until `count` messages arrived or the timeout passed.
 std::vector<kafka::MessagePtr> consume(kafka::Consumer& c, std::size_t count, std::chrono::milliseconds timeout = 20s) {

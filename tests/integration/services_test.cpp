@@ -5,28 +5,19 @@
 
 #include "cryptoflow/http.hpp"
 #include "dev_broker.hpp"
+#include "embedded_broker.hpp"
 #include "influx_sink.hpp"
 #include "processor.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;
+using cryptoflow::test::props_for;
 using namespace std::chrono_literals;
 
 namespace {
 
 const std::vector<std::string> kTopics = {"crypto.trades",     "crypto.tickers",     "crypto.candles",
                                           "crypto.indicators", "crypto.late-trades", "crypto.dead-letter"};
-
-kafka::Properties props_for(const DevBroker& b) {
-  kafka::Properties p;
-  // The mock broker completes a rebalance only when a silent member's session expires: keep
-  // sessions short in tests (production keeps librdkafka's default).
-  p.set("bootstrap.servers", b.bootstrap_servers())
-      .set("fetch.wait.max.ms", "5")
-      .set("session.timeout.ms", "6000")
-      .set("heartbeat.interval.ms", "500");
-  return p;
-}
 
 std::string trade_json(const char* symbol, std::int64_t id, std::int64_t t, const char* price, const char* qty) {
   Trade x;

@@ -403,6 +403,11 @@ bool ensure_topics(const Properties& props, const std::vector<std::string>& topi
   return all_ok;
 }
 
+bool ensure_topics(const Config& config, const Properties& props, const std::vector<std::string>& topics) {
+  return ensure_topics(props, topics, static_cast<int>(config.integer("TOPIC_PARTITIONS", 1, 10000)),
+                       static_cast<int>(config.integer("TOPIC_REPLICATION_FACTOR", 1, 16)));
+}
+
 void send_to_dead_letter(Producer& producer, const std::string& dead_letter_topic, const rd_kafka_message_t& original,
                          const std::string& error) {
   producer.produce(dead_letter_topic, key_of(original), value_of(original),

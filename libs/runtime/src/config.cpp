@@ -162,6 +162,13 @@ int run_service(int argc, char** argv, const ServiceInfo& info,
   try {
     configure_logging(info.program, config.choice("LOG_LEVEL", {"trace", "debug", "info", "warn", "error"}),
                       config.choice("LOG_FORMAT", {"json", "text"}));
+    // Fail fast on the common numbers before anything connects anywhere.
+    auto declared = [&](const char* name) {
+      return std::any_of(info.vars.begin(), info.vars.end(), [&](const VarSpec& v) { return v.name == name; });
+    };
+    if (declared("ADMIN_PORT")) (void)config.integer("ADMIN_PORT", 0, 65535);
+    if (declared("TOPIC_PARTITIONS")) (void)config.integer("TOPIC_PARTITIONS", 1, 10000);
+    if (declared("TOPIC_REPLICATION_FACTOR")) (void)config.integer("TOPIC_REPLICATION_FACTOR", 1, 16);
     return body(config, args);
   } catch (const ConfigError& e) {
     std::cerr << info.program << ": configuration error: " << e.what() << "\n";

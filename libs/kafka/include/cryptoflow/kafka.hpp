@@ -171,6 +171,9 @@ class Consumer {
 bool ensure_topics(const Properties& props, const std::vector<std::string>& topics, int partitions,
                    int replication_factor, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+// The same with TOPIC_PARTITIONS and TOPIC_REPLICATION_FACTOR from config.
+bool ensure_topics(const Config& config, const Properties& props, const std::vector<std::string>& topics);
+
 // Whether the cluster answers a metadata request within timeout (for /readyz).
 bool cluster_reachable(rd_kafka_t* rk, std::chrono::milliseconds timeout);
 

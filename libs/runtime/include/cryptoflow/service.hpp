@@ -2,9 +2,11 @@
 // Process plumbing shared by every service: shutdown signals and the admin HTTP server.
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
+#include "cryptoflow/config.hpp"
 #include "cryptoflow/metrics.hpp"
 
 namespace cryptoflow {
@@ -39,5 +41,9 @@ class AdminServer {
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
+
+// The admin server on ADMIN_PORT, or nullptr when ADMIN_PORT is 0.
+std::unique_ptr<AdminServer> start_admin_server(const Config& config, MetricsRegistry& metrics,
+                                                std::function<bool()> ready);
 
 }  // namespace cryptoflow
