@@ -90,7 +90,7 @@ query "SELECT open,high,low,close,volume,trades,final FROM candle WHERE interval
   python3 "$root/scripts/influx_table.py"
 echo
 echo "== candles per interval"
-query "SELECT count(close) FROM candle GROUP BY interval" | python3 "$root/scripts/influx_table.py"
+query "SELECT count(close) AS candles FROM candle GROUP BY interval" | python3 "$root/scripts/influx_table.py"
 echo
 echo "Data: Binance spot XRP/ETH aggregate trades of 2019-10-11..13, recorded in freqtrade's test data"
 echo "(tests/fixtures/SOURCES.md); candles computed by stream-processor with exact decimals."

@@ -10,8 +10,12 @@ for result in answer.get("results", []):
         sys.exit("InfluxDB error: " + result["error"])
     for series in result.get("series", []):
         cols = series["columns"]
+        values = series["values"]
+        if cols[0] == "time" and all(v[0] == 0 for v in values):  # aggregates: no meaningful time
+            cols = cols[1:]
+            values = [v[1:] for v in values]
         rows = []
-        for v in series["values"]:
+        for v in values:
             row = []
             for c, x in zip(cols, v):
                 if c == "time" and isinstance(x, int) and x > 0:
