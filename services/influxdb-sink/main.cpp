@@ -12,9 +12,7 @@ using namespace cryptoflow;
 int run(const Config& config, const std::vector<std::string>& args) {
   if (!args.empty()) throw ConfigError("unknown argument " + args.front() + " (see --help)");
   influx::InfluxOptions io;
-  io.url = config.str("INFLUX_URL");
-  if (io.url.rfind("http://", 0) != 0 && io.url.rfind("https://", 0) != 0)
-    throw ConfigError("INFLUX_URL='" + io.url + "' is not an http:// or https:// URL");
+  io.url = config.http_url("INFLUX_URL");
   io.api = config.choice("INFLUX_API", {"v2", "v1"});
   io.token = config.str("INFLUX_TOKEN");
   io.org = config.str("INFLUX_ORG");

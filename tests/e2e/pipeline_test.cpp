@@ -43,7 +43,8 @@ std::map<std::int64_t, Ohlcv> influx_candles(const InfluxServer& influx) {
 }  // namespace
 
 TEST_CASE("Every binary answers --help and --version - bad configuration exits 2 naming the variable") {
-  for (const char* svc : {"dev-broker", "binance-producer", "stream-processor", "influxdb-sink"}) {
+  for (const char* svc :
+       {"dev-broker", "binance-producer", "coingecko-producer", "stream-processor", "influxdb-sink"}) {
     INFO(svc);
     auto r = run({binary(svc), "--help"});
     CHECK(r.code == 0);
@@ -62,6 +63,9 @@ TEST_CASE("Every binary answers --help and --version - bad configuration exits 2
   r = run({binary("binance-producer")}, {{"REPLAY_FILE", "x"}, {"REPLAY_SPEED", "-1"}});
   CHECK(r.code == 2);
   CHECK(r.output.find("REPLAY_SPEED") != std::string::npos);
+  r = run({binary("coingecko-producer")}, {{"COINGECKO_PLAN", "enterprise"}});
+  CHECK(r.code == 2);
+  CHECK(r.output.find("COINGECKO_PLAN='enterprise'") != std::string::npos);
   r = run({binary("dev-broker"), "--brokers", "0"});
   CHECK(r.code == 2);
   r = run({binary("stream-processor")}, {{"LOG_LEVEL", "loud"}});
@@ -143,5 +147,43 @@ TEST_CASE("Replayed Binance trades become InfluxDB candles equal to Binance's kl
   CHECK(metrics.find("cryptoflow_processor_trades_in_total 12477\n") != std::string::npos);
   CHECK(processor.terminate() == 0);
   CHECK(sink.terminate() == 0);
+  CHECK(broker.terminate() == 0);
+}
+
+TEST_CASE(
+    "coingecko-producer publishes every coin and currency once - and a team reads them with the example consumer") {
+  TempDir dir;
+  auto log = [&](const char* name) { return (dir.path() / name).string(); };
+  const auto body = read_file(fixture("coingecko/GetMarketsAsync.txt"));
+  HttpStandIn coingecko([&](const HttpRequest&) { return HttpReply{200, body, {}}; });
+  Process broker({binary("dev-broker")}, {}, log("broker.log"));
+  const auto bootstrap = broker.read_line(30s);
+  REQUIRE(bootstrap.has_value());
+  const int admin_port = free_port();
+  Process producer({binary("coingecko-producer")},
+                   {{"KAFKA_BOOTSTRAP_SERVERS", *bootstrap},
+                    {"ADMIN_PORT", std::to_string(admin_port)},
+                    {"COINGECKO_URL", coingecko.url()},
+                    {"COINGECKO_API_KEY", "CG-e2eKEY"},
+                    {"COINGECKO_TOP_N", "100"},
+                    {"COINGECKO_POLL_INTERVAL_S", "1"}},
+                   log("producer.log"));
+  Process consumer({binary("tickers_consumer"), "200"}, {{"KAFKA_BOOTSTRAP_SERVERS", *bootstrap}}, log("consumer.log"));
+  const auto out = consumer.read_all(60s);
+  INFO("producer log:\n" << read_file(log("producer.log")));
+  CHECK(consumer.wait(10s) == 0);
+  CHECK(std::count(out.begin(), out.end(), '\n') == 200);
+  CHECK(out.find("bitcoin usd 16951.52\n") != std::string::npos);
+  CHECK(out.find("bitcoin eur 16951.52\n") != std::string::npos);  // the stand-in answers the same for eur
+  // Several polls later nothing was published again: last_updated did not change.
+  REQUIRE(eventually([&] { return coingecko.requests().size() >= 6; }, 30s));
+  HttpClient http;
+  const auto metrics = http.get("http://127.0.0.1:" + std::to_string(admin_port) + "/metrics").body;
+  CHECK(metrics.find("cryptoflow_coingecko_tickers_published_total 200\n") != std::string::npos);
+  CHECK(metrics.find("cryptoflow_coingecko_unchanged_skipped_total 0\n") == std::string::npos);
+  CHECK(metrics.find("CG-e2eKEY") == std::string::npos);
+  CHECK(producer.terminate() == 0);
+  CHECK(read_file(log("producer.log")).find("CG-e2eKEY") == std::string::npos);
+  for (const auto& req : coingecko.requests()) CHECK(req.headers.at("x-cg-demo-api-key") == "CG-e2eKEY");
   CHECK(broker.terminate() == 0);
 }

@@ -39,6 +39,10 @@ TEST_CASE("Bad values are ConfigErrors that name the variable") {
         "ADMIN_PORT='80x' is not an integer");
   CHECK(msg({{"ADMIN_PORT", "70000"}}, [](const Config& c) { (void)c.integer("ADMIN_PORT", 0, 65535); }) ==
         "ADMIN_PORT=70000 is out of range [0, 65535]");
+  CHECK(msg({{"KAFKA_BOOTSTRAP_SERVERS", "ftp://x"}}, [](const Config& c) {
+          (void)c.http_url("KAFKA_BOOTSTRAP_SERVERS");
+        }) == "KAFKA_BOOTSTRAP_SERVERS='ftp://x' is not an http:// or https:// URL");
+  CHECK(make({{"KAFKA_BOOTSTRAP_SERVERS", "https://x"}}).http_url("KAFKA_BOOTSTRAP_SERVERS") == "https://x");
   CHECK(msg({{"WINDOW", "30 seconds"}}, [](const Config& c) {
           (void)c.duration_ms("WINDOW");
         }).find("WINDOW='30 seconds' is not a duration") == 0);

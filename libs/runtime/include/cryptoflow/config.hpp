@@ -41,6 +41,8 @@ class Config {
   [[nodiscard]] std::int64_t duration_ms(const std::string& name) const;
   // Comma-separated, trimmed, empty items dropped.
   [[nodiscard]] std::vector<std::string> list(const std::string& name) const;
+  // An http:// or https:// URL.
+  [[nodiscard]] std::string http_url(const std::string& name) const;
   [[nodiscard]] std::string choice(const std::string& name, const std::vector<std::string>& allowed) const;
 
   // `--help` text: usage, summary, then every variable with its default and meaning.

@@ -1,0 +1,252 @@
+// coingecko-producer's client and poller against a stand-in CoinGecko (a real local HTTP
+// server serving the recorded responses) with an injectable clock.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "client.hpp"
+#include "markets.hpp"
+#include "poller.hpp"
+#include "test_support.hpp"
+
+using namespace cryptoflow;
+using namespace cryptoflow::coingecko;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Simulated time: sleeping advances it at once; it stops at `end_ms`.
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(std::int64_t start, std::int64_t end = INT64_MAX) : now_(start), end_(end) {}
+  std::int64_t now_ms() override { return now_; }
+  bool sleep_until(std::int64_t until) override {
+    if (until >= end_) return false;
+    now_ = std::max(now_, until);
+    return true;
+  }
+  std::int64_t now_;
+  std::int64_t end_;
+};
+
+// Captures what the process writes to stderr (the logs) while alive.
+class StderrCapture {
+ public:
+  StderrCapture() : saved_(::dup(2)) {
+    path_ = (dir_.path() / "stderr").string();
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  ~StderrCapture() { restore(); }
+  std::string text() {
+    restore();
+    return test::read_file(path_);
+  }
+
+ private:
+  void restore() {
+    if (saved_ >= 0) {
+      ::dup2(saved_, 2);
+      ::close(saved_);
+      saved_ = -1;
+    }
+  }
+  test::TempDir dir_;
+  std::string path_;
+  int saved_;
+};
+
+const std::string& markets() {
+  static const std::string body = test::read_file(test::fixture("coingecko/GetMarketsAsync.txt"));
+  return body;
+}
+
+ClientOptions options_for(const test::HttpStandIn& s, const std::string& plan = "demo") {
+  ClientOptions o;
+  o.base_url = s.url() + "/api/v3";
+  o.plan = plan;
+  o.api_key = "CG-s3cr3tKEY";
+  o.total_timeout = 500ms;
+  o.connect_timeout = 500ms;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("Requests: the plan's key header - pages for the top N - chunks of 250 ids") {
+  test::HttpStandIn server([](const test::HttpRequest&) { return test::HttpReply{200, markets(), {}}; });
+  MetricsRegistry m;
+  FakeClock clock(0);
+  CallBudget budget(1000);
+  for (const auto& plan : {"demo", "pro"}) {
+    CoinGeckoClient client(options_for(server, plan), clock, budget, m);
+    REQUIRE(client.get("/ping").status == FetchStatus::ok);
+  }
+  auto reqs = server.requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0].target == "/api/v3/ping");
+  CHECK(reqs[0].headers.at("x-cg-demo-api-key") == "CG-s3cr3tKEY");
+  CHECK(reqs[1].headers.at("x-cg-pro-api-key") == "CG-s3cr3tKEY");
+  CHECK(reqs[0].headers.count("x-cg-pro-api-key") == 0);
+
+  CoinGeckoClient client(options_for(server), clock, budget, m);
+  PollerOptions po;
+  po.top_n = 300;
+  Poller top(
+      po, client, clock, [](const Ticker&) {}, m);
+  CHECK(top.request_paths("usd") ==
+        std::vector<std::string>{
+            "/coins/markets?vs_currency=usd&order=market_cap_desc&per_page=250&page=1&sparkline=false",
+            "/coins/markets?vs_currency=usd&order=market_cap_desc&per_page=250&page=2&sparkline=false"});
+  po.top_n = 50;
+  CHECK(Poller(
+            po, client, clock, [](const Ticker&) {}, m)
+            .request_paths("eur") ==
+        std::vector<std::string>{
+            "/coins/markets?vs_currency=eur&order=market_cap_desc&per_page=50&page=1&sparkline=false"});
+  po.ids.clear();
+  for (int i = 0; i < 600; ++i) po.ids.push_back("coin" + std::to_string(i));
+  const auto paths = Poller(
+                         po, client, clock, [](const Ticker&) {}, m)
+                         .request_paths("usd");
+  REQUIRE(paths.size() == 3);
+  CHECK(std::count(paths[0].begin(), paths[0].end(), ',') == 249);
+  CHECK(std::count(paths[2].begin(), paths[2].end(), ',') == 99);
+}
+
+TEST_CASE("429 waits for Retry-After or backs off - 5xx HTML pages and slow answers are retried") {
+  int calls = 0;
+  test::HttpStandIn server([&](const test::HttpRequest&) {
+    switch (++calls) {
+      case 1: return test::HttpReply{429, "{\"status\":{\"error_code\":429}}", {{"Retry-After", "30"}}};
+      case 2: return test::HttpReply{429, "", {}};
+      case 3: return test::HttpReply{503, "<html><body>Service Unavailable</body></html>", {}};
+      case 4: std::this_thread::sleep_for(1500ms); return test::HttpReply{200, markets(), {}};  // past the timeout
+      default: return test::HttpReply{200, markets(), {}};
+    }
+  });
+  MetricsRegistry m;
+  FakeClock clock(1'000'000);
+  CallBudget budget(1000);
+  auto o = options_for(server);
+  o.max_attempts = 10;  // the stand-in answers one request at a time: a retry may queue behind the slow one
+  CoinGeckoClient client(o, clock, budget, m);
+  std::vector<std::int64_t> sent;
+  client.on_request = [&](std::int64_t t) { sent.push_back(t); };
+  const auto r = client.get("/coins/markets?vs_currency=usd");
+  REQUIRE(r.status == FetchStatus::ok);
+  REQUIRE(sent.size() >= 5);
+  CHECK(sent[1] - sent[0] >= 30'000);  // Retry-After honoured
+  CHECK(sent[2] - sent[1] >= 1'000);   // backoff (2 s with jitter: at least 1 s)
+  CHECK(sent[2] - sent[1] <= 2'000);
+  CHECK(sent[3] - sent[2] >= 2'000);  // backoff doubled (4 s with jitter)
+  CHECK(m.value("cryptoflow_coingecko_retries_total") == static_cast<double>(sent.size() - 1));
+  CHECK(m.value("cryptoflow_coingecko_requests_total", {{"status", "429"}}) == 2);
+  CHECK(m.value("cryptoflow_coingecko_requests_total", {{"status", "503"}}) == 1);
+  CHECK(m.value("cryptoflow_coingecko_requests_total", {{"status", "error"}}) >= 1);  // the timeout
+  CHECK(parse_markets(r.body, "usd", 0).tickers.size() == 100);
+}
+
+TEST_CASE("A wrong key is reported once with what to change - and the key never appears in logs") {
+  test::HttpStandIn server([](const test::HttpRequest&) {
+    return test::HttpReply{
+        400,
+        R"({"status":{"error_code":10010,"error_message":"If you are using Pro API key CG-s3cr3tKEY, )"
+        R"(please change your root URL from api.coingecko.com to pro-api.coingecko.com"}})",
+        {}};
+  });
+  MetricsRegistry m;
+  FakeClock clock(0);
+  CallBudget budget(1000);
+  StderrCapture capture;
+  CoinGeckoClient client(options_for(server), clock, budget, m);
+  CHECK(client.get("/coins/markets?vs_currency=usd").status == FetchStatus::config_error);
+  CHECK(client.get("/coins/markets?vs_currency=eur").status == FetchStatus::config_error);
+  const auto logs = capture.text();
+  CHECK(server.requests().size() == 2);  // not retried
+  CHECK(logs.find("COINGECKO_PLAN=pro") != std::string::npos);
+  CHECK(std::count(logs.begin(), logs.end(), '\n') == 1);  // reported once
+  CHECK(logs.find("CG-s3cr3tKEY") == std::string::npos);
+  CHECK(logs.find("***") != std::string::npos);
+  CHECK(m.render().find("s3cr3t") == std::string::npos);
+}
+
+TEST_CASE("Tickers are published once per last_updated - failures make the poller unready") {
+  std::string body = markets();
+  bool fail = false;
+  test::HttpStandIn server([&](const test::HttpRequest&) {
+    return fail ? test::HttpReply{500, "oops", {}} : test::HttpReply{200, body, {}};
+  });
+  MetricsRegistry m;
+  FakeClock clock(0);
+  CallBudget budget(1000);
+  auto o = options_for(server);
+  o.max_attempts = 1;
+  CoinGeckoClient client(o, clock, budget, m);
+  std::vector<Ticker> published;
+  PollerOptions po;
+  po.top_n = 100;
+  po.vs_currencies = {"usd", "eur"};
+  Poller poller(
+      po, client, clock, [&](const Ticker& t) { published.push_back(t); }, m);
+  REQUIRE(poller.poll_once());
+  CHECK(published.size() == 200);
+  REQUIRE(poller.poll_once());
+  CHECK(published.size() == 200);  // nothing changed
+  CHECK(m.value("cryptoflow_coingecko_unchanged_skipped_total") == 200);
+  const std::string from = "\"last_updated\": \"2023-01-08T16:49:40.132Z\"";  // bitcoin's
+  body.replace(body.find(from), from.size(), "\"last_updated\": \"2023-01-08T16:50:40.132Z\"");
+  REQUIRE(poller.poll_once());
+  REQUIRE(published.size() == 202);  // bitcoin, in usd and eur
+  CHECK(published[200].coin == "bitcoin");
+  CHECK(published[200].last_updated == 1673196640132);
+  fail = true;
+  CHECK(poller.ready());
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(poller.poll_once());
+  CHECK_FALSE(poller.ready());
+  fail = false;
+  CHECK(poller.poll_once());
+  CHECK(poller.ready());
+}
+
+TEST_CASE("A simulated hour of polling never exceeds the budget in any 60-second window") {
+  // 2 currencies x 2 pages every 60 s, a budget of 3 calls a minute, and a server that answers
+  // 429 to every 7th request and 500 to every 11th: the poller is starved and retries, and
+  // still never sends a 4th request within any 60 s.
+  int calls = 0;
+  test::HttpStandIn server([&](const test::HttpRequest&) {
+    ++calls;
+    if (calls % 7 == 0) return test::HttpReply{429, "", {{"Retry-After", "5"}}};
+    if (calls % 11 == 0) return test::HttpReply{500, "<html>error</html>", {}};
+    return test::HttpReply{200, markets(), {}};
+  });
+  MetricsRegistry m;
+  const std::int64_t start = 1'700'000'000'000;
+  FakeClock clock(start, start + 3'600'000);
+  CallBudget budget(3);
+  auto o = options_for(server);
+  o.first_backoff_ms = 500;
+  CoinGeckoClient client(o, clock, budget, m);
+  std::vector<std::int64_t> sent;
+  client.on_request = [&](std::int64_t t) { sent.push_back(t); };
+  PollerOptions po;
+  po.top_n = 300;
+  po.vs_currencies = {"usd", "eur"};
+  int published = 0;
+  Poller poller(
+      po, client, clock, [&](const Ticker&) { ++published; }, m);
+  poller.run();
+  INFO("requests sent: " << sent.size());
+  REQUIRE(sent.size() > 150);  // close to 3 a minute for an hour
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    const auto in_window = std::upper_bound(sent.begin(), sent.end(), sent[i] + 59'999) - (sent.begin() + i);
+    CHECK(in_window <= 3);
+  }
+  CHECK(sent.back() < start + 3'600'000);
+  CHECK(published == 200);  // 100 coins x 2 currencies, once each (the data never changes)
+  CHECK(m.value("cryptoflow_coingecko_poll_overruns_total") > 0);  // 4+ calls at 3/min cannot fit 60 s
+  CHECK(m.value("cryptoflow_coingecko_budget_waits_total") > 0);
+}
