@@ -1,10 +1,11 @@
 // influxdb-sink: crypto.candles / crypto.indicators / crypto.tickers -> InfluxDB (line protocol).
 #include <memory>
 
+#include "cryptoflow/batch_sink.hpp"
 #include "cryptoflow/kafka.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/service.hpp"
-#include "influx_sink.hpp"
+#include "influx_destination.hpp"
 
 namespace {
 using namespace cryptoflow;
@@ -22,16 +23,15 @@ int run(const Config& config, const std::vector<std::string>& args) {
   io.password = config.str("INFLUX_PASSWORD");
   if (io.api == "v2" && io.token.empty()) log_warn("INFLUX_TOKEN is empty: InfluxDB 2 will refuse writes");
 
-  influx::SinkOptions so;
+  sink::SinkOptions so;
   so.topics = config.list("SINK_TOPICS");
   if (so.topics.empty()) throw ConfigError("SINK_TOPICS is empty");
   so.group_id = config.str("GROUP_ID");
-  so.candles_topic = config.str("CANDLES_TOPIC");
-  so.indicators_topic = config.str("INDICATORS_TOPIC");
-  so.tickers_topic = config.str("TICKERS_TOPIC");
   so.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
   so.batch_size = static_cast<std::size_t>(config.integer("INFLUX_BATCH_SIZE", 1, 1'000'000));
   so.flush_interval = std::chrono::milliseconds(config.integer("INFLUX_FLUSH_INTERVAL_MS", 1, 3'600'000));
+  const influx::TopicNames topics{config.str("CANDLES_TOPIC"), config.str("INDICATORS_TOPIC"),
+                                  config.str("TICKERS_TOPIC")};
   const auto props = kafka::Properties::from_config(config);
 
   ShutdownSignal::install();
@@ -40,7 +40,8 @@ int run(const Config& config, const std::vector<std::string>& args) {
   if (const auto err = writer.ensure_database(); !err.empty())
     log_warn("could not create the InfluxDB database (writes will retry)", {{"db", io.db}, {"error", err}});
   kafka::ensure_topics(config, props, so.topics);
-  influx::InfluxSink sink(props, so, writer, metrics);
+  influx::InfluxDestination destination(topics, writer);
+  sink::BatchSink sink(props, so, destination, metrics);
   const auto admin = start_admin_server(config, metrics, [&] { return sink.ready(); });
   log_info("sinking", {{"url", writer.write_url()}, {"group", so.group_id}});
   sink.run([] { return ShutdownSignal::requested(); });

@@ -54,7 +54,8 @@ TEST_CASE("v2: path - headers - query parameters and body as InfluxDB 2's API re
   CHECK(reqs[0].target == "/api/v2/write?org=my%20org&bucket=crypto%2Fbucket&precision=ms");
   CHECK(reqs[0].headers.at("authorization") == "Token s3cr3t-token");
   CHECK(reqs[0].headers.at("content-type") == "text/plain; charset=utf-8");
-  CHECK(reqs[0].body == "candle,symbol=X open=1 1\n");
+  CHECK(reqs[0].headers.at("content-encoding") == "gzip");
+  CHECK(gunzip(reqs[0].body) == "candle,symbol=X open=1 1\n");
   CHECK(w.write_url().find("s3cr3t") == std::string::npos);
 }
 

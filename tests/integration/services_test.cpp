@@ -3,10 +3,11 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
+#include "cryptoflow/batch_sink.hpp"
 #include "cryptoflow/http.hpp"
 #include "dev_broker.hpp"
 #include "embedded_broker.hpp"
-#include "influx_sink.hpp"
+#include "influx_destination.hpp"
 #include "processor.hpp"
 #include "test_support.hpp"
 
@@ -155,11 +156,13 @@ TEST_CASE(
   REQUIRE(p.flush(10s));
 
   influx::InfluxWriter writer({influx.url(), "v1", "", "", "", "crypto", "", ""});
-  influx::SinkOptions so;
+  sink::SinkOptions so;
+  so.group_id = "influxdb-sink";
   so.topics = {"crypto.candles"};
   so.batch_size = 100;
   so.flush_interval = 200ms;
-  influx::InfluxSink sink(props_for(broker), so, writer, metrics);
+  influx::InfluxDestination destination({}, writer);
+  sink::BatchSink sink(props_for(broker), so, destination, metrics);
   {
     Running running(sink);
     auto count = [&] {

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "influx_sink.hpp"
+#include "influx_destination.hpp"
 #include "influx_writer.hpp"
 
 using namespace cryptoflow;
@@ -55,7 +55,7 @@ TEST_CASE("Ticker and moving-average lines - nulls are omitted - text is escaped
 }
 
 TEST_CASE("Records are routed by topic - undecodable ones give an error") {
-  SinkOptions o;
+  TopicNames o;
   std::string lines;
   CHECK(encode_record(o, "crypto.candles", "{}", lines) == "field 'source': missing");
   CHECK(encode_record(o, "crypto.other", "{}", lines) == "no InfluxDB measurement for topic crypto.other");

@@ -317,6 +317,22 @@ std::vector<TopicPartition> Consumer::assignment() const {
   return to_vector(list.get());
 }
 
+std::int64_t Consumer::lag() const {
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(rk_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR || !raw) return 0;
+  PartitionListPtr list(raw);
+  rd_kafka_position(rk_.get(), list.get());
+  std::int64_t lag = 0;
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& p = list->elems[i];
+    int64_t low = 0, high = 0;
+    if (p.offset < 0 || rd_kafka_get_watermark_offsets(rk_.get(), p.topic, p.partition, &low, &high) != 0 || high < 0)
+      continue;
+    lag += std::max<std::int64_t>(0, high - p.offset);
+  }
+  return lag;
+}
+
 void Consumer::pause_all() {
   rd_kafka_topic_partition_list_t* raw = nullptr;
   if (rd_kafka_assignment(rk_.get(), &raw) == RD_KAFKA_RESP_ERR_NO_ERROR && raw) {

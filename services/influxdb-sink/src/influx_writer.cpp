@@ -40,11 +40,12 @@ InfluxWriter::InfluxWriter(InfluxOptions options, HttpOptions http) : options_(s
       headers_.push_back("Authorization: Basic " + base64(options_.username + ":" + options_.password));
   }
   headers_.push_back("Content-Type: text/plain; charset=utf-8");
+  if (options_.gzip) headers_.push_back("Content-Encoding: gzip");
 }
 
 WriteResult InfluxWriter::write(const std::string& lines) {
   WriteResult r;
-  const auto resp = http_.post(write_url_, lines, headers_);
+  const auto resp = http_.post(write_url_, options_.gzip ? gzip(lines) : lines, headers_);
   r.http_status = resp.status;
   if (!resp.error.empty()) {
     r.status = WriteStatus::retry;

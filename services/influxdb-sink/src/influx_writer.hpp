@@ -15,6 +15,7 @@ struct InfluxOptions {
   std::string api = "v2";  // v1 or v2
   std::string token, org = "crypto", bucket = "crypto";
   std::string db = "crypto", username, password;
+  bool gzip = true;  // Content-Encoding: gzip request bodies
 };
 
 enum class WriteStatus { ok, retry, rejected };

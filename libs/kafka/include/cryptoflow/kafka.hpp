@@ -151,6 +151,9 @@ class Consumer {
   [[nodiscard]] PartitionListPtr marked_offsets() const;
   void clear_marks() { pending_.clear(); }
 
+  // Records between the consumer's position and the end of each assigned partition, from the
+  // high watermarks librdkafka last fetched (no broker round trip).
+  [[nodiscard]] std::int64_t lag() const;
   void pause_all();
   void resume_all();
   [[nodiscard]] std::vector<TopicPartition> assignment() const;

@@ -4,7 +4,9 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cryptoflow {
@@ -47,5 +49,9 @@ class HttpClient {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// gzip (RFC 1952) for request bodies (Content-Encoding: gzip) and for tests.
+std::string gzip(std::string_view data);
+std::optional<std::string> gunzip(std::string_view data);  // nullopt if not valid gzip
 
 }  // namespace cryptoflow

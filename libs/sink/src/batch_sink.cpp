@@ -1,0 +1,139 @@
+#include "cryptoflow/batch_sink.hpp"
+
+#include <algorithm>
+
+namespace cryptoflow::sink {
+
+BatchSink::BatchSink(const kafka::Properties& props, SinkOptions options, Destination& destination, MetricsRegistry& m)
+    : options_(std::move(options)),
+      destination_(destination),
+      producer_(props, m),
+      records_in_(m.counter("cryptoflow_sink_records_in_total", "Records read from Kafka")),
+      written_(m.counter("cryptoflow_sink_written_total", "Records the database acknowledged")),
+      batches_(m.counter("cryptoflow_sink_batches_total", "Batches written and committed")),
+      retries_(m.counter("cryptoflow_sink_retries_total", "Batch writes retried (database down, 429, 5xx)")),
+      rejected_(m.counter("cryptoflow_sink_rejected_total", "Records the database refused as invalid")),
+      dead_lettered_(m.counter("cryptoflow_sink_dead_lettered_total", "Records sent to the dead-letter topic")),
+      paused_seconds_(m.gauge("cryptoflow_sink_paused_seconds_total", "Time consumption was paused for the database")),
+      lag_(m.gauge("cryptoflow_sink_consumer_lag", "Records behind the end of the assigned partitions")),
+      write_latency_(
+          m.histogram("cryptoflow_sink_write_latency_ms", "Time of one write request", latency_buckets_ms())) {
+  consumer_ = std::make_unique<kafka::Consumer>(props, options_.group_id, options_.topics);
+}
+
+void BatchSink::run(const std::function<bool()>& stop) {
+  while (!stop()) {
+    if (auto m = consumer_->poll(50)) add(std::move(m));
+    const bool full = batch_.size() >= options_.batch_size;
+    const bool due = !batch_.empty() && std::chrono::steady_clock::now() - batch_started_ >= options_.flush_interval;
+    if (full || due) flush(stop);
+    if (batch_.empty() && consumer_->has_uncommitted()) consumer_->commit();  // dead-lettered only
+  }
+  log_info("draining", {{"batched", static_cast<std::int64_t>(batch_.size())}});
+  if (!batch_.empty()) {
+    // One more try within a bounded time; what cannot be written stays uncommitted in Kafka.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    flush([&] { return std::chrono::steady_clock::now() > deadline; });
+  }
+  consumer_->close();
+}
+
+void BatchSink::add(kafka::MessagePtr m) {
+  records_in_.inc();
+  if (batch_.empty()) batch_started_ = std::chrono::steady_clock::now();
+  const auto begin = body_.size();
+  const auto error = destination_.encode(kafka::topic_of(*m), kafka::value_of(*m), body_);
+  if (!error.empty()) {
+    body_.resize(begin);
+    dead_lettered_.inc();
+    bad_input_log_(LogLevel::warn, "undecodable record to dead-letter",
+                   {{"topic", kafka::topic_of(*m)}, {"error", error}});
+    kafka::send_to_dead_letter(producer_, options_.dead_letter_topic, *m, error);
+    consumer_->mark_processed(*m);
+    return;
+  }
+  batch_.push_back({std::move(m), {begin, body_.size()}});
+}
+
+bool BatchSink::flush(const std::function<bool()>& stop) {
+  std::vector<std::size_t> pending(batch_.size());  // indexes into batch_ not yet written
+  for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  auto backoff = options_.first_backoff;
+  std::chrono::steady_clock::time_point paused_at{};
+  bool paused = false;
+  auto end_pause = [&] {
+    if (!paused) return;
+    paused_seconds_.add(std::chrono::duration<double>(std::chrono::steady_clock::now() - paused_at).count());
+    consumer_->resume_all();
+    paused = false;
+  };
+  for (;;) {
+    std::vector<Slice> slices;
+    slices.reserve(pending.size());
+    for (auto i : pending) slices.push_back(batch_[i].slice);
+    const auto started = std::chrono::steady_clock::now();
+    auto outcome = destination_.write(body_, slices);
+    write_latency_.observe(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+    std::vector<std::size_t> again;
+    for (std::size_t k = 0; k < pending.size(); ++k) {
+      const auto& item = k < outcome.items.size() ? outcome.items[k] : ItemResult{Disposition::retry, {}};
+      auto& rec = batch_[pending[k]];
+      switch (item.disposition) {
+        case Disposition::written: written_.inc(); break;
+        case Disposition::retry: again.push_back(pending[k]); break;
+        case Disposition::rejected:
+          rejected_.inc();
+          dead_lettered_.inc();
+          log_warn("the database refused a record; sent to dead-letter", {{"reason", item.reason}});
+          kafka::send_to_dead_letter(producer_, options_.dead_letter_topic, *rec.msg, item.reason);
+          break;
+      }
+    }
+    if (again.empty()) break;
+    pending = std::move(again);
+    retries_.inc();
+    ready_ = false;
+    if (!paused) {
+      consumer_->pause_all();
+      paused = true;
+      paused_at = std::chrono::steady_clock::now();
+    }
+    auto wait = std::uniform_int_distribution<std::int64_t>(backoff.count() / 2, backoff.count())(rng_);
+    if (outcome.retry_after) wait = std::max<std::int64_t>(wait, outcome.retry_after->count());
+    retry_log_(LogLevel::warn, "write failed; consumption paused, retrying",
+               {{"status", static_cast<std::int64_t>(outcome.http_status)},
+                {"error", outcome.error},
+                {"retry_in_ms", wait},
+                {"waiting", static_cast<std::int64_t>(pending.size())}});
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait);
+    while (std::chrono::steady_clock::now() < until) {
+      if (stop()) {
+        end_pause();
+        return false;  // uncommitted: the records stay in Kafka
+      }
+      // Serve rebalances and heartbeats. Paused partitions return nothing; a partition newly
+      // assigned meanwhile may: those records join the batch and this write.
+      if (auto m = consumer_->poll(50)) {
+        const auto before = batch_.size();
+        add(std::move(m));
+        if (batch_.size() > before) pending.push_back(before);
+      }
+    }
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+  if (paused) log_info("writes resumed", {{"batched", static_cast<std::int64_t>(batch_.size())}});
+  end_pause();
+  for (const auto& r : batch_) consumer_->mark_processed(*r.msg);
+  if (!producer_.flush(std::chrono::seconds(30)) || producer_.failed() > 0)
+    throw std::runtime_error("dead-letter records could not be delivered");
+  consumer_->commit();
+  lag_.set(static_cast<double>(consumer_->lag()));
+  batches_.inc();
+  batch_.clear();
+  body_.clear();
+  ready_ = true;
+  return true;
+}
+
+}  // namespace cryptoflow::sink

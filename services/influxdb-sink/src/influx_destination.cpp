@@ -1,0 +1,47 @@
+#include "influx_destination.hpp"
+
+#include "line_protocol.hpp"
+
+namespace cryptoflow::influx {
+
+std::string encode_record(const TopicNames& t, const std::string& topic, std::string_view value, std::string& lines) {
+  auto encode = [&](auto decoded) -> std::string {
+    if (!decoded) return decoded.error;
+    append_line(lines, *decoded.value);
+    return {};
+  };
+  if (topic == t.candles) return encode(decode_candle(value));
+  if (topic == t.indicators) return encode(decode_indicator(value));
+  if (topic == t.tickers) return encode(decode_ticker(value));
+  return "no InfluxDB measurement for topic " + topic;
+}
+
+sink::WriteOutcome InfluxDestination::write(const std::string& body, const std::vector<sink::Slice>& slices) {
+  sink::WriteOutcome out;
+  out.items.resize(slices.size());
+  if (!slices.empty()) write_range(body, slices, 0, slices.size(), out);
+  return out;
+}
+
+void InfluxDestination::write_range(const std::string& body, const std::vector<sink::Slice>& slices, std::size_t lo,
+                                    std::size_t hi, sink::WriteOutcome& out) {
+  std::string lines;
+  for (std::size_t i = lo; i < hi; ++i) lines.append(body, slices[i].begin, slices[i].end - slices[i].begin);
+  const auto r = writer_.write(lines);
+  if (r.status == WriteStatus::ok) return;  // items default to written
+  if (r.status == WriteStatus::retry || hi - lo == 1) {
+    const auto d = r.status == WriteStatus::retry ? sink::Disposition::retry : sink::Disposition::rejected;
+    for (std::size_t i = lo; i < hi; ++i) out.items[i] = {d, "influxdb rejected: " + r.message};
+    out.http_status = r.http_status;
+    out.error = r.message;
+    if (r.retry_after) out.retry_after = r.retry_after;
+    return;
+  }
+  // 400 for a batch: split it until the refused records are isolated; InfluxDB overwrites
+  // the points it already took, so writing them again is harmless.
+  const auto mid = lo + (hi - lo) / 2;
+  write_range(body, slices, lo, mid, out);
+  write_range(body, slices, mid, hi, out);
+}
+
+}  // namespace cryptoflow::influx
