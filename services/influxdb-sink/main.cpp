@@ -23,13 +23,7 @@ int run(const Config& config, const std::vector<std::string>& args) {
   io.password = config.str("INFLUX_PASSWORD");
   if (io.api == "v2" && io.token.empty()) log_warn("INFLUX_TOKEN is empty: InfluxDB 2 will refuse writes");
 
-  sink::SinkOptions so;
-  so.topics = config.list("SINK_TOPICS");
-  if (so.topics.empty()) throw ConfigError("SINK_TOPICS is empty");
-  so.group_id = config.str("GROUP_ID");
-  so.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
-  so.batch_size = static_cast<std::size_t>(config.integer("INFLUX_BATCH_SIZE", 1, 1'000'000));
-  so.flush_interval = std::chrono::milliseconds(config.integer("INFLUX_FLUSH_INTERVAL_MS", 1, 3'600'000));
+  const auto so = sink::options_from_config(config, "INFLUX_BATCH_SIZE", "INFLUX_FLUSH_INTERVAL_MS");
   const influx::TopicNames topics{config.str("CANDLES_TOPIC"), config.str("INDICATORS_TOPIC"),
                                   config.str("TICKERS_TOPIC")};
   const auto props = kafka::Properties::from_config(config);

@@ -43,8 +43,8 @@ std::map<std::int64_t, Ohlcv> influx_candles(const InfluxServer& influx) {
 }  // namespace
 
 TEST_CASE("Every binary answers --help and --version - bad configuration exits 2 naming the variable") {
-  for (const char* svc :
-       {"dev-broker", "binance-producer", "coingecko-producer", "stream-processor", "influxdb-sink"}) {
+  for (const char* svc : {"dev-broker", "binance-producer", "coingecko-producer", "stream-processor", "influxdb-sink",
+                          "elasticsearch-sink"}) {
     INFO(svc);
     auto r = run({binary(svc), "--help"});
     CHECK(r.code == 0);
@@ -66,6 +66,12 @@ TEST_CASE("Every binary answers --help and --version - bad configuration exits 2
   r = run({binary("coingecko-producer")}, {{"COINGECKO_PLAN", "enterprise"}});
   CHECK(r.code == 2);
   CHECK(r.output.find("COINGECKO_PLAN='enterprise'") != std::string::npos);
+  r = run({binary("elasticsearch-sink")}, {{"ES_INDEX_PREFIX", "Crypto"}});
+  CHECK(r.code == 2);
+  CHECK(r.output.find("ES_INDEX_PREFIX='Crypto'") != std::string::npos);
+  r = run({binary("elasticsearch-sink")}, {{"ES_URL", "localhost:9200"}});
+  CHECK(r.code == 2);
+  CHECK(r.output.find("ES_URL='localhost:9200' is not an http:// or https:// URL") != std::string::npos);
   r = run({binary("dev-broker"), "--brokers", "0"});
   CHECK(r.code == 2);
   r = run({binary("stream-processor")}, {{"LOG_LEVEL", "loud"}});

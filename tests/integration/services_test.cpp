@@ -31,30 +31,6 @@ std::string trade_json(const char* symbol, std::int64_t id, std::int64_t t, cons
   return to_json(x);
 }
 
-std::string header(const rd_kafka_message_t& m, const char* name) {
-  rd_kafka_headers_t* h = nullptr;
-  if (rd_kafka_message_headers(&m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
-  const void* v = nullptr;
-  size_t n = 0;
-  if (rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
-  return std::string(static_cast<const char*>(v), n);
-}
-
-// Runs a service loop on a thread until the scope ends.
-class Running {
- public:
-  template <class Service>
-  explicit Running(Service& s) : thread_([this, &s] { s.run([this] { return stop_.load(); }); }) {}
-  ~Running() {
-    stop_ = true;
-    thread_.join();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 }  // namespace
 
 TEST_CASE("stream-processor: candles out - late trades to late-trades - bad records to dead-letter") {
@@ -63,7 +39,7 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
   processor::ProcessorOptions o;
   o.engine = {{{"1m", 60'000}}, 0, 10'000, 12};
   processor::StreamProcessor proc(props_for(broker), o, metrics);
-  Running running(proc);
+  test::Running running(proc);
 
   {
     kafka::Producer p(props_for(broker), metrics);
@@ -102,10 +78,10 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
         return dead.size() >= 2;
       },
       30s, 0ms));
-  CHECK(header(*dead[0], "error").find("malformed JSON") == 0);
-  CHECK(header(*dead[0], "source.topic") == "crypto.trades");
-  CHECK(header(*dead[0], "source.offset") == "2");
-  CHECK(header(*dead[1], "error") == "field 'symbol': not upper-case letters and digits");
+  CHECK(test::header_of(*dead[0], "error").find("malformed JSON") == 0);
+  CHECK(test::header_of(*dead[0], "source.topic") == "crypto.trades");
+  CHECK(test::header_of(*dead[0], "source.offset") == "2");
+  CHECK(test::header_of(*dead[1], "error") == "field 'symbol': not upper-case letters and digits");
 
   kafka::Consumer late(props_for(broker), "t.late", {"crypto.late-trades"});
   std::vector<kafka::MessagePtr> lates;
@@ -132,25 +108,12 @@ TEST_CASE(
               .ok());
 
   MetricsRegistry metrics;
-  auto candle = [](const char* symbol, std::int64_t start) {
-    Candle c;
-    c.source = "binance";
-    c.symbol = symbol;
-    c.interval = "1m";
-    c.start = start;
-    c.end = start + 60'000;
-    c.open = c.high = c.low = c.close = c.vwap = *Decimal::parse("1.25");
-    c.volume = c.quote_volume = c.taker_buy_volume = *Decimal::parse("2");
-    c.trades = 1;
-    c.final = true;
-    return c;
-  };
   kafka::Producer p(props_for(broker), metrics);
   for (int i = 0; i < 20; ++i) {
-    const auto c = candle("XRPETH", 1570752000000 + i * 60'000);
+    const auto c = test::sample_candle("XRPETH", 1570752000000 + i * 60'000);
     p.produce("crypto.candles", candle_key(c), to_json(c), c.start);
   }
-  const auto bad = candle("BAD", 1900000000000);
+  const auto bad = test::sample_candle("BAD", 1900000000000);
   p.produce("crypto.candles", candle_key(bad), to_json(bad), bad.start);
   p.produce("crypto.candles", "x", "not json", 0);
   REQUIRE(p.flush(10s));
@@ -164,7 +127,7 @@ TEST_CASE(
   influx::InfluxDestination destination({}, writer);
   sink::BatchSink sink(props_for(broker), so, destination, metrics);
   {
-    Running running(sink);
+    test::Running running(sink);
     auto count = [&] {
       const auto body = influx.query("crypto", "SELECT count(close) FROM candle WHERE symbol='XRPETH'");
       const auto at = body.find("[[0,");
@@ -174,31 +137,64 @@ TEST_CASE(
     REQUIRE(test::eventually([&] { return metrics.value("cryptoflow_sink_dead_lettered_total") == 2; }, 30s));
     CHECK(metrics.value("cryptoflow_sink_rejected_total") == 1);
 
-    // Outage: influxd stopped; new candles wait in Kafka; the sink reports not ready, then
-    // writes everything once influxd is back.
+    // Mid-stream, candles keep arriving (one every 50 ms) while influxd is stopped for 30 s,
+    // then frozen (SIGSTOP: connections hang) for 30 s. The sink pauses, reports not ready,
+    // and writes everything once influxd answers again.
+    std::atomic<bool> producing{true};
+    std::atomic<int> produced{20};
+    std::thread feeder([&] {
+      kafka::Producer fp(props_for(broker), metrics);
+      while (producing) {
+        const auto c = test::sample_candle("XRPETH", 1570752000000 + produced * 60'000);
+        fp.produce("crypto.candles", candle_key(c), to_json(c), c.start);
+        ++produced;
+        std::this_thread::sleep_for(50ms);
+      }
+    });
+    std::this_thread::sleep_for(1s);
     influx.stop();
-    for (int i = 20; i < 40; ++i) {
-      const auto c = candle("XRPETH", 1570752000000 + i * 60'000);
-      p.produce("crypto.candles", candle_key(c), to_json(c), c.start);
-    }
-    REQUIRE(p.flush(10s));
-    REQUIRE(test::eventually([&] { return !sink.ready(); }, 30s));
-    std::this_thread::sleep_for(2s);
+    CHECK(test::eventually([&] { return !sink.ready(); }, 30s));
+    std::this_thread::sleep_for(30s);
     influx.start();
-    REQUIRE(test::eventually([&] { return count() == 40; }, 60s));
+    REQUIRE(test::eventually([&] { return sink.ready(); }, 60s));
+    influx.pause();
+    std::this_thread::sleep_for(30s);
+    CHECK_FALSE(sink.ready());
+    influx.resume();
+    std::this_thread::sleep_for(1s);
+    producing = false;
+    feeder.join();
+    INFO("produced " << produced.load());
+    REQUIRE(test::eventually([&] { return count() == produced.load(); }, 90s));
     CHECK(test::eventually([&] { return sink.ready(); }, 30s));
     CHECK(metrics.value("cryptoflow_sink_retries_total") > 0);
+    CHECK(metrics.value("cryptoflow_sink_paused_seconds_total") > 20);
   }
-  kafka::Consumer dlq(props_for(broker), "t.sink.dlq", {"crypto.dead-letter"});
-  std::vector<std::string> errors;
-  REQUIRE(test::eventually(
-      [&] {
-        while (auto m = dlq.poll(20)) errors.push_back(header(*m, "error"));
-        return errors.size() >= 2;
-      },
-      30s, 0ms));
-  std::sort(errors.begin(), errors.end());
-  CHECK(errors[0].find("influxdb rejected: ") == 0);
-  CHECK(errors[0].find("field type conflict") != std::string::npos);
-  CHECK(errors[1].find("malformed JSON") == 0);
+  // A second consumer group writes every candle again: the point count does not change.
+  const auto before = [&] {
+    const auto body = influx.query("crypto", "SELECT count(close) FROM candle WHERE symbol='XRPETH'");
+    return body.substr(body.find("[[0,"));
+  }();
+  so.group_id = "influxdb-sink-replay";
+  MetricsRegistry replay_metrics;
+  {
+    sink::BatchSink replay(props_for(broker), so, destination, replay_metrics);
+    test::Running running(replay);
+    REQUIRE(test::eventually(
+        [&] {
+          return replay_metrics.value("cryptoflow_sink_batches_total") > 0 &&
+                 replay_metrics.value("cryptoflow_sink_consumer_lag") == 0;
+        },
+        60s));
+  }
+  const auto after = influx.query("crypto", "SELECT count(close) FROM candle WHERE symbol='XRPETH'");
+  CHECK(after.substr(after.find("[[0,")) == before);
+  // Each of the two groups dead-letters the refused candle and the malformed record once.
+  const auto errors = test::dead_letter_errors(broker, "crypto.dead-letter", 4);
+  CHECK(errors.size() == 4);
+  CHECK(std::count_if(errors.begin(), errors.end(), [](const std::string& e) {
+          return e.find("influxdb rejected: ") == 0 && e.find("field type conflict") != std::string::npos;
+        }) == 2);
+  CHECK(std::count_if(errors.begin(), errors.end(),
+                      [](const std::string& e) { return e.find("malformed JSON") == 0; }) == 2);
 }

@@ -64,11 +64,3 @@ TEST_CASE("Records are routed by topic - undecodable ones give an error") {
             .empty());
   CHECK(lines == "moving_average,symbol=X,window=30s value=2,trades=1i 5\n");
 }
-
-TEST_CASE("base64 for basic auth") {
-  CHECK(base64("") == "");
-  CHECK(base64("f") == "Zg==");
-  CHECK(base64("fo") == "Zm8=");
-  CHECK(base64("foo") == "Zm9v");
-  CHECK(base64("user:pa ss") == "dXNlcjpwYSBzcw==");
-}

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "cryptoflow/http.hpp"
 #include "cryptoflow/log.hpp"
 
 using namespace cryptoflow;
@@ -36,4 +37,12 @@ TEST_CASE("JSON log escaping keeps one event on one line") {
   std::string out;
   append_json_escaped(out, "a\"b\\c\nd\x01");
   CHECK(out == "a\\\"b\\\\c\\nd\\u0001");
+}
+
+TEST_CASE("base64 for basic auth") {
+  CHECK(base64("") == "");
+  CHECK(base64("f") == "Zg==");
+  CHECK(base64("fo") == "Zm8=");
+  CHECK(base64("foo") == "Zm9v");
+  CHECK(base64("user:pa ss") == "dXNlcjpwYSBzcw==");
 }

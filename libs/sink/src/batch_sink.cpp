@@ -4,6 +4,18 @@
 
 namespace cryptoflow::sink {
 
+SinkOptions options_from_config(const Config& config, const std::string& batch_size_var,
+                                const std::string& flush_interval_var) {
+  SinkOptions so;
+  so.topics = config.list("SINK_TOPICS");
+  if (so.topics.empty()) throw ConfigError("SINK_TOPICS is empty");
+  so.group_id = config.str("GROUP_ID");
+  so.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
+  so.batch_size = static_cast<std::size_t>(config.integer(batch_size_var, 1, 1'000'000));
+  so.flush_interval = std::chrono::milliseconds(config.integer(flush_interval_var, 1, 3'600'000));
+  return so;
+}
+
 BatchSink::BatchSink(const kafka::Properties& props, SinkOptions options, Destination& destination, MetricsRegistry& m)
     : options_(std::move(options)),
       destination_(destination),

@@ -41,9 +41,8 @@ class InfluxWriter {
   InfluxOptions options_;
   HttpClient http_;
   std::string write_url_;
-  std::vector<std::string> headers_;
+  std::vector<std::string> auth_;     // v1 basic auth, for every request
+  std::vector<std::string> headers_;  // of a write
 };
-
-std::string base64(std::string_view in);
 
 }  // namespace cryptoflow::influx

@@ -50,6 +50,9 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// Standard base64 with padding (RFC 4648), e.g. for HTTP basic auth.
+std::string base64(std::string_view in);
+
 // gzip (RFC 1952) for request bodies (Content-Encoding: gzip) and for tests.
 std::string gzip(std::string_view data);
 std::optional<std::string> gunzip(std::string_view data);  // nullopt if not valid gzip

@@ -62,6 +62,11 @@ struct SinkOptions {
   std::chrono::milliseconds max_backoff{30'000};
 };
 
+// SINK_TOPICS, GROUP_ID and DEAD_LETTER_TOPIC, plus the sink's own batch-size and
+// flush-interval variables (INFLUX_BATCH_SIZE / ES_BULK_ACTIONS, ...).
+SinkOptions options_from_config(const Config& config, const std::string& batch_size_var,
+                                const std::string& flush_interval_var);
+
 class BatchSink {
  public:
   BatchSink(const kafka::Properties& props, SinkOptions options, Destination& destination, MetricsRegistry& metrics);
