@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Installs every Debian package cryptoflow needs to build, test and run its demo.
-# Idempotent: packages already present are skipped by apt-get; safe to run again.
+# Installs the Debian packages cryptoflow needs. Idempotent: safe to run again.
+#   scripts/install-deps.sh          everything: build, tests, demo, deploy-file validation
+#   scripts/install-deps.sh build    only what compiles the binaries (the container build stage)
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
-  librdkafka-dev rapidjson-dev catch2 zlib1g-dev
-  libcurl4-openssl-dev libssl-dev libboost-dev
-  influxdb kcat curl python3 ca-certificates clang-format
+  build-essential cmake ninja-build pkg-config
+  librdkafka-dev rapidjson-dev zlib1g-dev libcurl4-openssl-dev libssl-dev ca-certificates
 )
+if [ "${1:-all}" != build ]; then
+  packages+=(git catch2 influxdb kcat curl python3 python3-yaml clang-format docker-compose)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

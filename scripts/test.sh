@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every cryptoflow test on a fresh Debian 12 machine: installs the Debian packages it
-# needs, builds with warnings as errors, runs the whole suite (unit, integration against the
-# embedded broker and a real influxd, end to end), then builds again with AddressSanitizer +
-# UndefinedBehaviorSanitizer and runs the unit and integration tests under them.
+# needs, builds with warnings as errors (also in the container image's Release configuration),
+# runs the whole suite (unit, integration against the embedded broker and a real influxd, end
+# to end, deploy-file validation), then builds again with AddressSanitizer +
+# UndefinedBehaviorSanitizer and runs the suite under them.
 #   SKIP_SANITIZE=1  skip the sanitizer build (quicker local runs)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +15,10 @@ bash scripts/install-deps.sh
 echo "== build (warnings are errors)"
 cmake -S . -B build/ci -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRYPTOFLOW_WERROR=ON >/dev/null
 cmake --build build/ci -j "$jobs"
+
+echo "== build as the container image does (Release, warnings are errors)"
+cmake -S . -B build/image-check -G Ninja -DCMAKE_BUILD_TYPE=Release -DCRYPTOFLOW_WERROR=ON -DCRYPTOFLOW_TESTS=OFF >/dev/null
+cmake --build build/image-check -j "$jobs"
 
 echo "== clang-format check"
 if command -v clang-format >/dev/null; then

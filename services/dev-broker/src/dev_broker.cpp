@@ -59,7 +59,9 @@ DevBroker::DevBroker(const DevBrokerOptions& options, const std::vector<std::str
       const auto port = static_cast<std::uint16_t>(options.first_port + static_cast<int>(i));
       const auto target = static_cast<std::uint16_t>(std::stoi(targets[i].substr(targets[i].rfind(':') + 1)));
       forwarders_.push_back(std::make_unique<TcpForwarder>(port, target));
-      fixed += (fixed.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(port);
+      if (!fixed.empty()) fixed += ',';
+      fixed += "127.0.0.1:";
+      fixed += std::to_string(port);
     }
     log_info("fixed ports forward to the mock brokers", {{"fixed", fixed}, {"brokers", bootstrap_}});
     bootstrap_ = fixed;
