@@ -252,12 +252,16 @@ void Consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
       log_error("incremental assign failed", {{"error", rd_kafka_error_string(e)}});
       rd_kafka_error_destroy(e);
     }
+    assigned_.insert(list.begin(), list.end());
     if (listener_.assigned) listener_.assigned(list);
   } else {
     log_info("partitions revoked",
              {{"count", static_cast<int>(list.size())}, {"lost", rd_kafka_assignment_lost(rk_.get()) != 0}});
     if (listener_.revoked) listener_.revoked(list);
-    for (const auto& tp : list) pending_.erase(tp);  // the new owner re-reads what we did not commit
+    for (const auto& tp : list) {  // the new owner re-reads what we did not commit
+      pending_.erase(tp);
+      assigned_.erase(tp);
+    }
     if (cooperative) {
       if (auto* e = rd_kafka_incremental_unassign(rk_.get(), parts)) rd_kafka_error_destroy(e);
     } else {
@@ -282,7 +286,8 @@ MessagePtr Consumer::poll(int timeout_ms) {
 }
 
 void Consumer::mark_processed(const rd_kafka_message_t& msg) {
-  pending_[{rd_kafka_topic_name(msg.rkt), msg.partition}] = msg.offset + 1;
+  TopicPartition tp{rd_kafka_topic_name(msg.rkt), msg.partition};
+  if (assigned_.count(tp)) pending_[std::move(tp)] = msg.offset + 1;
 }
 
 PartitionListPtr Consumer::marked_offsets() const {

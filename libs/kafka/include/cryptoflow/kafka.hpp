@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -140,7 +141,9 @@ class Consumer {
   // returned as messages (they are logged); fatal consumer errors throw KafkaError.
   MessagePtr poll(int timeout_ms);
 
-  // Records that msg was processed: its offset + 1 will be committed by commit().
+  // Records that msg was processed: its offset + 1 will be committed by commit(). A record of a
+  // partition this member no longer owns (revoked since it was read) is ignored: committing it
+  // could move the new owner's committed offset backwards.
   void mark_processed(const rd_kafka_message_t& msg);
   [[nodiscard]] bool has_uncommitted() const { return !pending_.empty(); }
   // Commits what was marked (synchronously); false and logs on failure (retried next time).
@@ -166,6 +169,7 @@ class Consumer {
   HandlePtr rk_;
   Listener listener_;
   std::map<TopicPartition, std::int64_t> pending_;  // next offset to commit
+  std::set<TopicPartition> assigned_;
   bool closed_ = false;
 };
 
