@@ -39,7 +39,7 @@ void BatchSink::run(const std::function<bool()>& stop) {
     const bool full = batch_.size() >= options_.batch_size;
     const bool due = !batch_.empty() && std::chrono::steady_clock::now() - batch_started_ >= options_.flush_interval;
     if (full || due) flush(stop);
-    if (batch_.empty() && consumer_->has_uncommitted()) consumer_->commit();  // dead-lettered only
+    if (batch_.empty() && consumer_->has_uncommitted()) commit();  // dead-lettered records only
   }
   log_info("draining", {{"batched", static_cast<std::int64_t>(batch_.size())}});
   if (!batch_.empty()) {
@@ -65,6 +65,13 @@ void BatchSink::add(kafka::MessagePtr m) {
     return;
   }
   batch_.push_back({std::move(m), {begin, body_.size()}});
+}
+
+void BatchSink::commit() {
+  // Dead-letter records are acknowledged before the offsets that skip their originals.
+  if (!producer_.flush(std::chrono::seconds(30)) || producer_.failed() > 0)
+    throw std::runtime_error("dead-letter records could not be delivered");
+  consumer_->commit();
 }
 
 bool BatchSink::flush(const std::function<bool()>& stop) {
@@ -137,9 +144,7 @@ bool BatchSink::flush(const std::function<bool()>& stop) {
   if (paused) log_info("writes resumed", {{"batched", static_cast<std::int64_t>(batch_.size())}});
   end_pause();
   for (const auto& r : batch_) consumer_->mark_processed(*r.msg);
-  if (!producer_.flush(std::chrono::seconds(30)) || producer_.failed() > 0)
-    throw std::runtime_error("dead-letter records could not be delivered");
-  consumer_->commit();
+  commit();
   lag_.set(static_cast<double>(consumer_->lag()));
   batches_.inc();
   batch_.clear();

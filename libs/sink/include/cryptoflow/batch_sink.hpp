@@ -80,6 +80,7 @@ class BatchSink {
   };
   void add(kafka::MessagePtr m);
   bool flush(const std::function<bool()>& stop);  // false: stopped with the batch unwritten
+  void commit();                                  // dead-letter records delivered first, then the marked offsets
 
   SinkOptions options_;
   Destination& destination_;
