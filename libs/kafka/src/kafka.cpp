@@ -47,11 +47,6 @@ HandlePtr make_handle(rd_kafka_type_t type, ConfPtr conf) {
 
 }  // namespace
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Properties& Properties::set(std::string key, std::string value) {
   items_.emplace_back(std::move(key), std::move(value));
   return *this;

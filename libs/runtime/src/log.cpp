@@ -3,8 +3,9 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <ctime>
 #include <mutex>
+
+#include "cryptoflow/clock.hpp"
 
 namespace cryptoflow {
 namespace {
@@ -29,22 +30,6 @@ const char* level_name(LogLevel l) {
     case LogLevel::error: return "error";
   }
   return "info";
-}
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-void append_timestamp(std::string& out) {
-  const auto ms = now_ms();
-  const std::time_t secs = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  out.append(buf, static_cast<std::size_t>(n));
 }
 
 }  // namespace
@@ -95,7 +80,7 @@ void log(LogLevel level, std::string_view msg, LogFields fields) {
   line.reserve(128);
   if (s.json) {
     line += "{\"ts\":\"";
-    append_timestamp(line);
+    line += format_iso8601_ms(wall_clock_ms());
     line += "\",\"level\":\"";
     line += level_name(level);
     line += "\",\"service\":\"";
@@ -117,7 +102,7 @@ void log(LogLevel level, std::string_view msg, LogFields fields) {
     }
     line += "}\n";
   } else {
-    append_timestamp(line);
+    line += format_iso8601_ms(wall_clock_ms());
     line += ' ';
     line += level_name(level);
     line += ' ';
@@ -138,7 +123,7 @@ void log(LogLevel level, std::string_view msg, LogFields fields) {
 }
 
 void RateLimitedLog::operator()(LogLevel level, std::string_view msg, LogFields fields) {
-  const auto now = now_ms();
+  const auto now = wall_clock_ms();
   auto last = last_ms_.load();
   if (last >= 0 && now - last < interval_ms_) {
     ++suppressed_;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "cryptoflow/clock.hpp"
 #include "cryptoflow/kafka.hpp"
 #include "publisher.hpp"
 
@@ -57,7 +58,7 @@ std::uint64_t replay(ReplayFile& file, Publisher& publisher, kafka::Producer& pr
   while (!stop()) {
     auto line = file.next();
     if (!line) break;
-    const auto received = line->received_ms.value_or(kafka::now_ms());
+    const auto received = line->received_ms.value_or(wall_clock_ms());
     if (speed > 0) {
       // Trade t is due (t - first) / speed after the start.
       const auto d = decode_frame(line->frame, received);

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <thread>
 
+#include "cryptoflow/clock.hpp"
+
 namespace cryptoflow::coingecko {
 
 CallBudget::CallBudget(int calls_per_minute, std::int64_t window_ms)
@@ -20,8 +22,7 @@ void CallBudget::record(std::int64_t at_ms) {
 }
 
 std::int64_t SystemClock::now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return wall_clock_ms();
 }
 
 bool SystemClock::sleep_until(std::int64_t until_ms) {

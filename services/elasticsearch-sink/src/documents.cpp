@@ -3,7 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <ctime>
+#include "cryptoflow/clock.hpp"
 
 namespace cryptoflow::elastic {
 namespace {
@@ -36,7 +36,7 @@ void i64(Writer& w, const char* k, std::int64_t v) {
   w.Int64(v);
 }
 void time(Writer& w, const char* k, std::int64_t ms) {
-  str(w, k, iso8601_ms(ms));
+  str(w, k, format_iso8601_ms(ms));
 }
 
 template <class Body>
@@ -62,16 +62,6 @@ void append(std::string& out, const std::string& index, const std::string& id, B
 }
 
 }  // namespace
-
-std::string iso8601_ms(std::int64_t ms) {
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
 
 void append_bulk_index(std::string& out, const std::string& index, const Candle& c) {
   append(out, index, c.symbol + "-" + c.interval + "-" + std::to_string(c.start), [&](Writer& w) {

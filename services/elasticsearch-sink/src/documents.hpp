@@ -27,8 +27,6 @@ void append_bulk_index(std::string& out, const std::string& index, const Candle&
 void append_bulk_index(std::string& out, const std::string& index, const Ticker& t);
 void append_bulk_index(std::string& out, const std::string& index, const Indicator& m);
 
-std::string iso8601_ms(std::int64_t ms);  // "2019-10-11T00:00:00.000Z"
-
 // The index templates (PUT /_index_template/<name>): name and body, for each index.
 struct IndexTemplate {
   std::string name;

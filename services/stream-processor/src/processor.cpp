@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "cryptoflow/clock.hpp"
+
 namespace cryptoflow::processor {
 
 StreamProcessor::StreamProcessor(const kafka::Properties& props, ProcessorOptions options, MetricsRegistry& m)
@@ -55,7 +57,7 @@ void StreamProcessor::handle(const rd_kafka_message_t& m) {
   }
   trades_in_.inc();
   const auto& t = *decoded.value;
-  if (engine_.add(m.partition, m.offset, t, kafka::now_ms()).late) {
+  if (engine_.add(m.partition, m.offset, t, wall_clock_ms()).late) {
     late_.inc();
     producer_.produce(options_.late_topic, kafka::key_of(m), kafka::value_of(m), t.trade_time);
   }
@@ -63,7 +65,7 @@ void StreamProcessor::handle(const rd_kafka_message_t& m) {
 
 void StreamProcessor::tick() {
   out_.clear();
-  engine_.close_windows(kafka::now_ms(), out_);
+  engine_.close_windows(wall_clock_ms(), out_);
   const auto n_final = out_.size();
   if (options_.live_updates) engine_.take_updates(out_);
   for (std::size_t i = 0; i < out_.size(); ++i) {

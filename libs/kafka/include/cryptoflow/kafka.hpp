@@ -85,8 +85,6 @@ struct Header {
   std::string value;
 };
 
-std::int64_t now_ms();
-
 class Producer {
  public:
   // transactional_id: empty for an idempotent producer, else a transactional one.
