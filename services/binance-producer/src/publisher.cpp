@@ -15,15 +15,14 @@ Publisher::Publisher(kafka::Producer& producer, std::string topic, MetricsRegist
       latency_(m.histogram("cryptoflow_binance_receive_latency_ms", "Exchange event time to receive time",
                            latency_buckets_ms())) {}
 
-FrameKind Publisher::publish_frame(std::string_view frame, std::int64_t received_ms) {
+FrameKind Publisher::publish(const DecodedFrame& d) {
   frames_.inc();
-  auto d = decode_frame(frame, received_ms);
   switch (d.kind) {
     case FrameKind::trade: {
       const auto json = to_json(d.trade);
       producer_.produce(topic_, d.trade.symbol, json, d.trade.trade_time);
       trades_.inc();
-      latency_.observe(static_cast<double>(received_ms - d.trade.event_time));
+      latency_.observe(static_cast<double>(d.trade.received_time - d.trade.event_time));
       break;
     }
     case FrameKind::ignored: ignored_.inc(); break;

@@ -14,7 +14,11 @@ class Publisher {
  public:
   Publisher(kafka::Producer& producer, std::string topic, MetricsRegistry& metrics);
   // Decodes and publishes one frame; returns the decoded kind.
-  FrameKind publish_frame(std::string_view frame, std::int64_t received_ms);
+  FrameKind publish_frame(std::string_view frame, std::int64_t received_ms) {
+    return publish(decode_frame(frame, received_ms));
+  }
+  // Publishes a frame decoded already (counted as one frame read).
+  FrameKind publish(const DecodedFrame& d);
 
  private:
   kafka::Producer& producer_;

@@ -58,21 +58,18 @@ std::uint64_t replay(ReplayFile& file, Publisher& publisher, kafka::Producer& pr
   while (!stop()) {
     auto line = file.next();
     if (!line) break;
-    const auto received = line->received_ms.value_or(wall_clock_ms());
-    if (speed > 0) {
+    const auto d = decode_frame(line->frame, line->received_ms.value_or(wall_clock_ms()));
+    if (speed > 0 && d.kind == FrameKind::trade) {
       // Trade t is due (t - first) / speed after the start.
-      const auto d = decode_frame(line->frame, received);
-      if (d.kind == FrameKind::trade) {
-        if (first_trade_ms < 0) first_trade_ms = d.trade.trade_time;
-        const auto due = started + std::chrono::microseconds(static_cast<std::int64_t>(
-                                       static_cast<double>(d.trade.trade_time - first_trade_ms) * 1000.0 / speed));
-        while (Clock::now() < due && !stop()) {
-          producer.poll(0);
-          std::this_thread::sleep_until(std::min(due, Clock::now() + std::chrono::milliseconds(50)));
-        }
+      if (first_trade_ms < 0) first_trade_ms = d.trade.trade_time;
+      const auto due = started + std::chrono::microseconds(static_cast<std::int64_t>(
+                                     static_cast<double>(d.trade.trade_time - first_trade_ms) * 1000.0 / speed));
+      while (Clock::now() < due && !stop()) {
+        producer.poll(0);
+        std::this_thread::sleep_until(std::min(due, Clock::now() + std::chrono::milliseconds(50)));
       }
     }
-    if (publisher.publish_frame(line->frame, received) == FrameKind::trade) ++trades;
+    if (publisher.publish(d) == FrameKind::trade) ++trades;
   }
   return trades;
 }
