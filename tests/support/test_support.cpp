@@ -305,6 +305,13 @@ void HttpStandIn::serve() {
   }
 }
 
+std::int64_t max_in_window(const std::vector<std::int64_t>& t, std::int64_t window_ms) {
+  std::int64_t most = 0;
+  for (auto it = t.begin(); it != t.end(); ++it)
+    most = std::max<std::int64_t>(most, std::upper_bound(it, t.end(), *it + window_ms - 1) - it);
+  return most;
+}
+
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout, std::chrono::milliseconds every) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

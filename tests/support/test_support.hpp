@@ -114,6 +114,9 @@ class HttpStandIn {
   std::thread thread_;
 };
 
+// The most entries of `sorted_times` (ms) that fall into any window of `window_ms`.
+std::int64_t max_in_window(const std::vector<std::int64_t>& sorted_times, std::int64_t window_ms);
+
 // Polls until pred() is true or the timeout passes; returns pred()'s last value.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds every = std::chrono::milliseconds(100));
