@@ -124,7 +124,8 @@ TEST_CASE("Cooperative-sticky rebalancing: a joining member takes partitions inc
   DevBroker broker({1, 0, 6}, {"t.rebalance"});
   std::vector<kafka::TopicPartition> a_assigned, a_revoked, b_assigned;
   kafka::Consumer a(props_for(broker), "g.rebalance", {"t.rebalance"},
-                    {[&](const auto& p) { a_assigned.insert(a_assigned.end(), p.begin(), p.end()); },
+                    {{},
+                     [&](const auto& p) { a_assigned.insert(a_assigned.end(), p.begin(), p.end()); },
                      [&](const auto& p) { a_revoked.insert(a_revoked.end(), p.begin(), p.end()); }});
   REQUIRE(test::eventually(
       [&] {
@@ -133,7 +134,7 @@ TEST_CASE("Cooperative-sticky rebalancing: a joining member takes partitions inc
       },
       60s, 0ms));
   kafka::Consumer b(props_for(broker), "g.rebalance", {"t.rebalance"},
-                    {[&](const auto& p) { b_assigned.insert(b_assigned.end(), p.begin(), p.end()); }, {}});
+                    {{}, [&](const auto& p) { b_assigned.insert(b_assigned.end(), p.begin(), p.end()); }, {}});
   REQUIRE(test::eventually(
       [&] {
         a.poll(50);

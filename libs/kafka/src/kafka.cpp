@@ -127,7 +127,7 @@ void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaqu
 }
 
 void Producer::produce(const std::string& topic, std::string_view key, std::string_view value,
-                       std::int64_t timestamp_ms, const std::vector<Header>& headers) {
+                       std::int64_t timestamp_ms, const std::vector<Header>& headers, std::int32_t partition) {
   for (;;) {
     HeadersPtr hdrs;
     if (!headers.empty()) {
@@ -136,7 +136,7 @@ void Producer::produce(const std::string& topic, std::string_view key, std::stri
         rd_kafka_header_add(hdrs.get(), h.key.data(), static_cast<ssize_t>(h.key.size()), h.value.data(),
                             static_cast<ssize_t>(h.value.size()));
     }
-    rd_kafka_vu_t vus[6];
+    rd_kafka_vu_t vus[7];
     vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
     vus[0].u.cstr = topic.c_str();
     vus[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
@@ -147,10 +147,12 @@ void Producer::produce(const std::string& topic, std::string_view key, std::stri
     vus[3].u.mem = {const_cast<char*>(value.data()), value.size()};
     vus[4].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
     vus[4].u.i64 = timestamp_ms;
-    vus[5].vtype = RD_KAFKA_VTYPE_HEADERS;
-    vus[5].u.headers = hdrs.get();
+    vus[5].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vus[5].u.i32 = partition;
+    vus[6].vtype = RD_KAFKA_VTYPE_HEADERS;
+    vus[6].u.headers = hdrs.get();
     std::unique_ptr<rd_kafka_error_t, void (*)(rd_kafka_error_t*)> error(
-        rd_kafka_produceva(rk_.get(), vus, hdrs ? 6 : 5), rd_kafka_error_destroy);
+        rd_kafka_produceva(rk_.get(), vus, hdrs ? 7 : 6), rd_kafka_error_destroy);
     const auto err = error ? rd_kafka_error_code(error.get()) : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!err) {
       (void)hdrs.release();  // librdkafka owns the headers once the message is enqueued
@@ -175,6 +177,61 @@ void Producer::poll(int timeout_ms) {
 
 bool Producer::flush(std::chrono::milliseconds timeout) {
   return rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count())) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+namespace {
+std::vector<TopicPartition> to_vector(const rd_kafka_topic_partition_list_t* parts) {
+  std::vector<TopicPartition> out;
+  for (int i = 0; i < parts->cnt; ++i) out.push_back({parts->elems[i].topic, parts->elems[i].partition});
+  return out;
+}
+
+PartitionListPtr to_list(const std::map<TopicPartition, std::int64_t>& offsets) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(std::max<std::size_t>(1, offsets.size()))));
+  for (const auto& [tp, off] : offsets)
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = off;
+  return list;
+}
+
+void throw_if(rd_kafka_error_t* error, const std::string& context) {
+  if (error) throw KafkaError::from(error, context);
+}
+}  // namespace
+
+KafkaError KafkaError::from(rd_kafka_error_t* error, const std::string& context) {
+  std::unique_ptr<rd_kafka_error_t, void (*)(rd_kafka_error_t*)> owned(error, rd_kafka_error_destroy);
+  KafkaError e(rd_kafka_error_code(error), context + ": " + rd_kafka_error_string(error),
+               rd_kafka_error_is_fatal(error) != 0);
+  e.retriable_ = rd_kafka_error_is_retriable(error) != 0;
+  e.abortable_ = rd_kafka_error_txn_requires_abort(error) != 0;
+  return e;
+}
+
+void Producer::init_transactions(std::chrono::milliseconds timeout) {
+  throw_if(rd_kafka_init_transactions(rk_.get(), static_cast<int>(timeout.count())), "init_transactions");
+}
+
+void Producer::begin_transaction() {
+  throw_if(rd_kafka_begin_transaction(rk_.get()), "begin_transaction");
+}
+
+void Producer::send_offsets_to_transaction(const Consumer& consumer,
+                                           const std::map<TopicPartition, std::int64_t>& next_offsets,
+                                           std::chrono::milliseconds timeout) {
+  if (next_offsets.empty()) return;
+  const auto list = to_list(next_offsets);
+  std::unique_ptr<rd_kafka_consumer_group_metadata_t, void (*)(rd_kafka_consumer_group_metadata_t*)> meta(
+      rd_kafka_consumer_group_metadata(consumer.handle()), rd_kafka_consumer_group_metadata_destroy);
+  throw_if(rd_kafka_send_offsets_to_transaction(rk_.get(), list.get(), meta.get(), static_cast<int>(timeout.count())),
+           "send_offsets_to_transaction");
+}
+
+void Producer::commit_transaction(std::chrono::milliseconds timeout) {
+  throw_if(rd_kafka_commit_transaction(rk_.get(), static_cast<int>(timeout.count())), "commit_transaction");
+}
+
+void Producer::abort_transaction(std::chrono::milliseconds timeout) {
+  throw_if(rd_kafka_abort_transaction(rk_.get(), static_cast<int>(timeout.count())), "abort_transaction");
 }
 
 void Producer::check_fatal() const {
@@ -224,19 +281,18 @@ void Consumer::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic
   static_cast<Consumer*>(opaque)->rebalance(err, parts);
 }
 
-namespace {
-std::vector<TopicPartition> to_vector(const rd_kafka_topic_partition_list_t* parts) {
-  std::vector<TopicPartition> out;
-  for (int i = 0; i < parts->cnt; ++i) out.push_back({parts->elems[i].topic, parts->elems[i].partition});
-  return out;
-}
-}  // namespace
-
 void Consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
   const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk_.get())) == "COOPERATIVE";
   const auto list = to_vector(parts);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     log_info("partitions assigned", {{"count", static_cast<int>(list.size())}, {"cooperative", cooperative}});
+    if (listener_.start_offsets) {
+      const auto offsets = listener_.start_offsets(list);
+      for (int i = 0; i < parts->cnt; ++i) {
+        auto it = offsets.find({parts->elems[i].topic, parts->elems[i].partition});
+        if (it != offsets.end()) parts->elems[i].offset = it->second;
+      }
+    }
     rd_kafka_error_t* e = nullptr;
     if (cooperative) {
       e = rd_kafka_incremental_assign(rk_.get(), parts);
@@ -294,9 +350,7 @@ PartitionListPtr Consumer::marked_offsets() const {
 
 bool Consumer::commit_offsets(const std::map<TopicPartition, std::int64_t>& next_offsets) {
   if (next_offsets.empty()) return true;
-  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
-  for (const auto& [tp, off] : next_offsets)
-    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = off;
+  const auto list = to_list(next_offsets);
   if (const auto err = rd_kafka_commit(rk_.get(), list.get(), 0)) {
     log_warn("offset commit failed", {{"error", rd_kafka_err2str(err)}});
     return false;
@@ -333,6 +387,16 @@ std::int64_t Consumer::lag() const {
   return lag;
 }
 
+void Consumer::seek(const std::map<TopicPartition, std::int64_t>& next_offsets) {
+  if (next_offsets.empty()) return;
+  const auto list = to_list(next_offsets);
+  throw_if(rd_kafka_seek_partitions(rk_.get(), list.get(), 10'000), "seek");
+  for (int i = 0; i < list->cnt; ++i)
+    if (list->elems[i].err)
+      throw KafkaError(list->elems[i].err,
+                       std::string("seek ") + list->elems[i].topic + ": " + rd_kafka_err2str(list->elems[i].err));
+}
+
 void Consumer::pause_all() {
   rd_kafka_topic_partition_list_t* raw = nullptr;
   if (rd_kafka_assignment(rk_.get(), &raw) == RD_KAFKA_RESP_ERR_NO_ERROR && raw) {
@@ -360,7 +424,8 @@ bool cluster_reachable(rd_kafka_t* rk, std::chrono::milliseconds timeout) {
 }
 
 bool ensure_topics(const Properties& props, const std::vector<std::string>& topics, int partitions,
-                   int replication_factor, std::chrono::milliseconds timeout) {
+                   int replication_factor, std::chrono::milliseconds timeout,
+                   const std::map<std::string, std::string>& topic_config) {
   Properties p = props;
   p.set("client.id", "cryptoflow-admin");
   auto rk = make_handle(RD_KAFKA_PRODUCER, make_conf(p));
@@ -383,9 +448,10 @@ bool ensure_topics(const Properties& props, const std::vector<std::string>& topi
   std::vector<rd_kafka_NewTopic_t*> new_topics;
   char err[512];
   for (const auto& t : missing) {
-    if (auto* nt = rd_kafka_NewTopic_new(t.c_str(), partitions, replication_factor, err, sizeof err))
+    if (auto* nt = rd_kafka_NewTopic_new(t.c_str(), partitions, replication_factor, err, sizeof err)) {
+      for (const auto& [k, v] : topic_config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
       new_topics.push_back(nt);
-    else
+    } else
       log_warn("cannot describe topic to create", {{"topic", t}, {"error", err}});
   }
   QueuePtr queue(rd_kafka_queue_new(rk.get()));
@@ -425,13 +491,14 @@ bool ensure_topics(const Config& config, const Properties& props, const std::vec
 }
 
 void send_to_dead_letter(Producer& producer, const std::string& dead_letter_topic, const rd_kafka_message_t& original,
-                         const std::string& error) {
+                         const std::string& error, const std::vector<Header>& extra_headers) {
+  std::vector<Header> headers{{"error", error},
+                              {"source.topic", topic_of(original)},
+                              {"source.partition", std::to_string(original.partition)},
+                              {"source.offset", std::to_string(original.offset)}};
+  headers.insert(headers.end(), extra_headers.begin(), extra_headers.end());
   producer.produce(dead_letter_topic, key_of(original), value_of(original),
-                   std::max<std::int64_t>(0, timestamp_of(original)),
-                   {{"error", error},
-                    {"source.topic", topic_of(original)},
-                    {"source.partition", std::to_string(original.partition)},
-                    {"source.offset", std::to_string(original.offset)}});
+                   std::max<std::int64_t>(0, timestamp_of(original)), headers);
 }
 
 }  // namespace cryptoflow::kafka

@@ -54,12 +54,19 @@ class KafkaError : public std::runtime_error {
  public:
   KafkaError(rd_kafka_resp_err_t code, const std::string& what, bool fatal = false)
       : std::runtime_error(what), code_(code), fatal_(fatal) {}
+  // From a librdkafka error object (transactions API): keeps its fatal / retriable /
+  // txn_requires_abort classification. Takes ownership of `error`.
+  static KafkaError from(rd_kafka_error_t* error, const std::string& context);
   [[nodiscard]] rd_kafka_resp_err_t code() const { return code_; }
   [[nodiscard]] bool is_fatal() const { return fatal_; }
+  [[nodiscard]] bool is_retriable() const { return retriable_; }
+  [[nodiscard]] bool requires_abort() const { return abortable_; }
 
  private:
   rd_kafka_resp_err_t code_;
   bool fatal_;
+  bool retriable_ = false;
+  bool abortable_ = false;
 };
 
 // librdkafka properties, in the order set; later settings win.
@@ -85,6 +92,14 @@ struct Header {
   std::string value;
 };
 
+struct TopicPartition {
+  std::string topic;
+  std::int32_t partition = 0;
+  friend auto operator<=>(const TopicPartition&, const TopicPartition&) = default;
+};
+
+class Consumer;
+
 class Producer {
  public:
   // transactional_id: empty for an idempotent producer, else a transactional one.
@@ -95,8 +110,9 @@ class Producer {
 
   // Enqueues a copy of key and value. While the local queue is full it polls and waits: the
   // caller slows down, nothing is dropped. Throws KafkaError on fatal errors.
+  // partition: RD_KAFKA_PARTITION_UA lets the partitioner choose from the key.
   void produce(const std::string& topic, std::string_view key, std::string_view value, std::int64_t timestamp_ms = 0,
-               const std::vector<Header>& headers = {});
+               const std::vector<Header>& headers = {}, std::int32_t partition = RD_KAFKA_PARTITION_UA);
   void poll(int timeout_ms = 0);
   // Waits until every queued message is delivered or failed; false on timeout.
   bool flush(std::chrono::milliseconds timeout);
@@ -106,6 +122,17 @@ class Producer {
   // Throws KafkaError if librdkafka raised a fatal error (e.g. fenced idempotent producer).
   void check_fatal() const;
   [[nodiscard]] rd_kafka_t* handle() const { return rk_.get(); }
+
+  // Transactions (transactional producers only), as in librdkafka's transactions example.
+  // Each throws KafkaError classified as fatal (fenced: stop), requires_abort (abort the
+  // transaction and rewind) or retriable (call again).
+  void init_transactions(std::chrono::milliseconds timeout);
+  void begin_transaction();
+  // Commits these next-offsets of `consumer`'s group as part of the transaction.
+  void send_offsets_to_transaction(const Consumer& consumer, const std::map<TopicPartition, std::int64_t>& next_offsets,
+                                   std::chrono::milliseconds timeout);
+  void commit_transaction(std::chrono::milliseconds timeout);
+  void abort_transaction(std::chrono::milliseconds timeout);
 
  private:
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t*, void* opaque);
@@ -117,15 +144,12 @@ class Producer {
   Counter& queue_full_waits_;
 };
 
-struct TopicPartition {
-  std::string topic;
-  std::int32_t partition = 0;
-  friend auto operator<=>(const TopicPartition&, const TopicPartition&) = default;
-};
-
 class Consumer {
  public:
   struct Listener {
+    // Called before newly assigned partitions start fetching: the offsets to start from (for
+    // state restored from elsewhere); partitions left out start at the committed offset.
+    std::function<std::map<TopicPartition, std::int64_t>(const std::vector<TopicPartition>&)> start_offsets;
     std::function<void(const std::vector<TopicPartition>&)> assigned;
     std::function<void(const std::vector<TopicPartition>&)> revoked;  // before they go
   };
@@ -157,6 +181,8 @@ class Consumer {
   [[nodiscard]] std::int64_t lag() const;
   void pause_all();
   void resume_all();
+  // Moves the fetch positions of assigned partitions (rewind after an aborted transaction).
+  void seek(const std::map<TopicPartition, std::int64_t>& next_offsets);
   [[nodiscard]] std::vector<TopicPartition> assignment() const;
   [[nodiscard]] rd_kafka_t* handle() const { return rk_.get(); }
   void close();
@@ -173,8 +199,10 @@ class Consumer {
 
 // Creates the topics that the cluster does not have yet. Never throws for a broker that
 // refuses or does not implement CreateTopics: logs a warning and returns false.
+// topic_config: topic-level settings for the topics it creates (e.g. cleanup.policy=compact).
 bool ensure_topics(const Properties& props, const std::vector<std::string>& topics, int partitions,
-                   int replication_factor, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                   int replication_factor, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                   const std::map<std::string, std::string>& topic_config = {});
 
 // The same with TOPIC_PARTITIONS and TOPIC_REPLICATION_FACTOR from config.
 bool ensure_topics(const Config& config, const Properties& props, const std::vector<std::string>& topics);
@@ -185,7 +213,7 @@ bool cluster_reachable(rd_kafka_t* rk, std::chrono::milliseconds timeout);
 // Sends a record that could not be processed to the dead-letter topic with headers error,
 // source.topic, source.partition, source.offset; the original key and value are kept.
 void send_to_dead_letter(Producer& producer, const std::string& dead_letter_topic, const rd_kafka_message_t& original,
-                         const std::string& error);
+                         const std::string& error, const std::vector<Header>& extra_headers = {});
 
 // Views of a message's parts.
 inline std::string_view key_of(const rd_kafka_message_t& m) {
