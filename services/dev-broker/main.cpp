@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   std::erase_if(vars, [](const VarSpec& v) {
     return v.name.rfind("KAFKA_", 0) == 0 || v.name == "ADMIN_PORT" || v.name.rfind("TOPIC_", 0) == 0;
   });
+  vars.push_back({"STATE_TOPIC", "crypto.processor-state", "stream-processor's state topic"});
   const ServiceInfo info{
       "dev-broker",
       "Embedded Kafka-protocol broker (librdkafka's mock cluster) on loopback. Prints its bootstrap\n"

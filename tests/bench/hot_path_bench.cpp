@@ -82,9 +82,12 @@ Result ceiling(const std::vector<std::string>& msgs) {
 }
 
 Result pipeline(const std::vector<std::string>& msgs) {
-  processor::CandleEngine engine(
-      {{{"1m", 60'000}, {"5m", 300'000}, {"15m", 900'000}, {"1h", 3'600'000}}, 0, 10'000, 12});
-  std::vector<Candle> out;
+  processor::EngineOptions options{
+      {{"1m", 60'000}, {"5m", 300'000}, {"15m", 900'000}, {"1h", 3'600'000}}, 0, 10'000, 12};
+  options.sma = processor::make_moving_average("30s", "10s");
+  processor::CandleEngine engine(options);
+  std::vector<processor::FromPartition<Candle>> out;
+  std::vector<processor::FromPartition<Indicator>> indicators;
   out.reserve(4096);
   std::uint64_t sink = 0;
   const auto a0 = g_allocations.load();
@@ -92,15 +95,17 @@ Result pipeline(const std::vector<std::string>& msgs) {
   std::int64_t offset = 0;
   for (const auto& m : msgs) {
     auto d = decode_trade(m);
-    engine.add(0, offset++, *d.value, 0);
-    if ((offset & 1023) == 0) {  // the processor closes windows once per commit interval
-      engine.close_windows(0, out);
-      for (const auto& c : out) sink += to_json(c).size();
+    engine.add(0, *d.value, 0);
+    if ((++offset & 1023) == 0) {  // the processor closes windows once per commit interval
+      engine.close_windows(0, out, indicators);
+      for (const auto& c : out) sink += to_json(c.value).size();
+      for (const auto& i : indicators) sink += to_json(i.value).size();
       out.clear();
+      indicators.clear();
     }
   }
-  engine.close_windows(0, out);
-  for (const auto& c : out) sink += to_json(c).size();
+  engine.close_windows(0, out, indicators);
+  for (const auto& c : out) sink += to_json(c.value).size();
   return {std::chrono::duration<double>(Clock::now() - t0).count(), g_allocations.load() - a0, sink};
 }
 
@@ -108,7 +113,9 @@ Result pipeline(const std::vector<std::string>& msgs) {
 
 int main(int argc, char** argv) {
   const int count = argc > 1 ? std::atoi(argv[1]) : 1'000'000;
-  std::printf("hot path: decode trade JSON + window update (1m,5m,15m,1h) + encode closed candles, one core\n");
+  std::printf(
+      "hot path: decode trade JSON + window update (1m,5m,15m,1h + 30s/10s SMA) + encode closed candles and averages, "
+      "one core\n");
   std::printf("%-10s %-28s %14s %10s %16s\n", "symbols", "what", "trades/s", "vs ceiling", "allocs/trade");
   for (int symbols : {10, 1000}) {
     const auto msgs = make_trades(symbols, count);

@@ -17,8 +17,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::vector<std::string> kTopics = {"crypto.trades",     "crypto.tickers",     "crypto.candles",
-                                          "crypto.indicators", "crypto.late-trades", "crypto.dead-letter"};
+const std::vector<std::string> kTopics = {"crypto.trades",         "crypto.tickers",     "crypto.candles",
+                                          "crypto.indicators",     "crypto.late-trades", "crypto.dead-letter",
+                                          "crypto.processor-state"};
 
 std::string trade_json(const char* symbol, std::int64_t id, std::int64_t t, const char* price, const char* qty) {
   Trade x;
@@ -38,6 +39,7 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
   MetricsRegistry metrics;
   processor::ProcessorOptions o;
   o.engine = {{{"1m", 60'000}}, 0, 10'000, 12};
+  o.transactional_id = "sp-test";
   processor::StreamProcessor proc(props_for(broker), o, metrics);
   test::Running running(proc);
 
@@ -82,6 +84,7 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
   CHECK(test::header_of(*dead[0], "source.topic") == "crypto.trades");
   CHECK(test::header_of(*dead[0], "source.offset") == "2");
   CHECK(test::header_of(*dead[1], "error") == "field 'symbol': not upper-case letters and digits");
+  CHECK_FALSE(test::header_of(*dead[1], processor::kCommitHeader).empty());
 
   kafka::Consumer late(props_for(broker), "t.late", {"crypto.late-trades"});
   std::vector<kafka::MessagePtr> lates;

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "cryptoflow/messages.hpp"
+
 namespace cryptoflow::test {
 
 int free_port();
@@ -120,5 +122,10 @@ std::int64_t max_in_window(const std::vector<std::int64_t>& sorted_times, std::i
 // Polls until pred() is true or the timeout passes; returns pred()'s last value.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds every = std::chrono::milliseconds(100));
+
+// The TRXUSDT @trade stream of binance-data-processor (10,000 trades, ids 348656870..348666869)
+// as combined-stream frames (times in microseconds, as recorded) and as trades (milliseconds).
+std::vector<std::string> trx_frames();
+std::vector<Trade> trx_trades();
 
 }  // namespace cryptoflow::test

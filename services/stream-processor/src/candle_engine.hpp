@@ -1,21 +1,33 @@
 #pragma once
-// Event-time tumbling windows over trades: exact OHLCV candles for every configured interval.
+// Event-time windows over trades: exact OHLCV candles for every configured interval and a
+// sliding simple moving average of the trade price.
 //
 // Watermark: each input partition's watermark is the largest trade time it has seen minus the
 // allowed lateness. The engine's watermark is the minimum over partitions that are not idle
 // (no input for idle_timeout of wall-clock time); when every partition is idle it is the
-// largest partition watermark. A window [start, end) is final once the watermark reaches end.
-// A trade whose window (for some interval) is already final is late for that interval: it does
-// not change that candle, and the caller routes it to the late-trades topic.
+// largest partition watermark. It is recomputed on every record, so what is late depends on the
+// order of the input, not on timing. It goes back when a partition that is behind the others
+// joins (restored after a rebalance, or active again after idling): that partition's windows
+// then close at its own pace; windows already emitted stay emitted and are never emitted again.
 //
-// At-least-once without a state store: for each partition the engine reports the smallest
-// input offset still needed by an open window (resume_offset); committing no further than that
-// lets a restarted processor rebuild every open window from Kafka.
+// Candles: a window [start, end) is final once the watermark reaches end. Once a symbol has
+// traded, every later window is emitted, like Binance's klines: a window without trades has
+// open = high = low = close = the previous close, volume 0, trades 0.
+// Moving average: windows of ma_window ending at every multiple of ma_slide; value = mean trade
+// price; emitted once the watermark reaches the end, only when the window has trades.
+// A trade is late when a window it belongs to is already behind the watermark (or emitted): it
+// changes nothing and the caller routes it to the late-trades topic.
+//
+// State is per input partition (the symbols it carries), so it can be snapshotted, restored
+// and moved with the partition: snapshot(p) / restore(p, bytes).
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -31,63 +43,111 @@ struct Interval {
 // Parses CANDLE_INTERVALS ("1m,5m,15m,1h"); throws ConfigError naming the variable.
 std::vector<Interval> parse_intervals(const std::vector<std::string>& names);
 
+struct MovingAverage {
+  std::string name = "30s";  // the window as configured, the indicator's `window` field
+  std::int64_t window_ms = 30'000;
+  std::int64_t slide_ms = 10'000;
+};
+// Validates MA_WINDOW / MA_SLIDE (slide divides window); throws ConfigError.
+MovingAverage make_moving_average(const std::string& window, const std::string& slide);
+
 struct EngineOptions {
   std::vector<Interval> intervals;
   std::int64_t allowed_lateness_ms = 60'000;
   std::int64_t idle_timeout_ms = 10'000;
-  int vwap_scale = 12;  // fractional digits of the VWAP
+  int vwap_scale = 12;                 // fractional digits of the VWAP and the average
+  std::optional<MovingAverage> sma{};  // none: no indicators
+  bool empty_candles = true;           // emit windows without trades (Binance kline style)
 };
 
 struct AddResult {
-  bool late = false;  // late for at least one interval
+  bool late = false;  // late for at least one window
+};
+
+// An output and the input partition whose state produced it.
+template <class T>
+struct FromPartition {
+  std::int32_t partition = 0;
+  T value;
+};
+
+class SnapshotError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 class CandleEngine {
  public:
   explicit CandleEngine(EngineOptions options);
 
-  // Adds a trade read from `partition` at `offset`; now_ms is wall-clock time (idleness).
-  AddResult add(std::int32_t partition, std::int64_t offset, const Trade& trade, std::int64_t now_ms);
+  // Adds a trade read from `partition`; now_ms is wall-clock time (idleness).
+  AddResult add(std::int32_t partition, const Trade& trade, std::int64_t now_ms);
 
-  // Recomputes the watermark at now_ms and appends every window it closes (final = true) in
-  // (end, symbol, interval) order, then removes those windows.
-  void close_windows(std::int64_t now_ms, std::vector<Candle>& out);
+  // Recomputes the watermark at now_ms and appends every window it closes (final = true), in
+  // (end, symbol, interval) order, and every moving average it completes.
+  void close_windows(std::int64_t now_ms, std::vector<FromPartition<Candle>>& candles,
+                     std::vector<FromPartition<Indicator>>& indicators);
   // Appends the open windows changed since the last call (final = false).
-  void take_updates(std::vector<Candle>& out);
+  void take_updates(std::vector<FromPartition<Candle>>& out);
 
   [[nodiscard]] std::int64_t watermark() const { return watermark_; }
   [[nodiscard]] std::optional<std::int64_t> partition_watermark(std::int32_t partition) const;
-  // Smallest offset an open window of `partition` still needs, if any.
-  [[nodiscard]] std::optional<std::int64_t> resume_offset(std::int32_t partition) const;
-  // Forgets a partition's windows (after it is revoked: the new owner rebuilds them).
-  void drop_partition(std::int32_t partition);
   [[nodiscard]] std::size_t open_windows() const;
+
+  // Partitions whose state changed since the last call (cleared by the call).
+  std::vector<std::int32_t> take_changed_partitions();
+  // The whole state of one partition, as bytes (a versioned binary format).
+  [[nodiscard]] std::string snapshot(std::int32_t partition) const;
+  // Replaces the partition's state with a snapshot; the partition counts as active at now_ms.
+  // Throws SnapshotError (and changes nothing) if the bytes are not a valid snapshot.
+  void restore(std::int32_t partition, std::string_view bytes, std::int64_t now_ms);
+  // Forgets a partition's state (after it is revoked).
+  void drop_partition(std::int32_t partition);
 
  private:
   struct Acc {
     Decimal open, high, low, close, volume, quote_volume, taker_buy_volume;
     std::int64_t open_time = 0, open_id = 0, close_time = 0, close_id = 0;
     std::int64_t trades = 0;
-    std::int64_t first_offset = std::numeric_limits<std::int64_t>::max();
     bool dirty = false;
   };
+  static constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::min();
   struct Series {  // one symbol and interval
     std::string source, symbol;
     std::size_t interval = 0;
     std::int32_t partition = 0;
     std::map<std::int64_t, Acc> windows;  // by start
+    std::int64_t closed_until = kNone;    // end of the last final window emitted
+    std::optional<Decimal> last_close;
+  };
+  struct Pane {
+    Decimal sum;
+    std::int64_t count = 0;
+  };
+  struct Average {  // one symbol's moving-average panes (slide-sized)
+    std::string source, symbol;
+    std::int32_t partition = 0;
+    std::map<std::int64_t, Pane> panes;  // by start
+    std::int64_t emitted_until = kNone;  // end of the last window considered
   };
   struct PartitionState {
-    std::int64_t max_trade_time = std::numeric_limits<std::int64_t>::min();
+    std::int64_t max_trade_time = kNone;
     std::int64_t last_input_ms = 0;
   };
+  Series& series(const Trade& t, std::size_t interval, std::int32_t partition);
   Candle make_candle(const Series& s, std::int64_t start, const Acc& a, bool final) const;
+  Candle empty_candle(const Series& s, std::int64_t start) const;
   void update_watermark(std::int64_t now_ms);
+  void close_series(Series& s, std::vector<FromPartition<Candle>>& out);
+  void close_average(Average& a, std::vector<FromPartition<Indicator>>& out);
 
   EngineOptions options_;
-  std::unordered_map<std::string, Series> series_;  // key: symbol + '\0' + interval index
+  std::unordered_map<std::string, Series> series_;     // key: symbol + '\0' + interval index
+  std::unordered_map<std::string, Average> averages_;  // key: symbol
   std::map<std::int32_t, PartitionState> partitions_;
-  std::int64_t watermark_ = std::numeric_limits<std::int64_t>::min();
+  std::set<std::int32_t> changed_;
+  std::int64_t watermark_ = kNone;
+  std::string key_;  // scratch
 };
 
 }  // namespace cryptoflow::processor

@@ -1,0 +1,346 @@
+// stream-processor through crashes and rebalances, as separate processes on dev-broker: the final
+// candles and moving averages it commits must equal those of an uninterrupted run (the window
+// engine fed the same trades in process), each exactly once, none missing.
+//
+// librdkafka 2.0.2's mock broker accepts transactions but writes no commit/abort markers, so
+// read_committed there also returns records of aborted transactions. The reader below therefore
+// does what read_committed does on a real broker, with the processor's own commit marker: an
+// output counts as committed when the state record with the same cryptoflow.commit tag exists
+// (the state record is the last write of its transaction). Records of transactions cut by
+// kill -9 are counted separately and must equal committed ones (nothing but replays).
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "candle_engine.hpp"
+#include "cryptoflow/http.hpp"
+#include "cryptoflow/kafka.hpp"
+#include "embedded_broker.hpp"
+#include "state_store.hpp"
+#include "test_support.hpp"
+
+using namespace cryptoflow;
+using namespace cryptoflow::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int kSymbols = 40;
+constexpr int kTrades = 200'000;
+constexpr std::int64_t kT0 = 1'735'689'600'000;  // 2025-01-01T00:00:00Z
+constexpr std::int64_t kStepMs = 36;             // 200,000 trades span two hours of event time
+
+Trade make_trade(int i) {
+  Trade t;
+  t.source = "binance";
+  t.symbol = "S" + std::to_string(100 + i % kSymbols) + "USDT";
+  t.trade_id = i;
+  t.trade_time = t.event_time = t.received_time = kT0 + static_cast<std::int64_t>(i) * kStepMs;
+  const auto wiggle = static_cast<std::int64_t>((i * 7919L) % 2001) - 1000;  // deterministic walk
+  t.price = Decimal::from_units(1'000'000 + (i % kSymbols) * 10'000 + wiggle, 4);
+  t.quantity = Decimal::from_units(1 + (i * 31L) % 5000, 3);
+  t.buyer_is_maker = i % 3 == 0;
+  return t;
+}
+
+processor::EngineOptions engine_options() {
+  processor::EngineOptions o{processor::parse_intervals({"1m", "5m"}), 60'000, 20'000, 12};
+  o.sma = processor::make_moving_average("30s", "10s");
+  return o;
+}
+
+// The uninterrupted run: every trade in order, then every partition idle.
+struct Reference {
+  std::map<std::string, std::string> candles;     // "<symbol>:<interval>:<start>" -> JSON
+  std::map<std::string, std::string> indicators;  // "<symbol>:<end>" -> JSON
+};
+
+Reference reference() {
+  processor::CandleEngine e(engine_options());
+  std::vector<processor::FromPartition<Candle>> candles;
+  std::vector<processor::FromPartition<Indicator>> inds;
+  for (int i = 0; i < kTrades; ++i) {
+    REQUIRE_FALSE(e.add(0, make_trade(i), 0).late);
+    if (i % 1000 == 999) e.close_windows(0, candles, inds);
+  }
+  e.close_windows(1'000'000, candles, inds);
+  Reference r;
+  for (const auto& [p, c] : candles)
+    r.candles.emplace(c.symbol + ":" + c.interval + ":" + std::to_string(c.start), to_json(c));
+  for (const auto& [p, i] : inds) r.indicators.emplace(i.symbol + ":" + std::to_string(i.end), to_json(i));
+  return r;
+}
+
+struct Output {
+  std::string value;
+  std::string tag;
+};
+
+// Reads candles, indicators and state records while the test runs (the mock keeps ~5 MB per
+// partition, so reading afterwards could miss the oldest).
+class Reader {
+ public:
+  explicit Reader(const std::string& bootstrap)
+      : thread_([this, bootstrap] {
+          kafka::Properties p;
+          p.set("bootstrap.servers", bootstrap).set("fetch.wait.max.ms", "5");
+          kafka::Consumer consumer(p, "exactly-once-reader",
+                                   {"crypto.candles", "crypto.indicators", "crypto.processor-state"});
+          while (!stop_) {
+            auto m = consumer.poll(50);
+            if (!m) continue;
+            const auto topic = kafka::topic_of(*m);
+            const auto tag = header_of(*m, processor::kCommitHeader);
+            std::lock_guard lock(mu_);
+            if (topic == "crypto.processor-state") {
+              committed_.insert(tag);
+              continue;
+            }
+            const std::string value(kafka::value_of(*m));
+            if (topic == "crypto.candles") {
+              auto c = decode_candle(value);
+              if (!c) {
+                ++undecodable_;
+                continue;
+              }
+              if (!c.value->final) continue;
+              finals_[c.value->symbol + ":" + c.value->interval + ":" + std::to_string(c.value->start)].push_back(
+                  Output{value, tag});
+            } else {
+              auto i = decode_indicator(value);
+              if (!i) {
+                ++undecodable_;
+                continue;
+              }
+              indicators_[i.value->symbol + ":" + std::to_string(i.value->end)].push_back(Output{value, tag});
+            }
+          }
+        }) {}
+  ~Reader() {
+    stop_ = true;
+    thread_.join();
+  }
+
+  struct Tally {
+    std::size_t exactly_once = 0, missing = 0, duplicated = 0, wrong = 0, extra = 0;
+    std::size_t uncommitted = 0, uncommitted_wrong = 0, undecodable = 0;
+    std::string examples;  // the first few problems, for the failure message
+  };
+  Tally check(const std::map<std::string, std::string>& expected, bool candles) {
+    std::lock_guard lock(mu_);
+    const auto& got = candles ? finals_ : indicators_;
+    Tally t;
+    t.undecodable = undecodable_;
+    for (const auto& [key, want] : expected) {
+      auto it = got.find(key);
+      std::size_t committed = 0;
+      if (it != got.end())
+        for (const auto& o : it->second) {
+          if (committed_.count(o.tag)) {
+            ++committed;
+            if (o.value != want) ++t.wrong;
+          } else {
+            ++t.uncommitted;
+            if (o.value != want) ++t.uncommitted_wrong;
+          }
+        }
+      if (committed == 0) ++t.missing;
+      if (committed == 1) ++t.exactly_once;
+      if (committed > 1) ++t.duplicated;
+      const bool bad =
+          committed != 1 || (it != got.end() && std::any_of(it->second.begin(), it->second.end(),
+                                                            [&](const Output& o) { return o.value != want; }));
+      if (bad && t.examples.size() < 3000) {
+        t.examples += "want " + want + "\n";
+        if (it != got.end())
+          for (const auto& o : it->second)
+            t.examples +=
+                std::string(committed_.count(o.tag) ? "  committed " : "  cut       ") + o.tag + " " + o.value + "\n";
+      }
+    }
+    for (const auto& [key, outs] : got)
+      if (!expected.count(key)) t.extra += outs.size();
+    return t;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::set<std::string> committed_;
+  std::size_t undecodable_ = 0;
+  std::map<std::string, std::vector<Output>> finals_, indicators_;
+  std::thread thread_;
+};
+
+// Produces the trades at a steady pace on its own thread.
+class Feeder {
+ public:
+  Feeder(const std::string& bootstrap, int per_second)
+      : thread_([this, bootstrap, per_second] {
+          kafka::Properties p;
+          p.set("bootstrap.servers", bootstrap);
+          MetricsRegistry m;
+          kafka::Producer producer(p, m);
+          const auto started = std::chrono::steady_clock::now();
+          for (int i = 0; i < kTrades && !stop_; ++i) {
+            const auto t = make_trade(i);
+            producer.produce("crypto.trades", t.symbol, to_json(t), t.trade_time);
+            sent_ = i + 1;
+            if (i % 100 == 99)
+              std::this_thread::sleep_until(started + std::chrono::microseconds(1'000'000LL * i / per_second));
+          }
+          producer.flush(30s);
+          done_ = true;
+        }) {}
+  ~Feeder() {
+    stop_ = true;
+    thread_.join();
+  }
+  [[nodiscard]] bool done() const { return done_; }
+  [[nodiscard]] int sent() const { return sent_; }
+
+ private:
+  std::atomic<bool> stop_{false}, done_{false};
+  std::atomic<int> sent_{0};
+  std::thread thread_;
+};
+
+struct Cluster {
+  TempDir dir;
+  std::unique_ptr<Process> broker;
+  std::string bootstrap;
+  HttpClient http;
+
+  Cluster() {
+    broker = std::make_unique<Process>(std::vector<std::string>{binary("dev-broker"), "--partitions", "24"},
+                                       std::map<std::string, std::string>{}, (dir.path() / "broker.log").string());
+    bootstrap = broker->read_line(30s).value_or("");
+    REQUIRE(!bootstrap.empty());
+  }
+  std::unique_ptr<Process> processor(const std::string& txn_id, int admin_port, const std::string& log) {
+    return std::make_unique<Process>(std::vector<std::string>{binary("stream-processor")},
+                                     std::map<std::string, std::string>{{"KAFKA_BOOTSTRAP_SERVERS", bootstrap},
+                                                                        {"KAFKA_FETCH_WAIT_MAX_MS", "5"},
+                                                                        {"KAFKA_SESSION_TIMEOUT_MS", "6000"},
+                                                                        {"LOG_FORMAT", "text"},
+                                                                        {"ADMIN_PORT", std::to_string(admin_port)},
+                                                                        {"CANDLE_INTERVALS", "1m,5m"},
+                                                                        {"IDLE_TIMEOUT", "20s"},
+                                                                        {"TRANSACTIONAL_ID", txn_id}},
+                                     (dir.path() / log).string());
+  }
+  // trades_in_total of a running processor, or -1 when its admin server does not answer.
+  std::int64_t trades_in(int admin_port) {
+    const auto r = http.get("http://127.0.0.1:" + std::to_string(admin_port) + "/metrics");
+    const std::string name = "\ncryptoflow_processor_trades_in_total ";
+    const auto at = r.body.find(name);
+    return r.ok() && at != std::string::npos ? std::stoll(r.body.substr(at + name.size())) : -1;
+  }
+  std::string log(const std::string& name) const { return read_file((dir.path() / name).string()); }
+};
+
+void expect_exactly_once(Reader& reader, const Reference& ref) {
+  const auto candles = reader.check(ref.candles, true);
+  const auto inds = reader.check(ref.indicators, false);
+  INFO("candles: " << candles.exactly_once << " once, " << candles.missing << " missing, " << candles.duplicated
+                   << " duplicated, " << candles.wrong << " wrong, " << candles.extra << " unexpected, "
+                   << candles.uncommitted << " from cut transactions");
+  INFO("averages: " << inds.exactly_once << " once, " << inds.missing << " missing, " << inds.duplicated
+                    << " duplicated, " << inds.wrong << " wrong, " << inds.extra << " unexpected, " << inds.uncommitted
+                    << " from cut transactions");
+  WARN("candles: " << candles.exactly_once << " of " << ref.candles.size() << " exactly once; " << candles.uncommitted
+                   << " more copies from transactions cut by a kill (visible on the mock)");
+  WARN("averages: " << inds.exactly_once << " of " << ref.indicators.size() << " exactly once; " << inds.uncommitted
+                    << " more copies from cut transactions");
+  INFO(candles.examples << inds.examples);
+  CHECK(candles.exactly_once == ref.candles.size());
+  CHECK(candles.missing == 0);
+  CHECK(candles.duplicated == 0);
+  CHECK(candles.wrong == 0);
+  CHECK(candles.extra == 0);
+  CHECK(candles.uncommitted_wrong == 0);
+  CHECK(candles.undecodable == 0);
+  CHECK(inds.exactly_once == ref.indicators.size());
+  CHECK(inds.duplicated == 0);
+  CHECK(inds.wrong == 0);
+  CHECK(inds.extra == 0);
+  CHECK(inds.uncommitted_wrong == 0);
+}
+
+bool all_committed(Reader& reader, const Reference& ref) {
+  return reader.check(ref.candles, true).exactly_once == ref.candles.size() &&
+         reader.check(ref.indicators, false).exactly_once == ref.indicators.size();
+}
+
+}  // namespace
+
+TEST_CASE("Exactly once through ten kill -9 of stream-processor while 200000 trades flow") {
+  const auto ref = reference();
+  // Two hours of trades; the watermark ends a minute before the last: 118 1m and 23 5m windows.
+  REQUIRE(ref.candles.size() == kSymbols * (118 + 23));
+  Cluster cluster;
+  Reader reader(cluster.bootstrap);
+  Feeder feeder(cluster.bootstrap, 1'200);
+
+  const auto seed = std::random_device{}();
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  const int port = free_port();
+  int kills = 0;
+  std::int64_t last_seen = 0;
+  for (; kills < 10; ++kills) {
+    auto proc = cluster.processor("sp-crash", port, "processor.log");
+    // Let it restore and process something new, then kill it at a random moment.
+    REQUIRE(eventually([&] { return cluster.trades_in(port) > 0; }, 60s, 50ms));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 2'000)(rng)));
+    last_seen = cluster.trades_in(port);
+    proc->signal(SIGKILL);
+    REQUIRE(proc->wait(10s) == 128 + SIGKILL);
+  }
+  INFO("fed " << feeder.sent() << " trades when the last kill happened; that instance had read " << last_seen);
+  CHECK_FALSE(feeder.done());  // every kill came while trades were still flowing
+
+  auto survivor = cluster.processor("sp-crash", port, "processor.log");
+  REQUIRE(eventually([&] { return feeder.done(); }, 300s, 100ms));
+  const bool complete = eventually([&] { return all_committed(reader, ref); }, 180s, 500ms);
+  const auto log = cluster.log("processor.log");
+  INFO("processor log tail:\n" << log.substr(log.size() > 6000 ? log.size() - 6000 : 0));
+  CHECK(complete);
+  std::this_thread::sleep_for(2s);  // anything more would be a duplicate
+  expect_exactly_once(reader, ref);
+  CHECK(kills == 10);
+  CHECK(survivor->terminate() == 0);
+}
+
+TEST_CASE("Rebalance: a second and third stream-processor join and leave mid-stream - same output") {
+  const auto ref = reference();
+  Cluster cluster;
+  Reader reader(cluster.bootstrap);
+  Feeder feeder(cluster.bootstrap, 2'000);
+
+  const int pa = free_port(), pb = free_port(), pc = free_port();
+  auto a = cluster.processor("sp-a", pa, "a.log");
+  REQUIRE(eventually([&] { return cluster.trades_in(pa) > 0; }, 60s, 50ms));
+  auto b = cluster.processor("sp-b", pb, "b.log");
+  REQUIRE(eventually([&] { return cluster.trades_in(pb) > 0; }, 60s, 50ms));  // b owns partitions now
+  auto c = cluster.processor("sp-c", pc, "c.log");
+  REQUIRE(eventually([&] { return cluster.trades_in(pc) > 0; }, 60s, 50ms));
+  CHECK_FALSE(feeder.done());
+  CHECK(b->terminate() == 0);  // leaves cleanly: commits and hands its partitions over
+  c->signal(SIGKILL);          // leaves by crashing: its partitions restore from its last commit
+  REQUIRE(c->wait(10s) == 128 + SIGKILL);
+  CHECK_FALSE(feeder.done());
+
+  REQUIRE(eventually([&] { return feeder.done(); }, 300s, 100ms));
+  const bool complete = eventually([&] { return all_committed(reader, ref); }, 180s, 500ms);
+  INFO("a log:\n" << cluster.log("a.log").substr(0, 6000));
+  CHECK(complete);
+  std::this_thread::sleep_for(2s);
+  expect_exactly_once(reader, ref);
+  CHECK(a->terminate() == 0);
+}
