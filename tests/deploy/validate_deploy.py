@@ -92,7 +92,7 @@ def check_k8s(src, helps):
             docs += [d for d in yaml.safe_load_all(open(os.path.join(base, f))) if d]
     maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
     for d in docs:
-        if d["kind"] != "Deployment":
+        if d["kind"] not in ("Deployment", "StatefulSet"):
             continue
         for c in d["spec"]["template"]["spec"]["containers"]:
             binary = c["command"][0]
@@ -100,16 +100,16 @@ def check_k8s(src, helps):
             for ef in c.get("envFrom", []):
                 ref = ef["configMapRef"]["name"]
                 if ref not in maps:
-                    fail(f"Deployment {d['metadata']['name']} reads missing ConfigMap {ref}")
+                    fail(f"{d['kind']} {d['metadata']['name']} reads missing ConfigMap {ref}")
                 names |= set(maps.get(ref, {}).keys())
-            check_env(f"Kubernetes Deployment {d['metadata']['name']}", binary, names, helps)
+            check_env(f"Kubernetes {d['kind']} {d['metadata']['name']}", binary, names, helps)
             sc = c.get("securityContext", {})
             if not (sc.get("runAsNonRoot") and sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False
                     and sc.get("capabilities", {}).get("drop") == ["ALL"]):
-                fail(f"Deployment {d['metadata']['name']}: securityContext is not locked down")
+                fail(f"{d['kind']} {d['metadata']['name']}: securityContext is not locked down")
             for probe in ["livenessProbe", "readinessProbe"]:
                 if probe not in c:
-                    fail(f"Deployment {d['metadata']['name']} has no {probe}")
+                    fail(f"{d['kind']} {d['metadata']['name']} has no {probe}")
 
 
 def metric_names(src):
@@ -241,7 +241,7 @@ def main():
             else:
                 kinds = re.findall(r"^kind: (\w+)", out, re.M)
                 print(f"overlay {o}: {len(kinds)} objects")
-                for k in ["Deployment", "ConfigMap", "Secret", "PodDisruptionBudget"]:
+                for k in ["Deployment", "StatefulSet", "ConfigMap", "Secret", "PodDisruptionBudget"]:
                     if k not in kinds:
                         fail(f"overlay {o} renders no {k}")
     else:
