@@ -282,7 +282,10 @@ void Consumer::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic
 }
 
 void Consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
-  const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk_.get())) == "COOPERATIVE";
+  // NULL while the group is being left (close()): keep the protocol seen last.
+  if (const char* protocol = rd_kafka_rebalance_protocol(rk_.get()))
+    cooperative_ = std::string_view(protocol) == "COOPERATIVE";
+  const bool cooperative = cooperative_;
   const auto list = to_vector(parts);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     log_info("partitions assigned", {{"count", static_cast<int>(list.size())}, {"cooperative", cooperative}});

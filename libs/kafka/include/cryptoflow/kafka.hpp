@@ -195,6 +195,7 @@ class Consumer {
   std::map<TopicPartition, std::int64_t> pending_;  // next offset to commit
   std::set<TopicPartition> assigned_;
   bool closed_ = false;
+  bool cooperative_ = true;  // the rebalance protocol in use (cooperative-sticky unless overridden)
 };
 
 // Creates the topics that the cluster does not have yet. Never throws for a broker that
