@@ -6,10 +6,10 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  librdkafka-dev rapidjson-dev zlib1g-dev libcurl4-openssl-dev libssl-dev ca-certificates
+  librdkafka-dev rapidjson-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libboost-dev ca-certificates
 )
 if [ "${1:-all}" != build ]; then
-  packages+=(git catch2 influxdb kcat curl python3 python3-yaml clang-format docker-compose)
+  packages+=(git catch2 influxdb kcat curl openssl python3 python3-yaml clang-format docker-compose)
 fi
 
 missing=()

@@ -2,10 +2,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 
+#include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/service.hpp"
+#include "live_feed.hpp"
 #include "publisher.hpp"
 #include "replay.hpp"
 
@@ -20,16 +23,29 @@ double replay_speed(const Config& config) {
   return v;
 }
 
+binance::LiveOptions live_options(const Config& config, const std::string& stream) {
+  binance::LiveOptions o;
+  o.urls = binance::stream_urls(config.str("BINANCE_WS_URL"), config.list("BINANCE_SYMBOLS"), stream);
+  (void)binance::parse_url(o.urls.front(), "BINANCE_WS_URL");
+  o.rest_base = config.str("BINANCE_REST_URL");
+  (void)binance::parse_url(o.rest_base, "BINANCE_REST_URL");
+  o.agg = stream == "aggTrade";
+  o.rotate_after = std::chrono::milliseconds(config.duration_ms("BINANCE_ROTATE_AFTER"));
+  o.reconnect_min = std::chrono::milliseconds(config.duration_ms("BINANCE_RECONNECT_MIN"));
+  o.reconnect_max = std::chrono::milliseconds(config.duration_ms("BINANCE_RECONNECT_MAX"));
+  if (o.rotate_after.count() <= 0 || o.reconnect_min.count() <= 0 || o.reconnect_max < o.reconnect_min)
+    throw ConfigError("BINANCE_ROTATE_AFTER / BINANCE_RECONNECT_MIN / BINANCE_RECONNECT_MAX: positive, min <= max");
+  o.ws.max_message = static_cast<std::size_t>(config.integer("BINANCE_MAX_FRAME_BYTES", 1024, 16 << 20));
+  return o;
+}
+
 int run(const Config& config, const std::vector<std::string>& args) {
   if (!args.empty()) throw ConfigError("unknown argument " + args.front() + " (see --help)");
-  (void)config.choice("BINANCE_STREAM", {"trade", "aggTrade"});
+  const auto stream = config.choice("BINANCE_STREAM", {"trade", "aggTrade"});
   if (config.list("BINANCE_SYMBOLS").empty()) throw ConfigError("BINANCE_SYMBOLS is empty");
   const auto replay_path = config.str("REPLAY_FILE");
-  if (replay_path.empty())
-    throw ConfigError(
-        "REPLAY_FILE is empty: this build replays recorded frames only; the live WebSocket "
-        "client is tracked as its own issue (see docs/operations.md)");
   const double speed = replay_speed(config);
+  const auto live = replay_path.empty() ? std::optional(live_options(config, stream)) : std::nullopt;
   const auto topic = config.str("TRADES_TOPIC");
   const auto props = kafka::Properties::from_config(config);
 
@@ -37,10 +53,30 @@ int run(const Config& config, const std::vector<std::string>& args) {
   MetricsRegistry metrics;
   kafka::ensure_topics(config, props, {topic});
   kafka::Producer producer(props, metrics);
+  binance::Publisher publisher(producer, topic, metrics);
+
+  if (live) {
+    HttpClient http;
+    binance::LiveFeed feed(*live, publisher, metrics, [&](const std::string& url) {
+      const auto r = http.get(url);
+      binance::RestAnswer a{static_cast<int>(r.error.empty() ? r.status : 0), r.body, {}};
+      if (auto it = r.headers.find("retry-after"); it != r.headers.end())
+        a.retry_after = std::chrono::seconds(std::atoll(it->second.c_str()));
+      return a;
+    });
+    const auto admin = start_admin_server(config, metrics, [&] {
+      return feed.connected() && kafka::cluster_reachable(producer.handle(), std::chrono::milliseconds(500));
+    });
+    log_info("streaming", {{"connections", static_cast<int>(live->urls.size())}, {"stream", stream}, {"topic", topic}});
+    feed.run([] { return ShutdownSignal::requested(); });
+    log_info("stopping, flushing");
+    if (!producer.flush(std::chrono::seconds(30)))
+      throw std::runtime_error("could not deliver every trade within 30 s");
+    return 0;
+  }
+
   const auto admin = start_admin_server(
       config, metrics, [&] { return kafka::cluster_reachable(producer.handle(), std::chrono::milliseconds(500)); });
-
-  binance::Publisher publisher(producer, topic, metrics);
   binance::ReplayFile file(replay_path);
   log_info("replaying", {{"file", replay_path}, {"speed", speed}, {"topic", topic}});
   const auto trades = binance::replay(file, publisher, producer, speed, [] { return ShutdownSignal::requested(); });
@@ -60,6 +96,11 @@ int main(int argc, char** argv) {
                               {"BINANCE_WS_URL", "wss://stream.binance.com:9443",
                                "WebSocket base; combined streams at /stream?streams=..."},
                               {"BINANCE_REST_URL", "https://api.binance.com", "REST base, for gap backfill"},
+                              {"BINANCE_ROTATE_AFTER", "23h",
+                               "open a replacement connection this long after connecting (Binance cuts at 24 h)"},
+                              {"BINANCE_RECONNECT_MIN", "1s", "first reconnect delay (doubles, with jitter)"},
+                              {"BINANCE_RECONNECT_MAX", "60s", "largest reconnect delay"},
+                              {"BINANCE_MAX_FRAME_BYTES", "65536", "larger WebSocket messages close the connection"},
                               {"REPLAY_FILE", "",
                                "replay recorded frames instead of connecting (one JSON event or combined-stream "
                                "wrapper per line, optionally prefixed '<ts>: ')"},

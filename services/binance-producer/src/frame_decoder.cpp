@@ -108,6 +108,10 @@ DecodedFrame decode_frame(std::string_view frame, std::int64_t received_time_ms)
   }
   const std::string_view e(type->value.GetString(), type->value.GetStringLength());
   const bool agg = e == "aggTrade";
+  if (e == "serverShutdown") {
+    out.kind = FrameKind::server_shutdown;
+    return out;
+  }
   if (!agg && e != "trade") {
     out.kind = FrameKind::ignored;
     return out;

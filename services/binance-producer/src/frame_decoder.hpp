@@ -12,10 +12,11 @@
 namespace cryptoflow::binance {
 
 enum class FrameKind {
-  trade,      // a trade or aggTrade event: `trade` is filled
-  ignored,    // valid JSON that is not a trade (depth, kline, subscription reply, ...)
-  malformed,  // not JSON, not an object, or too large
-  invalid,    // a trade event with a missing or ill-typed field
+  trade,            // a trade or aggTrade event: `trade` is filled
+  ignored,          // valid JSON that is not a trade (depth, kline, subscription reply, ...)
+  malformed,        // not JSON, not an object, or too large
+  invalid,          // a trade event with a missing or ill-typed field
+  server_shutdown,  // {"e":"serverShutdown"}: the server will close this connection soon
 };
 
 struct DecodedFrame {

@@ -15,17 +15,23 @@ Publisher::Publisher(kafka::Producer& producer, std::string topic, MetricsRegist
       latency_(m.histogram("cryptoflow_binance_receive_latency_ms", "Exchange event time to receive time",
                            latency_buckets_ms())) {}
 
+void Publisher::publish_trade(const Trade& t) {
+  producer_.produce(topic_, t.symbol, to_json(t), t.trade_time);
+  trades_.inc();
+}
+
 FrameKind Publisher::publish(const DecodedFrame& d) {
+  count(d);
+  if (d.kind == FrameKind::trade) publish_trade(d.trade);
+  return d.kind;
+}
+
+void Publisher::count(const DecodedFrame& d) {
   frames_.inc();
   switch (d.kind) {
-    case FrameKind::trade: {
-      const auto json = to_json(d.trade);
-      producer_.produce(topic_, d.trade.symbol, json, d.trade.trade_time);
-      trades_.inc();
-      latency_.observe(static_cast<double>(d.trade.received_time - d.trade.event_time));
-      break;
-    }
-    case FrameKind::ignored: ignored_.inc(); break;
+    case FrameKind::trade: latency_.observe(static_cast<double>(d.trade.received_time - d.trade.event_time)); break;
+    case FrameKind::ignored:
+    case FrameKind::server_shutdown: ignored_.inc(); break;
     case FrameKind::malformed:
       malformed_.inc();
       malformed_log_(LogLevel::warn, "malformed frame", {{"error", d.error}});
@@ -35,7 +41,6 @@ FrameKind Publisher::publish(const DecodedFrame& d) {
       invalid_log_(LogLevel::warn, "invalid trade event", {{"error", d.error}});
       break;
   }
-  return d.kind;
 }
 
 }  // namespace cryptoflow::binance

@@ -19,6 +19,9 @@ class Publisher {
   }
   // Publishes a frame decoded already (counted as one frame read).
   FrameKind publish(const DecodedFrame& d);
+  // The two halves of publish(): count a frame by kind (and its receive latency), publish a trade.
+  void count(const DecodedFrame& d);
+  void publish_trade(const Trade& t);
 
  private:
   kafka::Producer& producer_;

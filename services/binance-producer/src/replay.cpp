@@ -1,12 +1,17 @@
 #include "replay.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "cryptoflow/clock.hpp"
 #include "cryptoflow/kafka.hpp"
+#include "frame_decoder.hpp"
 #include "publisher.hpp"
 
 namespace cryptoflow::binance {
@@ -31,8 +36,96 @@ bool split_replay_line(const std::string& line, ReplayLine& out) {
   return true;
 }
 
+namespace {
+
+std::vector<std::string> split_csv(const std::string& row) {
+  std::vector<std::string> f;
+  std::string cur;
+  for (char c : row) {
+    if (c == ',') {
+      f.push_back(cur);
+      cur.clear();
+    } else if (c != '\r' && c != '"') {
+      cur += c;
+    }
+  }
+  f.push_back(cur);
+  return f;
+}
+
+bool is_integer(const std::string& s) {
+  return !s.empty() && s.size() < 20 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::optional<std::string> json_bool(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "true" || s == "1") return "true";
+  if (s == "false" || s == "0") return "false";
+  return std::nullopt;
+}
+
+bool is_decimal_text(const std::string& s) {
+  return !s.empty() && s.size() < 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || c == '.' || c == '-' || c == 'e' || c == 'E';
+  });
+}
+
+}  // namespace
+
+bool csv_to_frame(CsvKind kind, const std::string& row, const std::string& symbol, ReplayLine& out) {
+  const auto f = split_csv(row);
+  auto trade_frame = [&](const std::string& type, const std::string& id_field, const std::string& id,
+                         const std::string& price, const std::string& qty, const std::string& time,
+                         const std::string& event_time, const std::string& sym, const std::string& maker,
+                         const std::string& extra) {
+    const auto m = json_bool(maker);
+    if (!is_integer(id) || !is_integer(time) || !is_integer(event_time) || !is_decimal_text(price) ||
+        !is_decimal_text(qty) || !m)
+      return false;
+    out.frame = "{\"e\":\"" + type + "\",\"E\":" + event_time + ",\"s\":\"" + sym + "\",\"" + id_field + "\":" + id +
+                ",\"p\":\"" + price + "\",\"q\":\"" + qty + "\"" + extra + ",\"T\":" + time + ",\"m\":" + *m + "}";
+    return true;
+  };
+  switch (kind) {
+    case CsvKind::trades:
+      return f.size() >= 6 && trade_frame("trade", "t", f[0], f[1], f[2], f[4], f[4], symbol, f[5], "");
+    case CsvKind::agg_trades:
+      return f.size() >= 7 && is_integer(f[3]) && is_integer(f[4]) &&
+             trade_frame("aggTrade", "a", f[0], f[1], f[2], f[5], f[5], symbol, f[6],
+                         ",\"f\":" + f[3] + ",\"l\":" + f[4]);
+    case CsvKind::recorded_stream:
+      if (f.size() < 10 || !is_integer(f[0])) return false;
+      out.received_ms = to_millis(std::stoll(f[0]));
+      return trade_frame("trade", "t", f[6], f[7], f[8], f[4], f[3], f[5], f[9], "");
+    case CsvKind::none: break;
+  }
+  return false;
+}
+
 ReplayFile::ReplayFile(const std::string& path) : in_(path), path_(path) {
   if (!in_) throw std::runtime_error("cannot open REPLAY_FILE " + path);
+  const auto name = std::filesystem::path(path).filename().string();
+  const bool csv = name.size() > 4 && name.substr(name.size() - 4) == ".csv";
+  if (!csv) return;
+  std::string first;
+  const auto at = in_.tellg();
+  std::getline(in_, first);
+  in_.clear();
+  in_.seekg(at);
+  if (first.rfind("TimestampOfReceive,", 0) == 0) {
+    csv_ = CsvKind::recorded_stream;
+  } else if (const auto dash = name.find("-aggTrades"); dash != std::string::npos) {
+    csv_ = CsvKind::agg_trades;
+    symbol_ = name.substr(0, dash);
+  } else if (const auto d2 = name.find("-trades"); d2 != std::string::npos) {
+    csv_ = CsvKind::trades;
+    symbol_ = name.substr(0, d2);
+  } else {
+    throw std::runtime_error("REPLAY_FILE " + path +
+                             ": a CSV must be a Binance dump named <SYMBOL>-trades-... or <SYMBOL>-aggTrades-..., "
+                             "or have a TimestampOfReceive,... header");
+  }
+  for (auto& c : symbol_) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
 }
 
 std::optional<ReplayLine> ReplayFile::next() {
@@ -40,6 +133,16 @@ std::optional<ReplayLine> ReplayFile::next() {
   ReplayLine out;
   while (std::getline(in_, line)) {
     ++line_number_;
+    if (csv_ != CsvKind::none) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      out.received_ms.reset();
+      if (!csv_to_frame(csv_, line, symbol_, out)) {
+        if (line_number_ == 1) continue;  // a header
+        out.frame = line;                 // counted as malformed by the decoder
+      }
+      out.line_number = line_number_;
+      return out;
+    }
     if (split_replay_line(line, out)) {
       out.line_number = line_number_;
       return out;

@@ -1,0 +1,221 @@
+#include "live_feed.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <thread>
+
+#include "cryptoflow/clock.hpp"
+
+namespace cryptoflow::binance {
+
+struct LiveFeed::Slot {
+  Slot(boost::asio::io_context& ioc, std::string url_text, const LiveOptions& o, std::uint64_t seed)
+      : url(parse_url(url_text, "BINANCE_WS_URL")),
+        text(std::move(url_text)),
+        backoff(o.reconnect_min, o.reconnect_max, seed),
+        retry_timer(ioc),
+        rotate_timer(ioc),
+        overlap_timer(ioc) {}
+  ParsedUrl url;
+  std::string text;
+  std::shared_ptr<WsConnection> current, replacement;
+  std::uint64_t current_id = 0, replacement_id = 0;
+  bool current_open = false;
+  Backoff backoff;
+  boost::asio::steady_timer retry_timer, rotate_timer, overlap_timer;
+};
+
+LiveFeed::LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& m, RestGet rest)
+    : options_(std::move(options)),
+      publisher_(publisher),
+      rest_(std::move(rest)),
+      tls_(make_client_tls_context()),
+      budget_(options_.attempts_per_window, options_.attempt_window),
+      reconnects_(m.counter("cryptoflow_binance_reconnects_total", "Connections lost or refused, then retried")),
+      rotations_(m.counter("cryptoflow_binance_rotations_total",
+                           "Replacement connections opened before the 24-hour cut or on serverShutdown")),
+      gaps_(m.counter("cryptoflow_binance_gaps_total", "Jumps in trade ids found")),
+      backfilled_(m.counter("cryptoflow_binance_backfilled_total", "Missing trades fetched over REST and published")),
+      unrecoverable_(m.counter("cryptoflow_binance_unrecoverable_total", "Missing trades REST could not return")),
+      duplicates_(m.counter("cryptoflow_binance_duplicates_dropped_total", "Trades seen twice (not republished)")),
+      binary_frames_(m.counter("cryptoflow_binance_binary_frames_total", "Binary WebSocket messages (ignored)")),
+      pings_(m.counter("cryptoflow_binance_pings_total", "Server pings answered with a pong")),
+      connected_gauge_(m.gauge("cryptoflow_binance_connected", "Open WebSocket connections")) {
+  std::uint64_t seed = std::random_device{}();
+  for (const auto& u : options_.urls) slots_.push_back(std::make_unique<Slot>(ioc_, u, options_, seed++));
+}
+
+LiveFeed::~LiveFeed() = default;
+
+void LiveFeed::run(const std::function<bool()>& stop) {
+  auto guard = boost::asio::make_work_guard(ioc_);
+  for (auto& s : slots_) connect(*s, false);
+  while (!stop()) ioc_.run_for(std::chrono::milliseconds(100));
+  for (auto& s : slots_) {
+    for (auto* t : {&s->retry_timer, &s->rotate_timer, &s->overlap_timer}) t->cancel();
+    for (auto& c : {s->current, s->replacement})
+      if (c) c->close();
+  }
+  guard.reset();
+  ioc_.run_for(std::chrono::seconds(2));  // let the close handshakes go out
+  open_connections_ = 0;
+  connected_gauge_.set(0);
+}
+
+void LiveFeed::update_connected() {
+  int n = 0;
+  for (const auto& s : slots_) n += s->current_open ? 1 : 0;
+  open_connections_ = n;
+  connected_gauge_.set(n);
+}
+
+void LiveFeed::connect(Slot& slot, bool replacement) {
+  const auto now = std::chrono::steady_clock::now();
+  if (const auto wait = budget_.wait(now); wait.count() > 0) {  // over Binance's attempt budget
+    auto& timer = replacement ? slot.overlap_timer : slot.retry_timer;
+    timer.expires_after(wait);
+    timer.async_wait([this, &slot, replacement](boost::system::error_code ec) {
+      if (!ec) connect(slot, replacement);
+    });
+    return;
+  }
+  budget_.record(now);
+  static std::uint64_t next_id = 0;
+  const auto id = ++next_id;
+  WsHandlers h;
+  h.opened = [this, &slot, id] {
+    if (id == slot.current_id) {
+      slot.current_open = true;
+      update_connected();
+      log_info("connected", {{"url", slot.text.substr(0, 120)}});
+      schedule_rotation(slot);
+    } else if (id == slot.replacement_id) {
+      // Both read for a while; the tracker drops what arrives twice. Then the old one goes.
+      slot.overlap_timer.expires_after(options_.overlap);
+      slot.overlap_timer.async_wait([this, &slot, id](boost::system::error_code ec) {
+        if (ec || id != slot.replacement_id) return;
+        if (slot.current) slot.current->close();
+        slot.current = std::move(slot.replacement);
+        slot.current_id = id;
+        slot.replacement_id = 0;
+        slot.current_open = true;
+        update_connected();
+        log_info("switched to the replacement connection");
+        schedule_rotation(slot);
+      });
+    }
+  };
+  h.message = [this, &slot, id](std::string_view payload, bool binary) {
+    if (id == slot.current_id) slot.backoff.reset();  // delivering again: the next failure starts small
+    on_message(slot, payload, binary);
+  };
+  h.ping = [this](std::string_view) { pings_.inc(); };
+  h.closed = [this, &slot, id](const std::string& reason) {
+    if (id == slot.replacement_id) {
+      slot.replacement.reset();
+      slot.replacement_id = 0;
+      log_warn("replacement connection failed; the current one stays", {{"reason", reason}});
+      slot.rotate_timer.expires_after(slot.backoff.next());
+      slot.rotate_timer.async_wait([this, &slot](boost::system::error_code ec) {
+        if (!ec && !slot.replacement) connect(slot, true);
+      });
+      return;
+    }
+    if (id != slot.current_id) return;
+    slot.current_open = false;
+    slot.current.reset();
+    update_connected();
+    if (slot.replacement) {  // the replacement takes over at once
+      slot.overlap_timer.cancel();
+      slot.current = std::move(slot.replacement);
+      slot.current_id = slot.replacement_id;
+      slot.replacement_id = 0;
+      slot.current_open = true;  // it may still be handshaking; closed() comes if it fails
+      update_connected();
+      return;
+    }
+    schedule_reconnect(slot, reason);
+  };
+  auto conn = make_ws_connection(ioc_, tls_, slot.url, options_.ws, std::move(h));
+  if (replacement) {
+    slot.replacement = conn;
+    slot.replacement_id = id;
+  } else {
+    slot.current = conn;
+    slot.current_id = id;
+  }
+  conn->start();
+}
+
+void LiveFeed::schedule_reconnect(Slot& slot, const std::string& reason) {
+  reconnects_.inc();
+  const auto delay = slot.backoff.next();
+  log_warn("connection lost; reconnecting",
+           {{"reason", reason}, {"delay_ms", static_cast<std::int64_t>(delay.count())}});
+  slot.retry_timer.expires_after(delay);
+  slot.retry_timer.async_wait([this, &slot](boost::system::error_code ec) {
+    if (!ec) connect(slot, false);
+  });
+}
+
+void LiveFeed::schedule_rotation(Slot& slot) {
+  slot.rotate_timer.expires_after(options_.rotate_after);
+  slot.rotate_timer.async_wait([this, &slot](boost::system::error_code ec) {
+    if (ec || slot.replacement) return;
+    rotations_.inc();
+    log_info("opening a replacement connection before the 24-hour cut");
+    connect(slot, true);
+  });
+}
+
+void LiveFeed::on_message(Slot& slot, std::string_view payload, bool binary) {
+  if (binary) {
+    binary_frames_.inc();
+    DecodedFrame d;
+    d.error = "binary frame of " + std::to_string(payload.size()) + " bytes";
+    publisher_.count(d);
+    return;
+  }
+  const auto d = decode_frame(payload, wall_clock_ms());
+  publisher_.count(d);
+  if (d.kind == FrameKind::server_shutdown && !slot.replacement) {
+    rotations_.inc();
+    log_info("serverShutdown: opening a replacement connection");
+    connect(slot, true);
+  }
+  if (d.kind == FrameKind::trade) on_trade(d.trade);
+}
+
+void LiveFeed::on_trade(const Trade& t) {
+  const auto r = tracker_.check(t.symbol, t.trade_id);
+  if (r.verdict == GapTracker::Verdict::duplicate) {
+    duplicates_.inc();
+    return;
+  }
+  if (r.verdict == GapTracker::Verdict::gap) {
+    gaps_.inc();
+    auto res = backfill(rest_, options_.rest_base, options_.agg, t.symbol, r.missing_from, r.missing_to,
+                        wall_clock_ms(), [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); });
+    for (const auto& b : res.trades) {
+      publisher_.publish_trade(b);
+      tracker_.published(b.symbol, b.trade_id);
+    }
+    backfilled_.inc(res.trades.size());
+    if (res.missing > 0) {
+      unrecoverable_.inc(static_cast<std::uint64_t>(res.missing));
+      log_error("trades lost: the REST API did not return them", {{"symbol", t.symbol},
+                                                                  {"from", r.missing_from},
+                                                                  {"to", r.missing_to},
+                                                                  {"missing", res.missing},
+                                                                  {"error", res.error}});
+    }
+    gap_log_(LogLevel::info, "gap filled",
+             {{"symbol", t.symbol},
+              {"from", r.missing_from},
+              {"to", r.missing_to},
+              {"backfilled", static_cast<std::int64_t>(res.trades.size())}});
+  }
+  publisher_.publish_trade(t);
+  tracker_.published(t.symbol, t.trade_id);
+}
+
+}  // namespace cryptoflow::binance

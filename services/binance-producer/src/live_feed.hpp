@@ -1,0 +1,82 @@
+#pragma once
+// The live mode: one WebSocket connection per combined-stream URL (<= 1024 streams each), kept
+// open for ever:
+//   - a dropped or refused connection is retried after an exponential, jittered delay, within
+//     Binance's budget of 300 connection attempts per 5 minutes;
+//   - before the 24-hour cut (rotate_after) or on a serverShutdown event a replacement connection
+//     is opened; the old one is closed once the new one delivers, and the two overlap briefly;
+//   - every trade goes through a per-symbol GapTracker: a repeated id is dropped, a jump in ids
+//     (after a reconnect, or anywhere) is filled from the REST API first, in id order.
+// Everything runs on one thread; a full Kafka queue blocks it, which stops reading the sockets.
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backfill.hpp"
+#include "cryptoflow/log.hpp"
+#include "cryptoflow/metrics.hpp"
+#include "live_plan.hpp"
+#include "publisher.hpp"
+#include "ws_client.hpp"
+
+namespace cryptoflow::binance {
+
+struct LiveOptions {
+  std::vector<std::string> urls;  // from stream_urls()
+  std::string rest_base = "https://api.binance.com";
+  bool agg = false;  // aggTrade stream (ids are aggregate ids)
+  std::chrono::milliseconds rotate_after = std::chrono::hours(23);
+  std::chrono::milliseconds overlap = std::chrono::seconds(5);  // old and new connection both read
+  std::chrono::milliseconds reconnect_min{1000};
+  std::chrono::milliseconds reconnect_max{60'000};
+  std::size_t attempts_per_window = 300;
+  std::chrono::milliseconds attempt_window = std::chrono::minutes(5);
+  WsOptions ws;
+};
+
+class LiveFeed {
+ public:
+  LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& metrics, RestGet rest);
+  ~LiveFeed();
+  // Runs until stop() is true; then closes the connections and returns.
+  void run(const std::function<bool()>& stop);
+  // True while every URL has an open connection.
+  [[nodiscard]] bool connected() const { return open_connections_.load() >= static_cast<int>(slots_.size()); }
+
+ private:
+  struct Slot;
+  void connect(Slot& slot, bool replacement);
+  void schedule_reconnect(Slot& slot, const std::string& reason);
+  void schedule_rotation(Slot& slot);
+  void on_message(Slot& slot, std::string_view payload, bool binary);
+  void on_trade(const Trade& t);
+  void update_connected();
+
+  LiveOptions options_;
+  Publisher& publisher_;
+  RestGet rest_;
+  boost::asio::io_context ioc_;
+  boost::asio::ssl::context tls_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  GapTracker tracker_;
+  AttemptBudget budget_;
+  std::atomic<int> open_connections_{0};
+  Counter& reconnects_;
+  Counter& rotations_;
+  Counter& gaps_;
+  Counter& backfilled_;
+  Counter& unrecoverable_;
+  Counter& duplicates_;
+  Counter& binary_frames_;
+  Counter& pings_;
+  Gauge& connected_gauge_;
+  RateLimitedLog gap_log_;
+};
+
+}  // namespace cryptoflow::binance

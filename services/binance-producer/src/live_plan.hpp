@@ -1,0 +1,78 @@
+#pragma once
+// The pure parts of the live mode, tested without a network:
+//   stream_urls      BINANCE_SYMBOLS x BINANCE_STREAM -> combined-stream URLs, <= 1024 streams each
+//   GapTracker       per-symbol last trade id: in order, duplicate, or a gap to backfill
+//   Backoff          exponential reconnect delays with jitter
+//   AttemptBudget    at most N connection attempts in any sliding window (Binance: 300 / 5 min)
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace cryptoflow::binance {
+
+inline constexpr std::size_t kMaxStreamsPerConnection = 1024;
+
+// base "wss://stream.binance.com:9443"; symbols any case; stream "trade" or "aggTrade".
+// Throws ConfigError for an empty or malformed symbol.
+std::vector<std::string> stream_urls(const std::string& base, const std::vector<std::string>& symbols,
+                                     const std::string& stream, std::size_t per_connection = kMaxStreamsPerConnection);
+
+struct ParsedUrl {
+  bool tls = false;
+  std::string host, port, target;  // target: path and query
+};
+// ws://, wss://, http://, https://; throws ConfigError naming `variable`.
+ParsedUrl parse_url(const std::string& url, const std::string& variable);
+
+class GapTracker {
+ public:
+  enum class Verdict { first, in_order, duplicate, gap };
+  struct Result {
+    Verdict verdict = Verdict::first;
+    std::int64_t missing_from = 0, missing_to = 0;  // inclusive, for a gap
+  };
+  // Looks at the id of the next trade of symbol; does not record it.
+  [[nodiscard]] Result check(const std::string& symbol, std::int64_t id) const;
+  // Records that id was published (ids only move forward).
+  void published(const std::string& symbol, std::int64_t id);
+  [[nodiscard]] std::optional<std::int64_t> last(const std::string& symbol) const;
+
+ private:
+  std::unordered_map<std::string, std::int64_t> last_;
+};
+
+class Backoff {
+ public:
+  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max,
+          std::uint64_t seed = std::random_device{}());
+  // The delay before the next attempt: uniform in [c/2, c], c = min(max, initial * 2^failures).
+  std::chrono::milliseconds next();
+  void reset() { failures_ = 0; }
+  [[nodiscard]] int failures() const { return failures_; }
+
+ private:
+  std::chrono::milliseconds initial_, max_;
+  int failures_ = 0;
+  std::mt19937_64 rng_;
+};
+
+class AttemptBudget {
+ public:
+  AttemptBudget(std::size_t attempts, std::chrono::milliseconds window) : limit_(attempts), window_(window) {}
+  // How long to wait (0 if none) before an attempt at `now` stays within the budget.
+  [[nodiscard]] std::chrono::milliseconds wait(std::chrono::steady_clock::time_point now) const;
+  void record(std::chrono::steady_clock::time_point now);
+
+ private:
+  std::size_t limit_;
+  std::chrono::milliseconds window_;
+  std::deque<std::chrono::steady_clock::time_point> attempts_;
+};
+
+}  // namespace cryptoflow::binance

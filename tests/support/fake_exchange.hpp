@@ -1,0 +1,74 @@
+#pragma once
+// A fake Binance for the tests: a real WebSocket server (Boost.Beast; plain ws, or TLS with a
+// certificate made at start that the test trusts through SSL_CERT_FILE) on loopback, plus the
+// REST endpoints the producer backfills from (/api/v3/historicalTrades, /api/v3/aggTrades).
+//
+// The exchange has its own timeline, from the first WebSocket session on: frame i is emitted at
+// start + i / frames_per_second,
+// whether or not anybody is connected. A connection receives the frames emitted while it is
+// open, so a dropped connection misses some (the producer must backfill them over REST).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cryptoflow/messages.hpp"
+#include "test_support.hpp"
+
+namespace cryptoflow::test {
+
+struct FakeExchangeOptions {
+  bool tls = false;
+  // Text frames in order. A frame starting with kBinaryMarker is sent as a binary message
+  // (without the marker).
+  std::vector<std::string> frames;
+  int frames_per_second = 2000;
+  int refuse_first = 0;                   // close the first N TCP connections at once
+  std::optional<std::size_t> drop_after;  // the first WebSocket connection dies after this many frames
+  std::chrono::milliseconds ping_every{0};
+  std::vector<Trade> rest_trades;  // what the REST API knows (all trades, id order)
+  bool rest_agg = false;
+};
+
+inline constexpr const char* kBinaryMarker = "\x01binary:";
+
+class FakeExchange {
+ public:
+  explicit FakeExchange(FakeExchangeOptions options);
+  ~FakeExchange();
+  FakeExchange(const FakeExchange&) = delete;
+  FakeExchange& operator=(const FakeExchange&) = delete;
+
+  // ws://127.0.0.1:<port> or wss://localhost:<port> (the certificate names localhost).
+  [[nodiscard]] std::string ws_url() const;
+  [[nodiscard]] std::string rest_url() const { return rest_->url(); }
+  [[nodiscard]] std::string ca_file() const { return cert_path_; }
+
+  // When the frame timeline ends (all frames emitted).
+  [[nodiscard]] bool finished() const;
+  [[nodiscard]] std::vector<std::chrono::steady_clock::time_point> tcp_accepts() const;
+  [[nodiscard]] int websocket_sessions() const { return sessions_.load(); }
+  [[nodiscard]] std::vector<std::string> targets() const;  // request targets of the handshakes
+  [[nodiscard]] std::vector<std::string> pings_sent() const;
+  [[nodiscard]] std::vector<std::string> pongs_received() const;
+  [[nodiscard]] std::vector<HttpRequest> rest_requests() const { return rest_->requests(); }
+
+ private:
+  struct Impl;
+  friend struct Impl;
+  FakeExchangeOptions options_;
+  TempDir dir_;
+  std::string cert_path_, key_path_;
+  std::unique_ptr<HttpStandIn> rest_;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<int> sessions_{0};
+  mutable std::mutex mu_;
+  std::vector<std::chrono::steady_clock::time_point> accepts_;
+  std::vector<std::string> targets_, pings_, pongs_;
+};
+
+}  // namespace cryptoflow::test
