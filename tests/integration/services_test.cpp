@@ -51,6 +51,7 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
     p.produce("crypto.trades", "BTCUSDT", trade_json("btcusdt", 3, 40'000, "1", "1"), 40'000);   // schema
     p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 4, 61'000, "99", "1"), 61'000);  // closes [0,60s)
     p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 5, 59'000, "1", "1"), 59'000);   // late
+    p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 6, 62'000, "1e30", "1e10"), 62'000);  // overflow
     REQUIRE(p.flush(10s));
   }
 
@@ -77,7 +78,7 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
   REQUIRE(test::eventually(
       [&] {
         while (auto m = dlq.poll(20)) dead.push_back(std::move(m));
-        return dead.size() >= 2;
+        return dead.size() >= 3;
       },
       30s, 0ms));
   CHECK(test::header_of(*dead[0], "error").find("malformed JSON") == 0);
@@ -96,7 +97,8 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
       30s, 0ms));
   CHECK(decode_trade(kafka::value_of(*lates[0])).value->trade_id == 5);
   CHECK(metrics.value("cryptoflow_processor_late_trades_total") == 1);
-  CHECK(metrics.value("cryptoflow_processor_dead_lettered_total") == 2);
+  CHECK(test::header_of(*dead[2], "error") == "decimal overflow in price * quantity");
+  CHECK(metrics.value("cryptoflow_processor_dead_lettered_total") == 3);
 }
 
 TEST_CASE(

@@ -90,12 +90,21 @@ std::vector<kafka::Header> StreamProcessor::tag(std::int32_t partition) {
 
 void StreamProcessor::handle(const rd_kafka_message_t& m) {
   const auto p = m.partition;
+  if (!committed_.count(p)) return;  // not (or no longer) ours: its owner reads it
   next_offset_[p] = m.offset + 1;
   consumed_.insert(p);
   auto decoded = decode_trade(kafka::value_of(m));
   std::string error = decoded ? check_trade(*decoded.value) : decoded.error;
   if (error.empty() && decoded.value->trade_time > wall_clock_ms() + kMaxFutureMs)
     error = "field 'trade_time': more than a day in the future";
+  AddResult added;
+  if (error.empty()) {
+    try {
+      added = engine_.add(p, *decoded.value, wall_clock_ms());
+    } catch (const std::overflow_error& e) {  // price x quantity or a window sum beyond 128 bits
+      error = e.what();
+    }
+  }
   if (!error.empty()) {
     dead_lettered_.inc();
     bad_input_log_(LogLevel::warn, "bad trade record to dead-letter",
@@ -105,7 +114,7 @@ void StreamProcessor::handle(const rd_kafka_message_t& m) {
   }
   trades_in_.inc();
   const auto& t = *decoded.value;
-  if (engine_.add(p, t, wall_clock_ms()).late) {
+  if (added.late) {
     late_.inc();
     producer_.produce(options_.late_topic, kafka::key_of(m), kafka::value_of(m), t.trade_time, tag(p));
   }
