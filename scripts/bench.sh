@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds cryptoflow in Release and runs the benchmarks (docs/benchmarks.md): the in-process hot
+# path against RapidJSON's parse-only ceiling, then throughput through the embedded broker
+# against kcat and the seed projects' Python consumers. Prints tables; nothing is asserted.
+#   scripts/bench.sh [trades for the broker run, default 300000]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bash "$root/scripts/install-deps.sh"
+apt_missing=()
+for p in python3-kafka python3-confluent-kafka; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || apt_missing+=("$p")
+done
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -qq "${apt_missing[@]}" >/dev/null
+fi
+build="$root/build-bench"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" --target hot_path_bench dev-broker stream-processor
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "== hot path (one core)"
+"$build/tests/hot_path_bench" 1000000
+echo "== through the embedded broker"
+/usr/bin/python3 "$root/tests/bench/broker_bench.py" "$build" "${1:-300000}" 200

@@ -1,0 +1,208 @@
+#!/usr/bin/python3
+"""Throughput through the embedded broker, all measured in one run on the same data:
+
+  kcat -C                       the broker's ceiling (reads and discards), fetch.wait.max.ms=5
+  stream-processor              exactly_once and at_least_once (1m,5m,15m,1h candles + 30 s MA)
+  kafka-python consumer         the seed projects 001/003 approach: json + dicts, 1m OHLCV
+  confluent-kafka consumer      the seed project 000 approach: json + dicts, 1m OHLCV, batches
+
+Usage: broker_bench.py <build dir> [trades] [symbols]      (Debian's python3: python3-kafka,
+python3-confluent-kafka). Prints a table; rates are trades/s from the first record to the last.
+"""
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BUILD = sys.argv[1]
+TRADES = int(sys.argv[2]) if len(sys.argv) > 2 else 300_000
+SYMBOLS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+PARTITIONS = 64  # the mock keeps only ~5 MB per partition: spread the trades thin
+
+
+def binary(name):
+    return os.path.join(BUILD, "services", name, name)
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def produce(bootstrap):
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True,
+                  "queue.buffering.max.messages": 1_000_000})
+    rng = random.Random(1)
+    t = 1_700_000_000_000
+    for i in range(TRADES):
+        t += rng.randrange(20)
+        sym = f"SYM{rng.randrange(SYMBOLS)}USDT"
+        msg = {"source": "binance", "symbol": sym, "trade_id": i, "price": f"{100 + rng.randrange(1000)}.{rng.randrange(10**8):08d}",
+               "quantity": f"0.{rng.randrange(10**8):08d}", "buyer_is_maker": bool(i & 1), "event_time": t,
+               "trade_time": t, "received_time": t + 5}
+        while True:
+            try:
+                p.produce("crypto.trades", key=sym, value=json.dumps(msg, separators=(",", ":")), timestamp=t)
+                break
+            except BufferError:
+                p.poll(0.05)
+        if i % 10_000 == 0:
+            p.poll(0)
+    p.flush(60)
+
+
+def kept_trades(bootstrap):
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-check"})
+    total = 0
+    for p in range(PARTITIONS):
+        lo, hi = c.get_watermark_offsets(TopicPartition("crypto.trades", p), timeout=10)
+        total += hi - lo
+    c.close()
+    return total
+
+
+def metric(port, name):
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+    except OSError:
+        return -1
+    m = re.search(rf"^{name} (\S+)$", body, re.M)
+    return float(m.group(1)) if m else -1
+
+
+def run_processor(bootstrap, guarantee, logdir):
+    port = free_port()
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, KAFKA_FETCH_WAIT_MAX_MS="5", ADMIN_PORT=str(port),
+               GROUP_ID=f"bench-{guarantee}", TRANSACTIONAL_ID=f"bench-{guarantee}", PROCESSING_GUARANTEE=guarantee,
+               LOG_LEVEL="warn")
+    with open(os.path.join(logdir, f"processor-{guarantee}.log"), "w") as log:
+        proc = subprocess.Popen([binary("stream-processor")], env=env, stdout=log, stderr=log)
+        first = last = None
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            n = metric(port, "cryptoflow_processor_trades_in_total")
+            now = time.time()
+            if n > 0 and first is None:
+                first = (now, n)
+            if n >= TRADES:
+                last = now
+                break
+            time.sleep(0.01)
+        proc.terminate()
+        proc.wait(30)
+    if first is None or last is None:
+        return None
+    # The first sample already saw first[1] trades: count the rate over the rest.
+    return (TRADES - first[1]) / max(last - first[0], 1e-6)
+
+
+def ohlcv_update(candles, msg):
+    trade = json.loads(msg)
+    key = (trade["symbol"], trade["trade_time"] // 60_000 * 60_000)
+    price, qty = float(trade["price"]), float(trade["quantity"])
+    c = candles.get(key)
+    if c is None:
+        candles[key] = {"open": price, "high": price, "low": price, "close": price, "volume": qty}
+    else:
+        c["high"] = max(c["high"], price)
+        c["low"] = min(c["low"], price)
+        c["close"] = price
+        c["volume"] += qty
+
+
+def run_kafka_python(bootstrap):
+    from kafka import KafkaConsumer
+    c = KafkaConsumer("crypto.trades", bootstrap_servers=bootstrap, group_id="bench-kafka-python",
+                      auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=5,
+                      max_partition_fetch_bytes=4 << 20, fetch_max_bytes=64 << 20, api_version=(2, 5, 0))
+    candles, n, first = {}, 0, None
+    deadline = time.time() + 600
+    while n < TRADES and time.time() < deadline:
+        for records in c.poll(timeout_ms=100, max_records=10_000).values():
+            if first is None:
+                first = time.time()
+            for r in records:
+                ohlcv_update(candles, r.value)
+            n += len(records)
+    last = time.time()
+    c.close()
+    return n / (last - first) if first and n >= TRADES else None
+
+
+def run_confluent(bootstrap):
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-confluent", "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False, "fetch.wait.max.ms": 5, "isolation.level": "read_committed"})
+    c.subscribe(["crypto.trades"])
+    candles, n, first = {}, 0, None
+    deadline = time.time() + 600
+    while n < TRADES and time.time() < deadline:
+        batch = c.consume(num_messages=10_000, timeout=0.1)
+        for m in batch:
+            if m.error():
+                continue
+            if first is None:
+                first = time.time()
+            ohlcv_update(candles, m.value())
+            n += 1
+    last = time.time()
+    c.close()
+    return n / (last - first) if first and n >= TRADES else None
+
+
+def run_kcat(bootstrap):
+    start = time.time()
+    out = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", "crypto.trades", "-X", "fetch.wait.max.ms=5",
+                          "-o", "beginning", "-e", "-q", "-f", "%o\n"], capture_output=True, timeout=300)
+    elapsed = time.time() - start
+    n = out.stdout.count(b"\n")
+    return n / elapsed if n >= TRADES else None
+
+
+def main():
+    logdir = tempfile.mkdtemp(prefix="cryptoflow-bench-")
+    broker = subprocess.Popen([binary("dev-broker"), "--partitions", str(PARTITIONS)], stdout=subprocess.PIPE,
+                              stderr=open(os.path.join(logdir, "broker.log"), "w"), text=True)
+    bootstrap = broker.stdout.readline().strip()
+    try:
+        t0 = time.time()
+        produce(bootstrap)
+        kept = kept_trades(bootstrap)
+        if kept != TRADES:
+            sys.exit(f"the broker kept {kept} of {TRADES} trades (its ~5 MB per partition limit): use fewer trades")
+        print(f"produced {TRADES:,} trades over {SYMBOLS} symbols into {PARTITIONS} partitions in {time.time() - t0:.1f} s")
+        results = [("kcat -C (broker ceiling)", run_kcat(bootstrap)),
+                   ("stream-processor exactly_once", run_processor(bootstrap, "exactly_once", logdir)),
+                   ("stream-processor at_least_once", run_processor(bootstrap, "at_least_once", logdir)),
+                   ("Python kafka-python + json/dicts (seeds 001, 003)", run_kafka_python(bootstrap)),
+                   ("Python confluent-kafka + json/dicts (seed 000)", run_confluent(bootstrap))]
+    finally:
+        broker.terminate()
+        broker.wait(30)
+    base = results[0][1]
+    print(f"{'what':52} {'trades/s':>12} {'vs kcat':>8}")
+    for name, rate in results:
+        if rate is None:
+            print(f"{name:52} {'failed':>12}")
+        else:
+            print(f"{name:52} {rate:12,.0f} {rate / base if base else 0:8.2f}")
+    eo = results[1][1]
+    for name, rate in results[3:]:
+        if eo and rate:
+            print(f"exactly_once / {name.split(' +')[0]}: {eo / rate:.1f}x")
+    print(f"logs: {logdir}")
+
+
+if __name__ == "__main__":
+    main()
