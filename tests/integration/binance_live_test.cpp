@@ -13,6 +13,7 @@
 #include "embedded_broker.hpp"
 #include "fake_exchange.hpp"
 #include "live_feed.hpp"
+#include "replay.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;
@@ -199,6 +200,16 @@ TEST_CASE("live: malformed - binary - oversized and unknown frames are counted a
   fo.frames.insert(fo.frames.begin() + 300, R"({"e":"trade","s":"TRXUSDT","t":"x","p":1})");     // wrong types
   fo.frames.insert(fo.frames.begin() + 400, R"({"e":"depthUpdate","s":"TRXUSDT"})");             // not a trade
   fo.frames.insert(fo.frames.begin() + 500, "{\"pad\":\"" + std::string(200'000, 'x') + "\"}");  // oversized
+  // Binance's own non-trade frames (depth, kline, bookTicker), recorded by cryptofeed, in between.
+  binance::ReplayFile recorded(std::string(CRYPTOFLOW_FIXTURES_DIR) + "/cryptofeed/BINANCE.ws.1.0");
+  std::size_t other = 0, at = 1000;
+  while (auto line = recorded.next())
+    if (line->frame.find("aggTrade") == std::string::npos && at < fo.frames.size()) {
+      fo.frames.insert(fo.frames.begin() + static_cast<std::ptrdiff_t>(at), line->frame);
+      at += 11;
+      ++other;
+    }
+  REQUIRE(other > 100);
   fo.frames_per_second = 2500;
   fo.rest_trades = trx_trades();
   FakeExchange ex(fo);
@@ -213,7 +224,7 @@ TEST_CASE("live: malformed - binary - oversized and unknown frames are counted a
   CHECK(run.metrics.value("cryptoflow_binance_decode_errors_total", {{"kind", "malformed"}}) == 2);  // cut, binary
   CHECK(run.metrics.value("cryptoflow_binance_decode_errors_total", {{"kind", "invalid_trade"}}) == 1);
   CHECK(run.metric("cryptoflow_binance_binary_frames_total") == 1);
-  CHECK(run.metric("cryptoflow_binance_ignored_frames_total") == 1);
+  CHECK(run.metric("cryptoflow_binance_ignored_frames_total") == 1 + other);
   CHECK(run.metric("cryptoflow_binance_reconnects_total") == 1);  // the oversized frame closed it (1009)
   CHECK(run.metric("cryptoflow_binance_unrecoverable_total") == 0);
 }
