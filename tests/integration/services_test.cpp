@@ -47,10 +47,10 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
     kafka::Producer p(props_for(broker), metrics);
     p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 1, 1'000, "100.5", "1"), 1'000);
     p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 2, 30'000, "101", "2"), 30'000);
-    p.produce("crypto.trades", "BTCUSDT", "{\"symbol\":", 40'000);                               // malformed
-    p.produce("crypto.trades", "BTCUSDT", trade_json("btcusdt", 3, 40'000, "1", "1"), 40'000);   // schema
-    p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 4, 61'000, "99", "1"), 61'000);  // closes [0,60s)
-    p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 5, 59'000, "1", "1"), 59'000);   // late
+    p.produce("crypto.trades", "BTCUSDT", "{\"symbol\":", 40'000);                                    // malformed
+    p.produce("crypto.trades", "BTCUSDT", trade_json("btcusdt", 3, 40'000, "1", "1"), 40'000);        // schema
+    p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 4, 61'000, "99", "1"), 61'000);       // closes [0,60s)
+    p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 5, 59'000, "1", "1"), 59'000);        // late
     p.produce("crypto.trades", "BTCUSDT", trade_json("BTCUSDT", 6, 62'000, "1e30", "1e10"), 62'000);  // overflow
     REQUIRE(p.flush(10s));
   }
