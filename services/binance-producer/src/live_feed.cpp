@@ -29,7 +29,7 @@ LiveFeed::LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& m
       publisher_(publisher),
       rest_(std::move(rest)),
       tls_(make_client_tls_context()),
-      budget_(options_.attempts_per_window, options_.attempt_window),
+      budget_(options_.attempts_per_window, options_.attempt_window.count()),
       reconnects_(m.counter("cryptoflow_binance_reconnects_total", "Connections lost or refused, then retried")),
       rotations_(m.counter("cryptoflow_binance_rotations_total",
                            "Replacement connections opened before the 24-hour cut or on serverShutdown")),
@@ -69,10 +69,12 @@ void LiveFeed::update_connected() {
 }
 
 void LiveFeed::connect(Slot& slot, bool replacement) {
-  const auto now = std::chrono::steady_clock::now();
-  if (const auto wait = budget_.wait(now); wait.count() > 0) {  // over Binance's attempt budget
+  const auto now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+  if (const auto at = budget_.next_allowed(now); at > now) {  // over Binance's attempt budget
     auto& timer = replacement ? slot.overlap_timer : slot.retry_timer;
-    timer.expires_after(wait);
+    timer.expires_after(std::chrono::milliseconds(at - now));
     timer.async_wait([this, &slot, replacement](boost::system::error_code ec) {
       if (!ec) connect(slot, replacement);
     });

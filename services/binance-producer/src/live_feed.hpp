@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backfill.hpp"
+#include "cryptoflow/call_budget.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/metrics.hpp"
 #include "live_plan.hpp"
@@ -35,7 +36,7 @@ struct LiveOptions {
   std::chrono::milliseconds overlap = std::chrono::seconds(5);  // old and new connection both read
   std::chrono::milliseconds reconnect_min{1000};
   std::chrono::milliseconds reconnect_max{60'000};
-  std::size_t attempts_per_window = 300;
+  int attempts_per_window = 300;
   std::chrono::milliseconds attempt_window = std::chrono::minutes(5);
   WsOptions ws;
 };
@@ -65,7 +66,7 @@ class LiveFeed {
   boost::asio::ssl::context tls_;
   std::vector<std::unique_ptr<Slot>> slots_;
   GapTracker tracker_;
-  AttemptBudget budget_;
+  CallBudget budget_;  // connection attempts, on steady-clock milliseconds
   std::atomic<int> open_connections_{0};
   Counter& reconnects_;
   Counter& rotations_;

@@ -92,17 +92,4 @@ std::chrono::milliseconds Backoff::next() {
   return std::chrono::milliseconds(d(rng_));
 }
 
-std::chrono::milliseconds AttemptBudget::wait(std::chrono::steady_clock::time_point now) const {
-  if (attempts_.size() < limit_) return std::chrono::milliseconds(0);
-  const auto oldest_relevant = attempts_[attempts_.size() - limit_];
-  const auto free_at = oldest_relevant + window_;
-  return free_at > now ? std::chrono::ceil<std::chrono::milliseconds>(free_at - now) : std::chrono::milliseconds(0);
-}
-
-void AttemptBudget::record(std::chrono::steady_clock::time_point now) {
-  attempts_.push_back(now);
-  while (!attempts_.empty() && attempts_.front() + window_ <= now) attempts_.pop_front();
-  while (attempts_.size() > limit_) attempts_.pop_front();
-}
-
 }  // namespace cryptoflow::binance

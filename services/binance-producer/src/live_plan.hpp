@@ -3,10 +3,8 @@
 //   stream_urls      BINANCE_SYMBOLS x BINANCE_STREAM -> combined-stream URLs, <= 1024 streams each
 //   GapTracker       per-symbol last trade id: in order, duplicate, or a gap to backfill
 //   Backoff          exponential reconnect delays with jitter
-//   AttemptBudget    at most N connection attempts in any sliding window (Binance: 300 / 5 min)
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <random>
@@ -60,19 +58,6 @@ class Backoff {
   std::chrono::milliseconds initial_, max_;
   int failures_ = 0;
   std::mt19937_64 rng_;
-};
-
-class AttemptBudget {
- public:
-  AttemptBudget(std::size_t attempts, std::chrono::milliseconds window) : limit_(attempts), window_(window) {}
-  // How long to wait (0 if none) before an attempt at `now` stays within the budget.
-  [[nodiscard]] std::chrono::milliseconds wait(std::chrono::steady_clock::time_point now) const;
-  void record(std::chrono::steady_clock::time_point now);
-
- private:
-  std::size_t limit_;
-  std::chrono::milliseconds window_;
-  std::deque<std::chrono::steady_clock::time_point> attempts_;
 };
 
 }  // namespace cryptoflow::binance
