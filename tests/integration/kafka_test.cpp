@@ -1,7 +1,12 @@
 // The kafka library against the embedded broker (librdkafka's mock cluster, in process).
 #include "cryptoflow/kafka.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <set>
 
 #include "dev_broker.hpp"
@@ -205,4 +210,33 @@ TEST_CASE("Dead-letter records keep key and value and name their source") {
   CHECK(header("source.topic") == "t.src");
   CHECK(header("source.partition") == "0");
   CHECK(header("source.offset") == "0");
+}
+
+TEST_CASE("The embedded broker answers without Nagle's delay: its connections have TCP_NODELAY") {
+  DevBroker broker({1, 0, 1}, {"t.nodelay"});
+  MetricsRegistry metrics;
+  kafka::Producer p(props_for(broker), metrics);
+  p.produce("t.nodelay", "k", "v");
+  REQUIRE(p.flush(10s));
+  const auto& bs = broker.bootstrap_servers();
+  const int port = std::stoi(bs.substr(bs.rfind(':') + 1));
+  // The mock broker runs in this process: find its accepted connections among our descriptors.
+  int accepted = 0, nodelay = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(e.path().filename().string());
+    int listening = 1;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) continue;
+    sockaddr_in local{};
+    len = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 || local.sin_family != AF_INET ||
+        ntohs(local.sin_port) != port)
+      continue;
+    ++accepted;
+    int on = 0;
+    len = sizeof on;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && on) ++nodelay;
+  }
+  CHECK(accepted > 0);
+  CHECK(nodelay == accepted);
 }

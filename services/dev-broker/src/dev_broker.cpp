@@ -1,8 +1,46 @@
 #include "dev_broker.hpp"
 
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <set>
+
 #include "cryptoflow/log.hpp"
 
 namespace cryptoflow {
+namespace {
+
+// The mock cluster's sockets keep Nagle's algorithm on. A response written while the previous
+// one is unacknowledged then waits for the client's delayed ACK (40 ms on Linux): one produce
+// of fifty partitions took 45 ms instead of 2. Linux accepted sockets inherit TCP_NODELAY from
+// their listening socket, so setting it on the mock's listeners (found among this process's
+// descriptors by their port) fixes every connection. Returns how many listeners were changed.
+int disable_nagle_on_listeners(const std::set<int>& ports) {
+  int changed = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return 0;
+  while (const dirent* e = ::readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2 || fd == ::dirfd(dir)) continue;
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || addr.ss_family != AF_INET) continue;
+    if (!ports.count(ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port))) continue;
+    int one = 1;
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0) ++changed;
+  }
+  ::closedir(dir);
+  return changed;
+}
+
+}  // namespace
 
 DevBrokerOptions parse_dev_broker_args(const std::vector<std::string>& args) {
   DevBrokerOptions o;
@@ -53,6 +91,11 @@ DevBroker::DevBroker(const DevBrokerOptions& options, const std::vector<std::str
       throw std::runtime_error("cannot create topic " + t + ": " + rd_kafka_err2str(err));
   }
   bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_);
+  std::set<int> ports;
+  for (const auto& b : split_list(bootstrap_)) ports.insert(std::stoi(b.substr(b.rfind(':') + 1)));
+  if (disable_nagle_on_listeners(ports) != static_cast<int>(ports.size()))
+    log_warn("could not turn off Nagle's algorithm on every mock broker; responses may wait 40 ms",
+             {{"brokers", bootstrap_}});
   if (options.first_port > 0) {
     std::string fixed;
     const auto targets = split_list(bootstrap_);
