@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <thread>
 
 #include "cryptoflow/log.hpp"
@@ -110,6 +111,23 @@ Producer::Producer(const Properties& props, MetricsRegistry& metrics, const std:
 Producer::~Producer() {
   if (!flush(std::chrono::seconds(30)))
     log_error("producer closed with undelivered messages", {{"in_flight", in_flight()}});
+}
+
+bool Producer::warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+  bool ok = true;
+  for (const auto& t : topics) {
+    std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
+        rd_kafka_topic_new(rk_.get(), t.c_str(), nullptr), &rd_kafka_topic_destroy);
+    const rd_kafka_metadata_t* md = nullptr;
+    const auto err = rkt ? rd_kafka_metadata(rk_.get(), 0, rkt.get(), &md, static_cast<int>(timeout.count()))
+                         : rd_kafka_last_error();
+    if (md) rd_kafka_metadata_destroy(md);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      log_warn("topic metadata not available yet", {{"topic", t}, {"error", rd_kafka_err2str(err)}});
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {

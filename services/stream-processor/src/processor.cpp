@@ -56,6 +56,9 @@ StreamProcessor::StreamProcessor(const kafka::Properties& props, ProcessorOption
 
 void StreamProcessor::run(const std::function<bool()>& stop) {
   if (options_.exactly_once) producer_.init_transactions(kTxnTimeout);
+  (void)producer_.warm_up({options_.candles_topic, options_.indicators_topic, options_.state_topic, options_.late_topic,
+                           options_.dead_letter_topic},
+                          std::chrono::seconds(10));
   nonce_ = new_nonce();
   auto last_tick = std::chrono::steady_clock::now();
   while (!stop()) {
