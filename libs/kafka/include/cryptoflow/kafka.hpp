@@ -190,8 +190,12 @@ class Consumer {
   [[nodiscard]] std::vector<TopicPartition> assignment() const;
   [[nodiscard]] rd_kafka_t* handle() const { return rk_.get(); }
   void close();
+  // Times poll() woke a fetcher that the full prefetch queue had stopped (see wake_fetchers).
+  [[nodiscard]] std::uint64_t fetch_wakeups() const { return fetch_wakeups_; }
 
  private:
+  void watch_prefetch(bool timed_out);
+  void wake_fetchers();
   static void on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*, void* opaque);
   void rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   HandlePtr rk_;
@@ -200,6 +204,14 @@ class Consumer {
   std::set<TopicPartition> assigned_;
   bool closed_ = false;
   bool cooperative_ = true;  // the rebalance protocol in use (cooperative-sticky unless overridden)
+  // Prefetch stall workaround (librdkafka < 2.2): see wake_fetchers().
+  QueuePtr queue_;               // the consumer queue, for its length
+  std::int64_t queued_min_ = 0;  // queued.min.messages; 0 when the workaround is off
+  bool prefetch_full_ = false;   // the queue reached the threshold since the last wake-up
+  std::uint32_t polls_ = 0;
+  std::map<std::int32_t, TopicPartition> wake_targets_;  // one assigned partition per leader broker
+  bool wake_targets_stale_ = true;
+  std::uint64_t fetch_wakeups_ = 0;
 };
 
 // Creates the topics that the cluster does not have yet. Never throws for a broker that
