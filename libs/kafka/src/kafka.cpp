@@ -98,6 +98,7 @@ Producer::Producer(const Properties& props, MetricsRegistry& metrics, const std:
                                         "Times a produce waited because the local queue was full")) {
   Properties p;
   p.set("linger.ms", "5").set("compression.type", "lz4").set("client.id", "cryptoflow-producer");
+  p.set("queue.buffering.max.kbytes", "8192");  // not 1 GB: a replay faster than the broker waits instead
   for (const auto& [k, v] : props.items()) p.set(k, v);
   // Guarantees the services rely on: not overridable.
   p.set("enable.idempotence", "true").set("acks", "all");
@@ -264,6 +265,14 @@ Consumer::Consumer(const Properties& props, const std::string& group_id, const s
     : listener_(std::move(listener)) {
   Properties p;
   p.set("auto.offset.reset", "earliest").set("fetch.wait.max.ms", "10").set("client.id", "cryptoflow-consumer");
+  // Memory (docs/benchmarks.md): librdkafka's defaults let a consumer prefetch 100,000 records
+  // or 64 MB and take 50 MB fetch responses; the stream-processor's RSS was 74 MB. A prefetch of
+  // 10,000 records / 8 MB and 4 MB fetches bring it under 30 MB; the fetch wake-up below keeps
+  // the small queue from stalling.
+  p.set("queued.min.messages", "10000")
+      .set("queued.max.messages.kbytes", "8192")
+      .set("fetch.max.bytes", "4194304")
+      .set("max.partition.fetch.bytes", "262144");
   for (const auto& [k, v] : props.items()) p.set(k, v);
   p.set("group.id", group_id)
       .set("enable.auto.commit", "false")
