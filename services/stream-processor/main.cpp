@@ -27,6 +27,7 @@ int run(const Config& config, const std::vector<std::string>& args) {
   o.engine.sma = processor::make_moving_average(config.str("MA_WINDOW"), config.str("MA_SLIDE"));
   const auto guarantee = config.choice("PROCESSING_GUARANTEE", {"exactly_once", "at_least_once"});
   o.commit_interval = std::chrono::milliseconds(config.integer("COMMIT_INTERVAL_MS", 1, 600'000));
+  o.update_interval = std::chrono::milliseconds(config.integer("UPDATE_INTERVAL_MS", 0, 600'000));
   o.group_id = config.str("GROUP_ID");
   o.trades_topic = config.str("TRADES_TOPIC");
   o.candles_topic = config.str("CANDLES_TOPIC");
@@ -60,20 +61,22 @@ int run(const Config& config, const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   auto vars = cryptoflow::common_vars();
-  vars.insert(vars.end(), {
-                              {"CANDLE_INTERVALS", "1m,5m,15m,1h", "tumbling windows"},
-                              {"MA_WINDOW", "30s", "sliding moving-average window"},
-                              {"MA_SLIDE", "10s", "sliding moving-average slide"},
-                              {"ALLOWED_LATENESS", "60s", "watermark = max event time seen - lateness"},
-                              {"IDLE_TIMEOUT", "10s", "a quiet partition stops holding the watermark back after this"},
-                              {"PROCESSING_GUARANTEE", "exactly_once", "exactly_once or at_least_once"},
-                              {"COMMIT_INTERVAL_MS", "100", "transaction / commit cadence"},
-                              {"GROUP_ID", "stream-processor", "consumer group; scale by adding instances"},
-                              {"TRANSACTIONAL_ID", "",
-                               "stable, unique per instance (default <GROUP_ID>-<host name>, e.g. the pod name)"},
-                              {"STATE_TOPIC", "crypto.processor-state",
-                               "window state per input partition, written in each transaction (compacted)"},
-                          });
+  vars.insert(
+      vars.end(),
+      {
+          {"CANDLE_INTERVALS", "1m,5m,15m,1h", "tumbling windows"},
+          {"MA_WINDOW", "30s", "sliding moving-average window"},
+          {"MA_SLIDE", "10s", "sliding moving-average slide"},
+          {"ALLOWED_LATENESS", "60s", "watermark = max event time seen - lateness"},
+          {"IDLE_TIMEOUT", "10s", "a quiet partition stops holding the watermark back after this"},
+          {"PROCESSING_GUARANTEE", "exactly_once", "exactly_once or at_least_once"},
+          {"COMMIT_INTERVAL_MS", "100", "transaction / commit cadence"},
+          {"UPDATE_INTERVAL_MS", "0", "emit candles and updates this often between commits (0 = at commits only)"},
+          {"GROUP_ID", "stream-processor", "consumer group; scale by adding instances"},
+          {"TRANSACTIONAL_ID", "", "stable, unique per instance (default <GROUP_ID>-<host name>, e.g. the pod name)"},
+          {"STATE_TOPIC", "crypto.processor-state",
+           "window state per input partition, written in each transaction (compacted)"},
+      });
   return cryptoflow::run_service(
       argc, argv, {"stream-processor", "Computes exact OHLCV candles on event time from crypto.trades.", vars}, run);
 }

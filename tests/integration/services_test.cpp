@@ -101,6 +101,37 @@ TEST_CASE("stream-processor: candles out - late trades to late-trades - bad reco
   CHECK(metrics.value("cryptoflow_processor_dead_lettered_total") == 3);
 }
 
+TEST_CASE("stream-processor at_least_once with UPDATE_INTERVAL_MS: updates go out between commits") {
+  DevBroker broker({1, 0, 3}, kTopics);
+  MetricsRegistry metrics;
+  processor::ProcessorOptions o;
+  o.engine = {{{"1m", 60'000}}, 0, 10'000, 12};
+  o.exactly_once = false;
+  o.commit_interval = std::chrono::minutes(10);  // no commit during the test
+  o.update_interval = std::chrono::milliseconds(20);
+  processor::StreamProcessor proc(props_for(broker), o, metrics);
+  test::Running running(proc);
+  kafka::Consumer candles(props_for(broker), "t.updates", {"crypto.candles"});
+  {
+    kafka::Producer p(props_for(broker), metrics);
+    p.produce("crypto.trades", "ETHUSDT", trade_json("ETHUSDT", 1, 1'000, "2000.5", "1"), 1'000);
+    REQUIRE(p.flush(10s));
+  }
+  std::optional<Candle> update;
+  REQUIRE(test::eventually(
+      [&] {
+        while (auto m = candles.poll(20))
+          if (auto c = decode_candle(kafka::value_of(*m)); c && !c.value->final) update = *c.value;
+        return update.has_value();
+      },
+      30s, 0ms));
+  CHECK(update->symbol == "ETHUSDT");
+  CHECK(update->close.to_string() == "2000.5");
+  CHECK(update->trades == 1);
+  CHECK(metrics.value("cryptoflow_processor_candles_out_total", {{"kind", "update"}}) >= 1);
+  CHECK(metrics.value("cryptoflow_processor_commit_latency_ms") == 0);  // it came before any commit
+}
+
 TEST_CASE(
     "influxdb-sink: a record InfluxDB rejects goes to dead-letter - its batch-mates are written - "
     "an outage loses nothing") {

@@ -61,14 +61,21 @@ void StreamProcessor::run(const std::function<bool()>& stop) {
                           std::chrono::seconds(10));
   nonce_ = new_nonce();
   auto last_tick = std::chrono::steady_clock::now();
+  auto last_emit = last_tick;
+  const bool updates_between = options_.update_interval.count() > 0;
+  const int poll_ms =
+      updates_between ? static_cast<int>(std::min<std::int64_t>(20, options_.update_interval.count())) : 20;
   while (!stop()) {
-    auto m = consumer_->poll(20);
+    auto m = consumer_->poll(poll_ms);
     rethrow_callback_error();
     if (m) handle(*m);
     const auto now = std::chrono::steady_clock::now();
     if (now - last_tick >= options_.commit_interval) {
       tick();
-      last_tick = now;
+      last_tick = last_emit = now;
+    } else if (updates_between && now - last_emit >= options_.update_interval) {
+      emit();
+      last_emit = now;
     }
   }
   log_info("draining");
@@ -124,6 +131,11 @@ void StreamProcessor::handle(const rd_kafka_message_t& m) {
 }
 
 void StreamProcessor::tick() {
+  emit();
+  commit();
+}
+
+void StreamProcessor::emit() {
   candles_.clear();
   indicators_.clear();
   engine_.close_windows(wall_clock_ms(), candles_, indicators_);
@@ -147,7 +159,6 @@ void StreamProcessor::tick() {
           .gauge("cryptoflow_processor_watermark_lag_ms", "Wall clock minus the partition's watermark",
                  {{"partition", std::to_string(p)}})
           .set(static_cast<double>(now - *wm));
-  commit();
 }
 
 void StreamProcessor::commit() {
