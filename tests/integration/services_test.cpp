@@ -1,6 +1,7 @@
 // The stream-processor and influxdb-sink loops, in process, against the embedded broker and a
 // real influxd: bad input goes to the dead-letter topic and the rest flows.
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <thread>
 
 #include "cryptoflow/batch_sink.hpp"
@@ -233,4 +234,77 @@ TEST_CASE(
         }) == 2);
   CHECK(std::count_if(errors.begin(), errors.end(),
                       [](const std::string& e) { return e.find("malformed JSON") == 0; }) == 2);
+}
+
+namespace {
+
+// Writes take 100 ms; remembers what it wrote, in order, and whether encode() ran meanwhile.
+class SlowDestination final : public sink::Destination {
+ public:
+  std::string encode(const std::string&, std::string_view value, std::string& body) override {
+    if (value == "bad") return "not a record";
+    if (writing_) ++encoded_during_writes_;
+    body.append(value);
+    return {};
+  }
+  sink::WriteOutcome write(const std::string& body, const std::vector<sink::Slice>& slices) override {
+    writing_ = true;
+    std::this_thread::sleep_for(100ms);
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& s : slices) written_.push_back(body.substr(s.begin, s.end - s.begin));
+    }
+    writing_ = false;
+    sink::WriteOutcome out;
+    out.items.resize(slices.size());
+    return out;
+  }
+  std::vector<std::string> written() {
+    std::lock_guard lock(mu_);
+    return written_;
+  }
+  std::atomic<int> encoded_during_writes_{0};
+
+ private:
+  std::atomic<bool> writing_{false};
+  std::mutex mu_;
+  std::vector<std::string> written_;
+};
+
+}  // namespace
+
+TEST_CASE("A sink reads and encodes the next batch while one is written - batches commit in order") {
+  DevBroker broker({1, 0, 1}, kTopics);
+  MetricsRegistry metrics;
+  std::vector<std::string> expected;
+  {
+    kafka::Producer p(props_for(broker), metrics);
+    for (int i = 0; i < 3000; ++i) {
+      if (i == 1500) p.produce("crypto.candles", "k", "bad");  // dead-lettered, committed with its batch
+      p.produce("crypto.candles", "k", "r" + std::to_string(i));
+      expected.push_back("r" + std::to_string(i));
+    }
+    REQUIRE(p.flush(10s));
+  }
+  sink::SinkOptions so;
+  so.group_id = "pipelined";
+  so.topics = {"crypto.candles"};
+  so.batch_size = 250;
+  so.flush_interval = 50ms;
+  SlowDestination destination;
+  {
+    sink::BatchSink sink(props_for(broker), so, destination, metrics);
+    test::Running running(sink);
+    REQUIRE(test::eventually([&] { return destination.written().size() >= expected.size(); }, 60s));
+    REQUIRE(test::eventually([&] { return metrics.value("cryptoflow_sink_batches_total") >= 13; }, 10s));
+  }
+  CHECK(destination.written() == expected);  // each once, in order
+  CHECK(destination.encoded_during_writes_ > 0);
+  CHECK(metrics.value("cryptoflow_sink_dead_lettered_total") == 1);
+  // Everything, the dead-lettered record included, is committed: a new member reads nothing.
+  kafka::PartitionListPtr parts(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(parts.get(), "crypto.candles", 0);
+  kafka::Consumer again(props_for(broker), "pipelined", {"crypto.candles"});
+  REQUIRE(rd_kafka_committed(again.handle(), parts.get(), 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  CHECK(parts->elems[0].offset == 3001);
 }

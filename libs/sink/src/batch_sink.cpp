@@ -1,6 +1,7 @@
 #include "cryptoflow/batch_sink.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace cryptoflow::sink {
 
@@ -34,37 +35,46 @@ BatchSink::BatchSink(const kafka::Properties& props, SinkOptions options, Destin
 }
 
 void BatchSink::run(const std::function<bool()>& stop) {
-  while (!stop()) {
-    if (auto m = consumer_->poll(50)) add(std::move(m));
-    const bool full = batch_.size() >= options_.batch_size;
-    const bool due = !batch_.empty() && std::chrono::steady_clock::now() - batch_started_ >= options_.flush_interval;
-    if (full || due) flush(stop);
-    if (batch_.empty() && consumer_->has_uncommitted()) commit();  // dead-lettered records only
+  bool ok = true;  // false once a batch could not be written before stop(): nothing later may be committed
+  while (ok && !stop()) {
+    // While a write is out, poll briefly so that its end is noticed soon.
+    if (auto m = consumer_->poll(flight_ ? 5 : 50)) add(std::move(m));
+    if (flight_ && flight_->outcome.wait_for(std::chrono::seconds(0)) == std::future_status::ready) ok = land(stop);
+    const bool full = batch_.records.size() >= options_.batch_size;
+    const bool due =
+        !batch_.records.empty() && std::chrono::steady_clock::now() - batch_.started >= options_.flush_interval;
+    if (ok && (full || due)) {
+      if (flight_) ok = land(stop);  // one write in flight at a time
+      if (ok) launch();
+    }
   }
-  log_info("draining", {{"batched", static_cast<std::int64_t>(batch_.size())}});
-  if (!batch_.empty()) {
-    // One more try within a bounded time; what cannot be written stays uncommitted in Kafka.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    flush([&] { return std::chrono::steady_clock::now() > deadline; });
+  log_info("draining", {{"batched", static_cast<std::int64_t>(batch_.records.size())}});
+  // One more try within a bounded time; what cannot be written stays uncommitted in Kafka.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto past_deadline = [&] { return std::chrono::steady_clock::now() > deadline; };
+  if (ok && flight_) ok = land(past_deadline);
+  if (ok && !batch_.records.empty()) {
+    launch();
+    (void)land(past_deadline);
   }
   consumer_->close();
 }
 
 void BatchSink::add(kafka::MessagePtr m) {
   records_in_.inc();
-  if (batch_.empty()) batch_started_ = std::chrono::steady_clock::now();
-  const auto begin = body_.size();
-  const auto error = destination_.encode(kafka::topic_of(*m), kafka::value_of(*m), body_);
+  if (batch_.records.empty()) batch_.started = std::chrono::steady_clock::now();
+  const auto begin = batch_.body.size();
+  const auto error = destination_.encode(kafka::topic_of(*m), kafka::value_of(*m), batch_.body);
   if (!error.empty()) {
-    body_.resize(begin);
+    batch_.body.resize(begin);
     dead_lettered_.inc();
     bad_input_log_(LogLevel::warn, "undecodable record to dead-letter",
                    {{"topic", kafka::topic_of(*m)}, {"error", error}});
     kafka::send_to_dead_letter(producer_, options_.dead_letter_topic, *m, error);
-    consumer_->mark_processed(*m);
+    batch_.records.push_back({std::move(m), {begin, begin}, true});
     return;
   }
-  batch_.push_back({std::move(m), {begin, body_.size()}});
+  batch_.records.push_back({std::move(m), {begin, batch_.body.size()}, false});
 }
 
 void BatchSink::commit() {
@@ -74,9 +84,34 @@ void BatchSink::commit() {
   consumer_->commit();
 }
 
-bool BatchSink::flush(const std::function<bool()>& stop) {
-  std::vector<std::size_t> pending(batch_.size());  // indexes into batch_ not yet written
-  for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+void BatchSink::launch() {
+  auto& f = flight_.emplace();  // in place: the writer thread reads f.batch.body until f.outcome is ready
+  f.batch = std::exchange(batch_, Batch{});
+  std::vector<Slice> slices;
+  for (std::size_t i = 0; i < f.batch.records.size(); ++i)
+    if (!f.batch.records[i].dead_lettered) {
+      f.pending.push_back(i);
+      slices.push_back(f.batch.records[i].slice);
+    }
+  f.sent = std::chrono::steady_clock::now();
+  if (slices.empty()) {  // dead-lettered records only: nothing to write, just commit
+    std::promise<WriteOutcome> none;
+    none.set_value({});
+    f.outcome = none.get_future();
+    return;
+  }
+  f.outcome = std::async(std::launch::async, [this, body = &f.batch.body, slices = std::move(slices)] {
+    return destination_.write(*body, slices);
+  });
+}
+
+bool BatchSink::land(const std::function<bool()>& stop) {
+  auto& f = *flight_;
+  auto outcome = f.outcome.get();
+  if (!f.pending.empty())
+    write_latency_.observe(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - f.sent).count());
+  auto pending = f.pending;
   auto backoff = options_.first_backoff;
   std::chrono::steady_clock::time_point paused_at{};
   bool paused = false;
@@ -87,17 +122,10 @@ bool BatchSink::flush(const std::function<bool()>& stop) {
     paused = false;
   };
   for (;;) {
-    std::vector<Slice> slices;
-    slices.reserve(pending.size());
-    for (auto i : pending) slices.push_back(batch_[i].slice);
-    const auto started = std::chrono::steady_clock::now();
-    auto outcome = destination_.write(body_, slices);
-    write_latency_.observe(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
     std::vector<std::size_t> again;
     for (std::size_t k = 0; k < pending.size(); ++k) {
       const auto& item = k < outcome.items.size() ? outcome.items[k] : ItemResult{Disposition::retry, {}};
-      auto& rec = batch_[pending[k]];
+      auto& rec = f.batch.records[pending[k]];
       switch (item.disposition) {
         case Disposition::written: written_.inc(); break;
         case Disposition::retry: again.push_back(pending[k]); break;
@@ -129,26 +157,29 @@ bool BatchSink::flush(const std::function<bool()>& stop) {
     while (std::chrono::steady_clock::now() < until) {
       if (stop()) {
         end_pause();
+        flight_.reset();
         return false;  // uncommitted: the records stay in Kafka
       }
       // Serve rebalances and heartbeats. Paused partitions return nothing; a partition newly
-      // assigned meanwhile may: those records join the batch and this write.
-      if (auto m = consumer_->poll(50)) {
-        const auto before = batch_.size();
-        add(std::move(m));
-        if (batch_.size() > before) pending.push_back(before);
-      }
+      // assigned meanwhile may: those records join the next batch.
+      if (auto m = consumer_->poll(50)) add(std::move(m));
     }
     backoff = std::min(backoff * 2, options_.max_backoff);
+    std::vector<Slice> slices;
+    slices.reserve(pending.size());
+    for (auto i : pending) slices.push_back(f.batch.records[i].slice);
+    const auto started = std::chrono::steady_clock::now();
+    outcome = destination_.write(f.batch.body, slices);
+    write_latency_.observe(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
   }
-  if (paused) log_info("writes resumed", {{"batched", static_cast<std::int64_t>(batch_.size())}});
+  if (paused) log_info("writes resumed", {{"batched", static_cast<std::int64_t>(batch_.records.size())}});
   end_pause();
-  for (const auto& r : batch_) consumer_->mark_processed(*r.msg);
+  for (const auto& r : f.batch.records) consumer_->mark_processed(*r.msg);
   commit();
   lag_.set(static_cast<double>(consumer_->lag()));
   batches_.inc();
-  batch_.clear();
-  body_.clear();
+  flight_.reset();
   ready_ = true;
   return true;
 }

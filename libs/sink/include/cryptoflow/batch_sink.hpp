@@ -4,14 +4,20 @@
 // every record of it is written or dead-lettered (at-least-once; destinations write
 // idempotently, so a replay changes nothing).
 //
+// One write is in flight while the next batch is read and encoded (the write runs on a worker
+// thread): the database is kept busy instead of idling while records are decoded. Batches are
+// committed in order; records that cannot be decoded are dead-lettered and committed with their
+// batch, never before records read ahead of them.
+//
 // The Destination reports a result per record: written, retry (database down, 429, 5xx: the
 // consumer pauses, the record stays in the batch and is retried with exponential backoff and
 // jitter, honouring Retry-After) or rejected (the database refuses that record: it goes to the
 // dead-letter topic with the reason; the rest of the batch is written). Memory stays bounded
-// by one batch: nothing new is read while a batch waits.
+// by two batches: nothing new is read while a batch waits for the database.
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <random>
@@ -48,7 +54,8 @@ class Destination {
   virtual ~Destination() = default;
   // Appends the record's encoded form to body; returns an error text if undecodable.
   virtual std::string encode(const std::string& topic, std::string_view value, std::string& body) = 0;
-  // Writes the records at `slices` of `body`.
+  // Writes the records at `slices` of `body`. Runs on the sink's writer thread, concurrently
+  // with encode() for the next batch: the two must not share mutable state.
   virtual WriteOutcome write(const std::string& body, const std::vector<Slice>& slices) = 0;
 };
 
@@ -77,18 +84,30 @@ class BatchSink {
   struct Record {
     kafka::MessagePtr msg;
     Slice slice;
+    bool dead_lettered = false;  // not written; committed with its batch
+  };
+  struct Batch {
+    std::vector<Record> records;
+    std::string body;
+    std::chrono::steady_clock::time_point started;
+  };
+  struct Flight {  // a batch whose first write runs on the writer thread
+    Batch batch;
+    std::vector<std::size_t> pending;  // indexes of the records written (not dead-lettered)
+    std::future<WriteOutcome> outcome;
+    std::chrono::steady_clock::time_point sent;
   };
   void add(kafka::MessagePtr m);
-  bool flush(const std::function<bool()>& stop);  // false: stopped with the batch unwritten
-  void commit();                                  // dead-letter records delivered first, then the marked offsets
+  void launch();                                 // the current batch becomes the flight
+  bool land(const std::function<bool()>& stop);  // waits for the flight, retries, commits; false: stopped
+  void commit();                                 // dead-letter records delivered first, then the marked offsets
 
   SinkOptions options_;
   Destination& destination_;
   kafka::Producer producer_;  // dead-letter records
   std::unique_ptr<kafka::Consumer> consumer_;
-  std::string body_;
-  std::vector<Record> batch_;
-  std::chrono::steady_clock::time_point batch_started_;
+  Batch batch_;                   // being read and encoded
+  std::optional<Flight> flight_;  // being written
   std::atomic<bool> ready_{true};
   std::mt19937_64 rng_{std::random_device{}()};
   Counter& records_in_;
