@@ -3,7 +3,8 @@
 // byte flips, insertions, deletions, splices, repeated and truncated runs, and feeds every
 // input to the decoders. Built with the sanitizers (scripts/test.sh), any memory error or
 // undefined behaviour aborts the run. Each decoded trade must also re-encode and decode to
-// itself.
+// itself, and the one-pass trade decoder must agree with the DOM one (value and error) on every
+// input; the corpus holds trade messages as the producer writes them for that.
 //
 //   frame_fuzz [iterations] [seed]     (defaults: 1,000,000 and a fixed seed)
 #include <chrono>
@@ -33,6 +34,12 @@ std::vector<std::string> corpus() {
   }
   const auto trx = test::trx_frames();
   out.insert(out.end(), trx.begin(), trx.begin() + 400);
+  const auto trades = test::trx_trades();
+  for (std::size_t i = 0; i < 400 && i < trades.size(); ++i) out.push_back(to_json(trades[i]));
+  Trade agg = trades.front();
+  agg.first_trade_id = 10;
+  agg.last_trade_id = 12;
+  out.push_back(to_json(agg));
   out.push_back(R"([{"id":1,"price":"1.5","qty":"2","quoteQty":"3","time":1700000000000,"isBuyerMaker":true}])");
   out.push_back(R"([{"a":1,"p":"1.5","q":"2","f":1,"l":2,"T":1700000000000,"m":false,"M":true}])");
   out.push_back(R"({"e":"serverShutdown","E":1700000000000})");
@@ -100,6 +107,7 @@ int main(int argc, char** argv) {
   const auto seed = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 20261122ULL;
   const auto seeds = corpus();
   std::mt19937_64 rng(seed);
+  long trade_messages = 0;
   long trades = 0, ignored = 0, malformed = 0, invalid = 0, rest_ok = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (long i = 0; i < iterations; ++i) {
@@ -122,12 +130,21 @@ int main(int argc, char** argv) {
     std::vector<Trade> out;
     std::string error;
     if (binance::parse_rest_trades(input, (i & 1) != 0, "FUZZUSDT", 1, out, error)) ++rest_ok;
-    (void)decode_trade(input);
+    const auto fast = decode_trade(input);
+    const auto dom = detail::decode_trade_dom(input);
+    if (fast.error != dom.error || fast.value.has_value() != dom.value.has_value() ||
+        (fast.value && !(*fast.value == *dom.value))) {
+      std::fprintf(stderr, "decode_trade and the DOM decoder disagree ('%s' against '%s') for input: %s\n",
+                   fast.error.c_str(), dom.error.c_str(), input.c_str());
+      return 1;
+    }
+    if (fast) ++trade_messages;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
       "frame_fuzz: %ld inputs (seed %llu, %zu seeds) in %.1f s: %ld trades, %ld ignored, %ld malformed, "
-      "%ld invalid; %ld REST pages parsed\n",
-      iterations, static_cast<unsigned long long>(seed), seeds.size(), s, trades, ignored, malformed, invalid, rest_ok);
+      "%ld invalid; %ld REST pages parsed; %ld trade messages decoded alike by both trade decoders\n",
+      iterations, static_cast<unsigned long long>(seed), seeds.size(), s, trades, ignored, malformed, invalid, rest_ok,
+      trade_messages);
   return 0;
 }

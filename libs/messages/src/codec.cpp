@@ -1,4 +1,7 @@
 #include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -223,7 +226,8 @@ std::string to_json(const Indicator& m) {
   });
 }
 
-Decoded<Trade> decode_trade(std::string_view json) {
+namespace detail {
+Decoded<Trade> decode_trade_dom(std::string_view json) {
   return decode<Trade>(json, [](Fields& f, Trade& m) {
     f.str("source", m.source);
     f.str("symbol", m.symbol);
@@ -237,6 +241,178 @@ Decoded<Trade> decode_trade(std::string_view json) {
     f.opt_i64("first_trade_id", m.first_trade_id);
     f.opt_i64("last_trade_id", m.last_trade_id);
   });
+}
+}  // namespace detail
+
+namespace {
+
+// One pass over a trade message with RapidJSON's SAX reader, straight into a Trade. It keeps
+// the DOM decoders' rules exactly (detail::decode_trade_dom): the first occurrence of a key
+// counts, unknown keys and anything nested are skipped, and the error reported is the first
+// one in the order of the fields below.
+class TradeReader {
+ public:
+  enum Field {
+    source,
+    symbol,
+    trade_id,
+    price,
+    quantity,
+    buyer_is_maker,
+    event_time,
+    trade_time,
+    received_time,
+    first_trade_id,
+    last_trade_id,
+    kFields,
+    kUnknown = kFields
+  };
+  enum class Kind { string, decimal, integer, opt_integer, boolean };
+  enum class State : unsigned char { missing, ok, null, bad };
+
+  explicit TradeReader(Trade& t) : t_(t) {}
+
+  // SAX handler.
+  bool Null() {
+    return value(State::null, [] {});
+  }
+  bool Bool(bool b) {
+    return value(kind() == Kind::boolean ? State::ok : State::bad, [&] { t_.buyer_is_maker = b; });
+  }
+  bool Int(int i) { return integer(i); }
+  bool Uint(unsigned u) { return integer(u); }
+  bool Int64(std::int64_t i) { return integer(i); }
+  bool Uint64(std::uint64_t u) {
+    return u <= static_cast<std::uint64_t>(INT64_MAX) ? integer(static_cast<std::int64_t>(u))
+                                                      : value(State::bad, [] {});
+  }
+  bool Double(double) {
+    return value(State::bad, [] {});
+  }
+  bool RawNumber(const char*, rapidjson::SizeType, bool) { return true; }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    const std::string_view v(s, n);
+    if (kind() == Kind::string) return value(State::ok, [&] { (field_ == source ? t_.source : t_.symbol).assign(v); });
+    if (kind() == Kind::decimal) {
+      if (depth_ != 1 || field_ == kUnknown || state_[field_] != State::missing) return true;
+      auto d = Decimal::parse(v);
+      if (!d) {
+        state_[field_] = State::bad;
+        not_decimal_[field_] = true;
+        return true;
+      }
+      (field_ == price ? t_.price : t_.quantity) = *d;
+      state_[field_] = State::ok;
+      return true;
+    }
+    return value(State::bad, [] {});
+  }
+  bool StartObject() {
+    if (depth_ == 0) top_object_ = true;
+    return nested(true);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (depth_ == 1) field_ = lookup(std::string_view(s, n));
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) { return end(); }
+  bool StartArray() { return nested(false); }
+  bool EndArray(rapidjson::SizeType) { return end(); }
+
+  // After a successful parse: the first error in field order, or empty.
+  std::string error() const {
+    if (!top_object_) return "message is not a JSON object";
+    for (int f = 0; f < kFields; ++f) {
+      const auto st = state_[f];
+      if (st == State::ok || (st != State::bad && kKinds[f] == Kind::opt_integer)) continue;
+      std::string what;
+      if (st == State::missing) {
+        what = "missing";
+      } else {
+        switch (kKinds[f]) {
+          case Kind::string: what = "expected a string"; break;
+          case Kind::decimal: what = not_decimal_[f] ? "not a decimal number" : "expected a decimal string"; break;
+          case Kind::boolean: what = "expected true or false"; break;
+          default: what = "expected an integer";
+        }
+      }
+      return std::string("field '") + kNames[f] + "': " + what;
+    }
+    return {};
+  }
+
+ private:
+  static constexpr const char* kNames[kFields] = {"source",        "symbol",         "trade_id",     "price",
+                                                  "quantity",      "buyer_is_maker", "event_time",   "trade_time",
+                                                  "received_time", "first_trade_id", "last_trade_id"};
+  static constexpr Kind kKinds[kFields] = {Kind::string,  Kind::string,      Kind::integer,    Kind::decimal,
+                                           Kind::decimal, Kind::boolean,     Kind::integer,    Kind::integer,
+                                           Kind::integer, Kind::opt_integer, Kind::opt_integer};
+
+  static Field lookup(std::string_view k) {
+    for (int f = 0; f < kFields; ++f)
+      if (k == kNames[f]) return static_cast<Field>(f);
+    return kUnknown;
+  }
+  Kind kind() const { return field_ == kUnknown ? Kind::opt_integer : kKinds[field_]; }
+  // A scalar at the top level of the object, for the current key: first occurrence only.
+  template <class Set>
+  bool value(State st, Set&& set) {
+    if (depth_ != 1 || field_ == kUnknown || state_[field_] != State::missing) return true;
+    if (st == State::ok) set();
+    state_[field_] = st;
+    return true;
+  }
+  bool integer(std::int64_t v) {
+    const auto k = kind();
+    if (k != Kind::integer && k != Kind::opt_integer) return value(State::bad, [] {});
+    return value(State::ok, [&] {
+      switch (field_) {
+        case trade_id: t_.trade_id = v; break;
+        case event_time: t_.event_time = v; break;
+        case trade_time: t_.trade_time = v; break;
+        case received_time: t_.received_time = v; break;
+        case first_trade_id: t_.first_trade_id = v; break;
+        default: t_.last_trade_id = v;
+      }
+    });
+  }
+  bool nested(bool) {
+    if (depth_ == 1) (void)value(State::bad, [] {});  // an object or array where a scalar belongs
+    ++depth_;
+    return true;
+  }
+  bool end() {
+    --depth_;
+    return true;
+  }
+
+  Trade& t_;
+  int depth_ = 0;
+  Field field_ = kUnknown;
+  bool top_object_ = false;
+  State state_[kFields] = {};
+  bool not_decimal_[kFields] = {};
+};
+
+}  // namespace
+
+Decoded<Trade> decode_trade(std::string_view json) {
+  if (json.size() > kMaxMessageBytes)
+    return {std::nullopt, "message of " + std::to_string(json.size()) + " bytes exceeds the limit"};
+  Trade t{};
+  TradeReader handler(t);
+  char stack_buf[1024];
+  rapidjson::MemoryPoolAllocator<> stack_alloc(stack_buf, sizeof stack_buf);
+  rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>> reader(&stack_alloc,
+                                                                                                          256);
+  rapidjson::MemoryStream ms(json.data(), json.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
+  if (reader.Parse<rapidjson::kParseIterativeFlag>(in, handler).IsError())
+    return {std::nullopt, "malformed JSON at offset " + std::to_string(reader.GetErrorOffset())};
+  auto error = handler.error();
+  if (!error.empty()) return {std::nullopt, std::move(error)};
+  return {std::move(t), {}};
 }
 
 Decoded<Ticker> decode_ticker(std::string_view json) {

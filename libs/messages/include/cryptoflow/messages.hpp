@@ -89,6 +89,8 @@ std::string to_json(const Candle& m);
 std::string to_json(const Indicator& m);
 
 // Unknown fields are ignored; a missing or ill-typed field is an error naming it.
+// decode_trade reads the message in one pass (RapidJSON SAX: no document is built); it is the
+// hot path of the stream-processor.
 Decoded<Trade> decode_trade(std::string_view json);
 Decoded<Ticker> decode_ticker(std::string_view json);
 Decoded<Candle> decode_candle(std::string_view json);
@@ -108,5 +110,11 @@ inline std::string ticker_key(const Ticker& t) {
 
 // Largest message the decoders accept; anything bigger is rejected unread.
 inline constexpr std::size_t kMaxMessageBytes = 1 << 20;
+
+namespace detail {
+// decode_trade through a RapidJSON document, like the other decoders: the reference that the
+// fuzz test holds decode_trade to (same value, same error, for every input).
+Decoded<Trade> decode_trade_dom(std::string_view json);
+}  // namespace detail
 
 }  // namespace cryptoflow
