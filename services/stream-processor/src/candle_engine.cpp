@@ -156,10 +156,14 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
   AddResult result;
   const auto quote = t.price.checked_mul(t.quantity);
   if (!quote) throw std::overflow_error("decimal overflow in price * quantity");
+  Slot& slot = slots_[t.symbol];
+  if (slot.series.size() != options_.intervals.size()) slot.series.assign(options_.intervals.size(), nullptr);
   for (std::size_t i = 0; i < options_.intervals.size(); ++i) {
     const auto size = options_.intervals[i].ms;
     const auto start = window_start(t.trade_time, size);
-    Series& s = series(t, i, partition);
+    if (!slot.series[i]) slot.series[i] = &series(t, i, partition);
+    Series& s = *slot.series[i];
+    s.partition = partition;
     if (start + size <= watermark_ || start < s.closed_until) {  // that window is final already
       result.late = true;
       continue;
@@ -197,10 +201,13 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
   if (options_.sma) {
     const auto slide = options_.sma->slide_ms;
     const auto pane = window_start(t.trade_time, slide);
-    auto it = averages_.find(t.symbol);
-    if (it == averages_.end())
-      it = averages_.emplace(t.symbol, Average{t.source, t.symbol, partition, {}, kNone}).first;
-    Average& avg = it->second;
+    if (!slot.average) {
+      auto it = averages_.find(t.symbol);
+      if (it == averages_.end())
+        it = averages_.emplace(t.symbol, Average{t.source, t.symbol, partition, {}, kNone}).first;
+      slot.average = &it->second;
+    }
+    Average& avg = *slot.average;
     avg.partition = partition;
     if (pane + slide <= watermark_ || pane + slide <= avg.emitted_until) {
       result.late = true;
@@ -484,11 +491,13 @@ void CandleEngine::restore(std::int32_t partition, std::string_view bytes, std::
 
   drop_partition(partition);
   partitions_[partition] = ps;
+  slots_.clear();
   for (auto& [key, s] : series) series_.insert_or_assign(key, std::move(s));
   for (auto& a : averages) averages_.insert_or_assign(a.symbol, std::move(a));
 }
 
 void CandleEngine::drop_partition(std::int32_t partition) {
+  slots_.clear();
   std::erase_if(series_, [&](const auto& kv) { return kv.second.partition == partition; });
   std::erase_if(averages_, [&](const auto& kv) { return kv.second.partition == partition; });
   partitions_.erase(partition);

@@ -144,6 +144,14 @@ class CandleEngine {
   EngineOptions options_;
   std::unordered_map<std::string, Series> series_;     // key: symbol + '\0' + interval index
   std::unordered_map<std::string, Average> averages_;  // key: symbol
+  // The hot path's shortcut: per symbol, its series (by interval) and average, found with one
+  // lookup per trade instead of one per interval. The maps' nodes do not move; cleared whenever
+  // entries are erased or replaced (drop_partition, restore).
+  struct Slot {
+    std::vector<Series*> series;
+    Average* average = nullptr;
+  };
+  std::unordered_map<std::string, Slot> slots_;
   std::map<std::int32_t, PartitionState> partitions_;
   std::set<std::int32_t> changed_;
   std::int64_t watermark_ = kNone;
