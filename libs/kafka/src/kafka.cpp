@@ -267,12 +267,13 @@ Consumer::Consumer(const Properties& props, const std::string& group_id, const s
   p.set("auto.offset.reset", "earliest").set("fetch.wait.max.ms", "10").set("client.id", "cryptoflow-consumer");
   // Memory (docs/benchmarks.md): librdkafka's defaults let a consumer prefetch 100,000 records
   // or 64 MB and take 50 MB fetch responses; the stream-processor's RSS was 74 MB. A prefetch of
-  // 10,000 records / 8 MB and 4 MB fetches bring it under 30 MB; the fetch wake-up below keeps
-  // the small queue from stalling.
+  // 10,000 records and 8 MB fetches bring it to ~30 MB. The byte limit stays above what 10,000
+  // small records take: the fetch wake-up (watch_prefetch) watches the record count only. Each
+  // partition keeps librdkafka's 1 MB per fetch: with 256 KB a busy partition of a 64-partition
+  // topic fell behind a steady 50,000 trades/s (fetches come only as fast as the queue drains).
   p.set("queued.min.messages", "10000")
-      .set("queued.max.messages.kbytes", "8192")
-      .set("fetch.max.bytes", "4194304")
-      .set("max.partition.fetch.bytes", "262144");
+      .set("queued.max.messages.kbytes", "32768")
+      .set("fetch.max.bytes", "8388608");
   for (const auto& [k, v] : props.items()) p.set(k, v);
   p.set("group.id", group_id)
       .set("enable.auto.commit", "false")
