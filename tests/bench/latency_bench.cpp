@@ -8,6 +8,8 @@
 // (isolation.level=read_committed, from the end) and, for each 1m candle of a symbol, takes its
 // trade count: the trades up to that count became visible at that moment. Prints p50, p99 and
 // p99.9 of the per-trade latency after the warm-up, and how many trades were seen.
+// The baseline, measured in the same run: the broker hop alone — a plain consumer of the
+// trades topic, from the same hand-over to Kafka to the trade being read.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -58,6 +60,23 @@ class Ledger {
       if (w.sent[w.shown] >= count_after)
         latencies_us_.push_back(std::chrono::duration_cast<std::chrono::microseconds>(now - w.sent[w.shown]).count());
   }
+  // The broker-hop baseline: trade `id` (handed over at `sent_at`) was read at `now`.
+  void read_trade(std::int64_t id, Clock::time_point now, Clock::time_point count_after) {
+    std::lock_guard lock(mu_);
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return;
+    if (it->second >= count_after)
+      hop_us_.push_back(std::chrono::duration_cast<std::chrono::microseconds>(now - it->second).count());
+    by_id_.erase(it);
+  }
+  void sent_id(std::int64_t id, Clock::time_point at) {
+    std::lock_guard lock(mu_);
+    by_id_[id] = at;
+  }
+  std::vector<std::int64_t> hop_latencies() {
+    std::lock_guard lock(mu_);
+    return hop_us_;
+  }
   std::vector<std::int64_t> latencies() {
     std::lock_guard lock(mu_);
     return latencies_us_;
@@ -67,7 +86,22 @@ class Ledger {
   std::mutex mu_;
   std::map<std::pair<std::string, std::int64_t>, Window> windows_;
   std::vector<std::int64_t> latencies_us_;
+  std::map<std::int64_t, Clock::time_point> by_id_;
+  std::vector<std::int64_t> hop_us_;
 };
+
+struct Percentiles {
+  double p50, p99, p999;
+};
+Percentiles percentiles(std::vector<std::int64_t> v) {
+  std::sort(v.begin(), v.end());
+  auto at = [&](double p) {
+    if (v.empty()) return 0.0;
+    return static_cast<double>(v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))]) /
+           1000.0;
+  };
+  return {at(0.50), at(0.99), at(0.999)};
+}
 
 }  // namespace
 
@@ -89,7 +123,11 @@ int main(int argc, char** argv) {
   kafka::Properties cprops = props;
   cprops.set("auto.offset.reset", "latest").set("fetch.wait.max.ms", "1");
   kafka::Consumer consumer(cprops, "latency-bench-" + std::to_string(wall_ms()), {"crypto.candles"});
-  while (consumer.assignment().empty()) (void)consumer.poll(50);  // joined: reads from the end from here on
+  kafka::Consumer trades_reader(cprops, "latency-bench-trades-" + std::to_string(wall_ms()), {"crypto.trades"});
+  while (consumer.assignment().empty() || trades_reader.assignment().empty()) {  // joined: from the end on
+    (void)consumer.poll(20);
+    (void)trades_reader.poll(20);
+  }
 
   const auto start = Clock::now();
   const auto count_after = start + std::chrono::seconds(warmup);
@@ -116,6 +154,7 @@ int main(int argc, char** argv) {
         const auto json = to_json(t);
         const auto at = Clock::now();
         ledger.sent(t.symbol, t.trade_time / 60'000 * 60'000, at);
+        ledger.sent_id(t.trade_id, at);
         producer.produce("crypto.trades", t.symbol, json, t.trade_time);
       }
       producer.poll(0);
@@ -124,6 +163,14 @@ int main(int argc, char** argv) {
   });
 
   const auto read_until = start + std::chrono::seconds(seconds + 3);
+  std::thread hop([&] {
+    while (Clock::now() < read_until) {
+      auto m = trades_reader.poll(5);
+      if (!m) continue;
+      const auto now = Clock::now();
+      if (auto t = decode_trade(kafka::value_of(*m))) ledger.read_trade(t.value->trade_id, now, count_after);
+    }
+  });
   while (Clock::now() < read_until) {
     auto m = consumer.poll(5);
     if (!m) continue;
@@ -132,19 +179,17 @@ int main(int argc, char** argv) {
     if (c && c.value->interval == "1m") ledger.shown(c.value->symbol, c.value->start, c.value->trades, now, count_after);
   }
   publisher.join();
+  hop.join();
 
   auto lat = ledger.latencies();
-  std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) {
-    if (lat.empty()) return 0.0;
-    const auto i = std::min(lat.size() - 1, static_cast<std::size_t>(p * static_cast<double>(lat.size())));
-    return static_cast<double>(lat[i]) / 1000.0;
-  };
+  const auto hop_lat = ledger.hop_latencies();
+  const auto c = percentiles(lat);
+  const auto h = percentiles(hop_lat);
   const auto counted = static_cast<double>(produced) * (seconds - warmup) / seconds;
   std::printf("rate=%d seconds=%d trades=%llu measured=%zu (%.0f%% of those after warm-up) p50_ms=%.2f p99_ms=%.2f "
-              "p999_ms=%.2f max_ms=%.2f\n",
+              "p999_ms=%.2f hop_p50_ms=%.2f hop_p99_ms=%.2f hop_p999_ms=%.2f\n",
               rate, seconds, static_cast<unsigned long long>(produced), lat.size(),
-              counted > 0 ? 100.0 * static_cast<double>(lat.size()) / counted : 0.0, pct(0.50), pct(0.99), pct(0.999),
-              lat.empty() ? 0.0 : static_cast<double>(lat.back()) / 1000.0);
+              counted > 0 ? 100.0 * static_cast<double>(lat.size()) / counted : 0.0, c.p50, c.p99, c.p999, h.p50, h.p99,
+              h.p999);
   return lat.empty() ? 1 : 0;
 }

@@ -4,7 +4,8 @@ read_committed consumer, at steady rates, for both processing guarantees (docs/b
 
 Usage: latency_run.py <build dir> [seconds per run, default 10]
 For each case a fresh dev-broker (64 partitions) and stream-processor run; latency_bench
-publishes the trades and reads crypto.candles. Prints one table row per case.
+publishes the trades and reads crypto.candles, and, as the baseline, reads crypto.trades itself
+(the broker hop alone). Prints one table row per case.
 """
 import os
 import re
@@ -54,14 +55,16 @@ def run_case(guarantee, interval, update, rate, logdir):
 
 def main():
     logdir = tempfile.mkdtemp(prefix="cryptoflow-latency-")
-    print(f"{'guarantee':14} {'commit ms':>9} {'update ms':>9} {'trades/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'seen %':>7}")
+    print(f"{'guarantee':14} {'commit ms':>9} {'update ms':>9} {'trades/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'p99.9 ms':>9} {'seen %':>7}   broker hop alone: {'p50':>6} {'p99':>6} {'p99.9':>6}")
     for guarantee, interval, update, rate in CASES:
         f = run_case(guarantee, interval, update, rate, logdir)
         if not f:
             print(f"{guarantee:14} {interval:9} {update:9} {rate:9} failed (logs: {logdir})")
             continue
         print(f"{guarantee:14} {interval:9} {update:9} {rate:9} {float(f['p50_ms']):8.1f} {float(f['p99_ms']):8.1f} "
-              f"{float(f['p999_ms']):9.1f} {float(f['measured']) / max(1.0, float(f['trades']) * (SECONDS - 2) / SECONDS) * 100:7.0f}")
+              f"{float(f['p999_ms']):9.1f} {float(f['measured']) / max(1.0, float(f['trades']) * (SECONDS - 2) / SECONDS) * 100:7.0f}"
+              f"                     {float(f['hop_p50_ms']):6.1f} {float(f['hop_p99_ms']):6.1f} {float(f['hop_p999_ms']):6.1f}")
     print(f"logs: {logdir}")
 
 

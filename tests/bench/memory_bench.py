@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""Memory over a long run (docs/benchmarks.md): the whole trade path on the embedded broker and a
+local influxd, RSS of each service at start and as the trades go through.
+
+  binance-producer (REPLAY_FILE of generated Binance trade events, 200 symbols, 1 ms apart in
+  event time, REPLAY_SPEED=20: a steady 20,000 trades/s. The embedded broker keeps only ~5 MB per
+  partition, so the processor must never fall behind by more; at 50,000 trades/s it did, after
+  ~30 s, waiting on commit flushes (docs/benchmarks.md), and the broker dropped what it had not read)
+    -> crypto.trades -> stream-processor (exactly_once) -> crypto.candles/indicators -> influxdb-sink -> influxd
+
+Usage: memory_bench.py <build dir> [trades, default 10000000]. Prints VmRSS of each service at
+start (running, before any trade) and when the processor has read 10 %, 50 % and 100 % of the
+trades, and the growth from the 50 % mark to the end (steady state).
+"""
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BUILD = sys.argv[1]
+TRADES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000_000
+SYMBOLS = 200
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def metric(port, name):
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+    except OSError:
+        return -1
+    m = re.search(rf"^{name} (\S+)$", body, re.M)
+    return float(m.group(1)) if m else -1
+
+
+def write_replay(path):
+    """TRADES Binance trade events over SYMBOLS symbols, ids increasing per symbol, 1 ms apart."""
+    rng = random.Random(3)
+    ids = [0] * SYMBOLS
+    t = 1_700_000_000_000
+    with open(path, "w", buffering=1 << 20) as f:
+        for i in range(TRADES):
+            s = i % SYMBOLS if i % 7 else rng.randrange(SYMBOLS)
+            ids[s] += 1
+            t += 1
+            f.write(f'{{"e":"trade","E":{t},"s":"S{s}USDT","t":{ids[s]},"p":"{100 + s}.{rng.randrange(10**8):08d}",'
+                    f'"q":"0.{rng.randrange(10**8):08d}","T":{t},"m":{"true" if i & 1 else "false"},"M":true}}\n')
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="cryptoflow-memory-")
+    replay = os.path.join(work, "trades.jsonl")
+    t0 = time.time()
+    write_replay(replay)
+    print(f"generated {TRADES:,} trade events ({os.path.getsize(replay) / 1e9:.1f} GB) in {time.time() - t0:.0f} s")
+    influx_port = free_port()
+    conf = open(os.path.join(ROOT, "deploy/local/influxdb.conf.in")).read()
+    conf = conf.replace("@DIR@", os.path.join(work, "influxdb")).replace("@HTTP_PORT@", str(influx_port))
+    open(os.path.join(work, "influxdb.conf"), "w").write(conf.replace("@RPC_PORT@", str(free_port())))
+    procs = {}
+    log = lambda name: open(os.path.join(work, f"{name}.log"), "w")  # noqa: E731
+    influxd = subprocess.Popen(["influxd", "-config", os.path.join(work, "influxdb.conf")], stdout=subprocess.DEVNULL,
+                               stderr=log("influxd"))
+    broker = subprocess.Popen([os.path.join(BUILD, "services/dev-broker/dev-broker"), "--partitions", "64"],
+                              stdout=subprocess.PIPE, stderr=log("broker"), text=True)
+    try:
+        bootstrap = broker.stdout.readline().strip()
+        base = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, LOG_LEVEL="warn")
+        ports = {"stream-processor": free_port(), "influxdb-sink": free_port(), "binance-producer": free_port()}
+        procs["stream-processor"] = subprocess.Popen(
+            [os.path.join(BUILD, "services/stream-processor/stream-processor")],
+            env=dict(base, ADMIN_PORT=str(ports["stream-processor"]), TRANSACTIONAL_ID="memory"),
+            stdout=subprocess.DEVNULL, stderr=log("processor"))
+        procs["influxdb-sink"] = subprocess.Popen(
+            [os.path.join(BUILD, "services/influxdb-sink/influxdb-sink")],
+            env=dict(base, ADMIN_PORT=str(ports["influxdb-sink"]), INFLUX_URL=f"http://127.0.0.1:{influx_port}",
+                     INFLUX_API="v1", INFLUX_DB="memory"), stdout=subprocess.DEVNULL, stderr=log("sink"))
+        time.sleep(5)  # joined their groups, idle
+        start = {name: rss_kib(p.pid) for name, p in procs.items()}
+        procs["binance-producer"] = subprocess.Popen(
+            [os.path.join(BUILD, "services/binance-producer/binance-producer")],
+            env=dict(base, ADMIN_PORT=str(ports["binance-producer"]), REPLAY_FILE=replay, REPLAY_SPEED="20"),
+            stdout=subprocess.DEVNULL, stderr=log("producer"))
+        time.sleep(0.3)
+        start["binance-producer"] = rss_kib(procs["binance-producer"].pid)
+        marks = {}
+        peak = {}
+        producer_done = None
+        published = 0
+        last_report = time.time()
+        t0 = time.time()
+        deadline = t0 + 3600
+        while time.time() < deadline:
+            n = metric(ports["stream-processor"], "cryptoflow_processor_trades_in_total")
+            published = max(published, metric(ports["binance-producer"], "cryptoflow_binance_trades_total"))
+            for name, p in procs.items():
+                r = rss_kib(p.pid)
+                if r:
+                    peak[name] = max(peak.get(name, 0), r)
+            for frac in (0.1, 0.5, 1.0):
+                if n >= TRADES * frac and frac not in marks:
+                    marks[frac] = {name: rss_kib(p.pid) for name, p in procs.items()}
+                    marks[frac]["binance-producer"] = marks[frac]["binance-producer"] or peak.get("binance-producer")
+            if time.time() - last_report >= 10:
+                last_report = time.time()
+                print(f"  {last_report - t0:5.0f} s: published {published:,.0f}, processed {n:,.0f}", flush=True)
+            if 1.0 in marks:
+                break
+            if procs["binance-producer"].poll() is not None and not producer_done:
+                producer_done = time.time()
+            if producer_done and time.time() - producer_done > 60:
+                dead = metric(ports["stream-processor"], "cryptoflow_processor_dead_lettered_total")
+                print(f"the processor read {n:,.0f} of {TRADES:,} trades ({dead:,.0f} dead-lettered); binance-producer "
+                      f"published at least {published:,.0f}")
+                break
+            time.sleep(0.2)
+        elapsed = time.time() - t0
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in procs.values():
+            p.wait(60)
+        broker.terminate()
+        influxd.terminate()
+        broker.wait(30)
+        influxd.wait(30)
+    print(f"{TRADES:,} trades through binance-producer -> stream-processor -> influxdb-sink in {elapsed:.0f} s")
+    mb = lambda k: f"{k / 1024:.1f}" if k else "-"  # noqa: E731
+    print(f"{'service':18} {'start MB':>9} {'10% MB':>8} {'50% MB':>8} {'100% MB':>8} {'peak MB':>8} {'50->100%':>9}")
+    for name in ("binance-producer", "stream-processor", "influxdb-sink"):
+        row = [marks.get(f, {}).get(name) for f in (0.1, 0.5, 1.0)]
+        growth = f"{(row[2] / row[1] - 1) * 100:+.1f}%" if row[1] and row[2] else "-"
+        print(f"{name:18} {mb(start.get(name)):>9} {mb(row[0]):>8} {mb(row[1]):>8} {mb(row[2]):>8} "
+              f"{mb(peak.get(name)):>8} {growth:>9}")
+    if 1.0 in marks:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        os.remove(replay)
+        print(f"logs: {work}")
+
+
+if __name__ == "__main__":
+    main()

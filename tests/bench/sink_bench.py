@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+"""InfluxDB sink throughput against a local influxd (a real InfluxDB 1.x server), all in one run
+on the same points (docs/benchmarks.md):
+
+  influxdb-sink             crypto.candles from the embedded broker -> influxd (5,000-point batches)
+  curl, 5,000-line batches  the same points as line protocol, one curl POST per batch
+  one point per request     the seed projects' writer: one HTTP POST per point (a sample)
+
+Usage: sink_bench.py <build dir> [points, default 200000]. Each writer gets its own database.
+"""
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BUILD = sys.argv[1]
+POINTS = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
+ONE_BY_ONE = 3_000  # the per-request writer gets a sample: at its rate the full set takes minutes
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def candles():
+    """POINTS distinct 1m candles over 200 symbols, as the stream-processor writes them."""
+    rng = random.Random(7)
+    out = []
+    for i in range(POINTS):
+        sym = f"SYM{i % 200}USDT"
+        start = 1_700_000_000_000 + (i // 200) * 60_000
+        o = 100 + rng.randrange(1000)
+        c = {"source": "binance", "symbol": sym, "interval": "1m", "start": start, "end": start + 60_000,
+             "open": f"{o}.5", "high": f"{o + 3}.25", "low": f"{o - 2}.125", "close": f"{o + 1}.75",
+             "volume": f"{rng.randrange(10**6)}.{rng.randrange(10**8):08d}",
+             "quote_volume": f"{rng.randrange(10**9)}.{rng.randrange(10**8):08d}",
+             "taker_buy_volume": f"{rng.randrange(10**5)}.{rng.randrange(10**8):08d}",
+             "vwap": f"{o}.{rng.randrange(10**8):08d}", "trades": rng.randrange(1, 5000), "final": True}
+        out.append(c)
+    return out
+
+
+def line(c):  # services/influxdb-sink/src/line_protocol.cpp, for a Candle
+    return (f"candle,interval={c['interval']},source={c['source']},symbol={c['symbol']} "
+            f"open={c['open']},high={c['high']},low={c['low']},close={c['close']},volume={c['volume']},"
+            f"quote_volume={c['quote_volume']},taker_buy_volume={c['taker_buy_volume']},vwap={c['vwap']},"
+            f"trades={c['trades']}i,final={'true' if c['final'] else 'false'} {c['start']}\n")
+
+
+def query_count(port, db):
+    q = urllib.parse.urlencode({"db": db, "q": "SELECT count(close) FROM candle"})
+    body = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/query?{q}", timeout=30).read())
+    try:
+        return body["results"][0]["series"][0]["values"][0][1]
+    except (KeyError, IndexError):
+        return 0
+
+
+def metric(port, name):
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+    except OSError:
+        return -1
+    m = re.search(rf"^{name} (\S+)$", body, re.M)
+    return float(m.group(1)) if m else -1
+
+
+def create_db(port, db):
+    data = urllib.parse.urlencode({"q": f"CREATE DATABASE {db}"}).encode()
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/query", data=data, timeout=10).read()
+
+
+def main():
+    import urllib.parse  # noqa: F401  (used above through urllib)
+    from confluent_kafka import Producer
+    work = tempfile.mkdtemp(prefix="cryptoflow-sink-bench-")
+    influx_port = free_port()
+    conf = open(os.path.join(ROOT, "deploy/local/influxdb.conf.in")).read()
+    conf = conf.replace("@DIR@", os.path.join(work, "influxdb")).replace("@HTTP_PORT@", str(influx_port))
+    conf = conf.replace("@RPC_PORT@", str(free_port()))
+    open(os.path.join(work, "influxdb.conf"), "w").write(conf)
+    influxd = subprocess.Popen(["influxd", "-config", os.path.join(work, "influxdb.conf")],
+                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "influxd.log"), "w"))
+    broker = subprocess.Popen([os.path.join(BUILD, "services/dev-broker/dev-broker"), "--partitions", "64"],
+                              stdout=subprocess.PIPE, stderr=open(os.path.join(work, "broker.log"), "w"), text=True)
+    sink = None
+    try:
+        bootstrap = broker.stdout.readline().strip()
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{influx_port}/ping", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        points = candles()
+        p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
+        for c in points:
+            p.produce("crypto.candles", key=f"{c['symbol']}|{c['interval']}|{c['start']}",
+                      value=json.dumps(c, separators=(",", ":")), timestamp=c["start"])
+        p.flush(60)
+
+        # influxdb-sink
+        admin = free_port()
+        env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, ADMIN_PORT=str(admin), LOG_LEVEL="warn",
+                   INFLUX_URL=f"http://127.0.0.1:{influx_port}", INFLUX_API="v1", INFLUX_DB="bench_sink",
+                   SINK_TOPICS="crypto.candles", GROUP_ID="bench-sink")
+        sink = subprocess.Popen([os.path.join(BUILD, "services/influxdb-sink/influxdb-sink")], env=env,
+                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "sink.log"), "w"))
+        first = last = None
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            n = metric(admin, "cryptoflow_sink_written_total")
+            if n > 0 and first is None:
+                first = (time.time(), n)
+            if n >= POINTS:
+                last = time.time()
+                break
+            time.sleep(0.01)
+        sink.terminate()
+        sink.wait(30)
+        sink_rate = (POINTS - first[1]) / (last - first[0]) if first and last else None
+        sink_stored = query_count(influx_port, "bench_sink")
+
+        # curl, 5,000-line batches of the same points
+        create_db(influx_port, "bench_curl")
+        files = []
+        for i in range(0, POINTS, 5000):
+            path = os.path.join(work, f"batch{i // 5000:05d}.lp")
+            with open(path, "w") as f:
+                f.writelines(line(c) for c in points[i:i + 5000])
+            files.append(path)
+        url = f"http://127.0.0.1:{influx_port}/write?db=bench_curl&precision=ms"
+        t0 = time.time()
+        for path in files:
+            subprocess.run(["curl", "-sf", "-XPOST", url, "--data-binary", f"@{path}"], check=True)
+        curl_rate = POINTS / (time.time() - t0)
+        curl_stored = query_count(influx_port, "bench_curl")
+
+        # one point per request (seed style)
+        create_db(influx_port, "bench_one")
+        url = f"http://127.0.0.1:{influx_port}/write?db=bench_one&precision=ms"
+        t0 = time.time()
+        for c in points[:ONE_BY_ONE]:
+            urllib.request.urlopen(urllib.request.Request(url, data=line(c).encode(), method="POST"), timeout=10).read()
+        one_rate = ONE_BY_ONE / (time.time() - t0)
+    finally:
+        if sink and sink.poll() is None:
+            sink.kill()
+        broker.terminate()
+        influxd.terminate()
+        broker.wait(30)
+        influxd.wait(30)
+    print(f"{POINTS:,} distinct 1m candles; influxd {subprocess.run(['influxd', 'version'], capture_output=True, text=True).stdout.strip()}")
+    print(f"{'writer':44} {'points/s':>10} {'stored':>9} {'vs curl':>8}")
+    rows = [("influxdb-sink (5,000-point batches)", sink_rate, sink_stored),
+            ("curl, 5,000-line batches", curl_rate, curl_stored),
+            (f"one point per request (first {ONE_BY_ONE:,})", one_rate, None)]
+    for name, rate, stored in rows:
+        if rate is None:
+            print(f"{name:44} {'failed':>10}")
+            continue
+        print(f"{name:44} {rate:10,.0f} {stored if stored is not None else '-':>9} {rate / curl_rate:8.2f}")
+    if sink_rate:
+        print(f"influxdb-sink / curl: {sink_rate / curl_rate:.2f}; influxdb-sink / one-per-request: {sink_rate / one_rate:.0f}x")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import urllib.parse
+    main()
