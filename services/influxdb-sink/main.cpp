@@ -21,6 +21,7 @@ int run(const Config& config, const std::vector<std::string>& args) {
   io.db = config.str("INFLUX_DB");
   io.username = config.str("INFLUX_USERNAME");
   io.password = config.str("INFLUX_PASSWORD");
+  io.gzip = config.choice("INFLUX_GZIP", {"true", "false"}) == "true";
   if (io.api == "v2" && io.token.empty()) log_warn("INFLUX_TOKEN is empty: InfluxDB 2 will refuse writes");
 
   const auto so = sink::options_from_config(config, "INFLUX_BATCH_SIZE", "INFLUX_FLUSH_INTERVAL_MS");
@@ -55,6 +56,8 @@ int main(int argc, char** argv) {
                               {"INFLUX_DB", "crypto", "v1 database (created at start if missing)"},
                               {"INFLUX_USERNAME", "", "v1 user (basic auth)"},
                               {"INFLUX_PASSWORD", "", "v1 password (never logged)"},
+                              {"INFLUX_GZIP", "true",
+                               "gzip request bodies (false on loopback: compressing costs more than it saves)"},
                               {"INFLUX_BATCH_SIZE", "5000", "points per write"},
                               {"INFLUX_FLUSH_INTERVAL_MS", "1000", "write a partial batch after this long"},
                               {"SINK_TOPICS", "crypto.candles,crypto.indicators,crypto.tickers", "topics to write"},

@@ -95,7 +95,6 @@ def main():
                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "influxd.log"), "w"))
     broker = subprocess.Popen([os.path.join(BUILD, "services/dev-broker/dev-broker"), "--partitions", "64"],
                               stdout=subprocess.PIPE, stderr=open(os.path.join(work, "broker.log"), "w"), text=True)
-    sink = None
     try:
         bootstrap = broker.stdout.readline().strip()
         for _ in range(100):
@@ -111,27 +110,30 @@ def main():
                       value=json.dumps(c, separators=(",", ":")), timestamp=c["start"])
         p.flush(60)
 
-        # influxdb-sink
-        admin = free_port()
-        env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, ADMIN_PORT=str(admin), LOG_LEVEL="warn",
-                   INFLUX_URL=f"http://127.0.0.1:{influx_port}", INFLUX_API="v1", INFLUX_DB="bench_sink",
-                   SINK_TOPICS="crypto.candles", GROUP_ID="bench-sink")
-        sink = subprocess.Popen([os.path.join(BUILD, "services/influxdb-sink/influxdb-sink")], env=env,
-                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "sink.log"), "w"))
-        first = last = None
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            n = metric(admin, "cryptoflow_sink_written_total")
-            if n > 0 and first is None:
-                first = (time.time(), n)
-            if n >= POINTS:
-                last = time.time()
-                break
-            time.sleep(0.01)
-        sink.terminate()
-        sink.wait(30)
-        sink_rate = (POINTS - first[1]) / (last - first[0]) if first and last else None
-        sink_stored = query_count(influx_port, "bench_sink")
+        # influxdb-sink, with gzip (the default) and without
+        def run_sink(db, gzip):
+            admin = free_port()
+            env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, ADMIN_PORT=str(admin), LOG_LEVEL="warn",
+                       INFLUX_URL=f"http://127.0.0.1:{influx_port}", INFLUX_API="v1", INFLUX_DB=db,
+                       INFLUX_GZIP=gzip, SINK_TOPICS="crypto.candles", GROUP_ID=db)
+            proc = subprocess.Popen([os.path.join(BUILD, "services/influxdb-sink/influxdb-sink")], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, f"{db}.log"), "w"))
+            first = last = None
+            deadline = time.time() + 600
+            while time.time() < deadline:
+                n = metric(admin, "cryptoflow_sink_written_total")
+                if n > 0 and first is None:
+                    first = (time.time(), n)
+                if n >= POINTS:
+                    last = time.time()
+                    break
+                time.sleep(0.01)
+            proc.terminate()
+            proc.wait(30)
+            return ((POINTS - first[1]) / (last - first[0]) if first and last else None), query_count(influx_port, db)
+
+        sink_rate, sink_stored = run_sink("bench_sink", "true")
+        plain_rate, plain_stored = run_sink("bench_sink_plain", "false")
 
         # curl, 5,000-line batches of the same points
         create_db(influx_port, "bench_curl")
@@ -156,15 +158,14 @@ def main():
             urllib.request.urlopen(urllib.request.Request(url, data=line(c).encode(), method="POST"), timeout=10).read()
         one_rate = ONE_BY_ONE / (time.time() - t0)
     finally:
-        if sink and sink.poll() is None:
-            sink.kill()
         broker.terminate()
         influxd.terminate()
         broker.wait(30)
         influxd.wait(30)
     print(f"{POINTS:,} distinct 1m candles; influxd {subprocess.run(['influxd', 'version'], capture_output=True, text=True).stdout.strip()}")
     print(f"{'writer':44} {'points/s':>10} {'stored':>9} {'vs curl':>8}")
-    rows = [("influxdb-sink (5,000-point batches)", sink_rate, sink_stored),
+    rows = [("influxdb-sink (5,000-point batches, gzip)", sink_rate, sink_stored),
+            ("influxdb-sink, INFLUX_GZIP=false", plain_rate, plain_stored),
             ("curl, 5,000-line batches", curl_rate, curl_stored),
             (f"one point per request (first {ONE_BY_ONE:,})", one_rate, None)]
     for name, rate, stored in rows:
@@ -172,8 +173,9 @@ def main():
             print(f"{name:44} {'failed':>10}")
             continue
         print(f"{name:44} {rate:10,.0f} {stored if stored is not None else '-':>9} {rate / curl_rate:8.2f}")
-    if sink_rate:
-        print(f"influxdb-sink / curl: {sink_rate / curl_rate:.2f}; influxdb-sink / one-per-request: {sink_rate / one_rate:.0f}x")
+    for name, rate in (("influxdb-sink", sink_rate), ("influxdb-sink INFLUX_GZIP=false", plain_rate)):
+        if rate:
+            print(f"{name} / curl: {rate / curl_rate:.2f}; / one-per-request: {rate / one_rate:.0f}x")
     shutil.rmtree(work, ignore_errors=True)
 
 

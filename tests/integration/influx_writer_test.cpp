@@ -59,6 +59,18 @@ TEST_CASE("v2: path - headers - query parameters and body as InfluxDB 2's API re
   CHECK(w.write_url().find("s3cr3t") == std::string::npos);
 }
 
+TEST_CASE("INFLUX_GZIP=false: the body goes as it is, without Content-Encoding") {
+  test::HttpStandIn server([](const test::HttpRequest&) { return test::HttpReply{204, "", {}}; });
+  InfluxOptions o{server.url(), "v1", "", "", "", "crypto", "", ""};
+  o.gzip = false;
+  InfluxWriter w(o);
+  REQUIRE(w.write("candle,symbol=X open=1 1\n").status == WriteStatus::ok);
+  const auto reqs = server.requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].headers.count("content-encoding") == 0);
+  CHECK(reqs[0].body == "candle,symbol=X open=1 1\n");
+}
+
 TEST_CASE("v2: 429 with Retry-After and 503 are retried - 400 is rejected") {
   int calls = 0;
   test::HttpStandIn server([&](const test::HttpRequest&) {
