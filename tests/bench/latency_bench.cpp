@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "cryptoflow/kafka.hpp"
-#include "cryptoflow/metrics.hpp"
 #include "cryptoflow/messages.hpp"
+#include "cryptoflow/metrics.hpp"
 
 using namespace cryptoflow;
 using Clock = std::chrono::steady_clock;
@@ -146,7 +146,8 @@ int main(int argc, char** argv) {
     t.quantity = *Decimal::parse("0.01");
     for (std::uint64_t step = 0; produced < total; ++step) {
       std::this_thread::sleep_until(start + std::chrono::milliseconds(step));
-      const auto due = std::min<std::uint64_t>(total, static_cast<std::uint64_t>(per_ms * static_cast<double>(step + 1)));
+      const auto due =
+          std::min<std::uint64_t>(total, static_cast<std::uint64_t>(per_ms * static_cast<double>(step + 1)));
       for (; produced < due; ++produced) {
         t.symbol = names[produced % names.size()];
         t.trade_id = static_cast<std::int64_t>(produced);
@@ -176,7 +177,8 @@ int main(int argc, char** argv) {
     if (!m) continue;
     const auto now = Clock::now();
     auto c = decode_candle(kafka::value_of(*m));
-    if (c && c.value->interval == "1m") ledger.shown(c.value->symbol, c.value->start, c.value->trades, now, count_after);
+    if (c && c.value->interval == "1m")
+      ledger.shown(c.value->symbol, c.value->start, c.value->trades, now, count_after);
   }
   publisher.join();
   hop.join();
@@ -186,10 +188,11 @@ int main(int argc, char** argv) {
   const auto c = percentiles(lat);
   const auto h = percentiles(hop_lat);
   const auto counted = static_cast<double>(produced) * (seconds - warmup) / seconds;
-  std::printf("rate=%d seconds=%d trades=%llu measured=%zu (%.0f%% of those after warm-up) p50_ms=%.2f p99_ms=%.2f "
-              "p999_ms=%.2f hop_p50_ms=%.2f hop_p99_ms=%.2f hop_p999_ms=%.2f\n",
-              rate, seconds, static_cast<unsigned long long>(produced), lat.size(),
-              counted > 0 ? 100.0 * static_cast<double>(lat.size()) / counted : 0.0, c.p50, c.p99, c.p999, h.p50, h.p99,
-              h.p999);
+  std::printf(
+      "rate=%d seconds=%d trades=%llu measured=%zu (%.0f%% of those after warm-up) p50_ms=%.2f p99_ms=%.2f "
+      "p999_ms=%.2f hop_p50_ms=%.2f hop_p99_ms=%.2f hop_p999_ms=%.2f\n",
+      rate, seconds, static_cast<unsigned long long>(produced), lat.size(),
+      counted > 0 ? 100.0 * static_cast<double>(lat.size()) / counted : 0.0, c.p50, c.p99, c.p999, h.p50, h.p99,
+      h.p999);
   return lat.empty() ? 1 : 0;
 }

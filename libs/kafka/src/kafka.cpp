@@ -271,9 +271,7 @@ Consumer::Consumer(const Properties& props, const std::string& group_id, const s
   // small records take: the fetch wake-up (watch_prefetch) watches the record count only. Each
   // partition keeps librdkafka's 1 MB per fetch: with 256 KB a busy partition of a 64-partition
   // topic fell behind a steady 50,000 trades/s (fetches come only as fast as the queue drains).
-  p.set("queued.min.messages", "10000")
-      .set("queued.max.messages.kbytes", "32768")
-      .set("fetch.max.bytes", "8388608");
+  p.set("queued.min.messages", "10000").set("queued.max.messages.kbytes", "32768").set("fetch.max.bytes", "8388608");
   for (const auto& [k, v] : props.items()) p.set(k, v);
   p.set("group.id", group_id)
       .set("enable.auto.commit", "false")
