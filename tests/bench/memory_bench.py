@@ -127,7 +127,8 @@ def main():
                     marks[frac]["binance-producer"] = marks[frac]["binance-producer"] or peak.get("binance-producer")
             if time.time() - last_report >= 10:
                 last_report = time.time()
-                print(f"  {last_report - t0:5.0f} s: published {published:,.0f}, processed {n:,.0f}", flush=True)
+                rss = ", ".join(f"{name} {(rss_kib(p.pid) or 0) / 1024:.1f} MB" for name, p in procs.items())
+                print(f"  {last_report - t0:5.0f} s: published {published:,.0f}, processed {n:,.0f}; {rss}", flush=True)
             if 1.0 in marks:
                 break
             if procs["binance-producer"].poll() is not None and not producer_done:
