@@ -12,12 +12,12 @@ python3-confluent-kafka). Prints a table; rates are trades/s from the first reco
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from benchlib import binary as service_binary, free_port, metric, start_broker
 
 BUILD = sys.argv[1]
 TRADES = int(sys.argv[2]) if len(sys.argv) > 2 else 300_000
@@ -26,16 +26,7 @@ PARTITIONS = 64  # the mock keeps only ~5 MB per partition: spread the trades th
 
 
 def binary(name):
-    return os.path.join(BUILD, "services", name, name)
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return service_binary(BUILD, name)
 
 
 def produce(bootstrap):
@@ -70,15 +61,6 @@ def kept_trades(bootstrap):
         total += hi - lo
     c.close()
     return total
-
-
-def metric(port, name):
-    try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-    except OSError:
-        return -1
-    m = re.search(rf"^{name} (\S+)$", body, re.M)
-    return float(m.group(1)) if m else -1
 
 
 def run_processor(bootstrap, guarantee, logdir):
@@ -172,9 +154,7 @@ def run_kcat(bootstrap):
 
 def main():
     logdir = tempfile.mkdtemp(prefix="cryptoflow-bench-")
-    broker = subprocess.Popen([binary("dev-broker"), "--partitions", str(PARTITIONS)], stdout=subprocess.PIPE,
-                              stderr=open(os.path.join(logdir, "broker.log"), "w"), text=True)
-    bootstrap = broker.stdout.readline().strip()
+    broker, bootstrap = start_broker(BUILD, PARTITIONS, os.path.join(logdir, "broker.log"))
     try:
         t0 = time.time()
         produce(bootstrap)

@@ -14,6 +14,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import binary, start_broker
+
 BUILD = sys.argv[1]
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 CASES = [  # guarantee, COMMIT_INTERVAL_MS, UPDATE_INTERVAL_MS, trades/s
@@ -25,19 +27,13 @@ if len(sys.argv) > 3:  # one case: guarantee commit_ms update_ms rate
     CASES = [(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))]
 
 
-def binary(name):
-    return os.path.join(BUILD, "services", name, name)
-
-
 def run_case(guarantee, interval, update, rate, logdir):
     name = f"{guarantee}-{interval}ms-{update}ms-{rate}"
-    broker = subprocess.Popen([binary("dev-broker"), "--partitions", "64"], stdout=subprocess.PIPE,
-                              stderr=open(os.path.join(logdir, f"broker-{name}.log"), "w"), text=True)
-    bootstrap = broker.stdout.readline().strip()
+    broker, bootstrap = start_broker(BUILD, 64, os.path.join(logdir, f"broker-{name}.log"))
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, KAFKA_FETCH_WAIT_MAX_MS="1", ADMIN_PORT="0",
                GROUP_ID="latency", TRANSACTIONAL_ID="latency", PROCESSING_GUARANTEE=guarantee,
                COMMIT_INTERVAL_MS=str(interval), UPDATE_INTERVAL_MS=str(update), KAFKA_LINGER_MS="1", LOG_LEVEL="warn")
-    proc = subprocess.Popen([binary("stream-processor")], env=env,
+    proc = subprocess.Popen([binary(BUILD, "stream-processor")], env=env,
                             stdout=open(os.path.join(logdir, f"processor-{name}.log"), "w"), stderr=subprocess.STDOUT)
     try:
         time.sleep(4)  # joins the group (the mock's 3 s initial rebalance delay)

@@ -14,27 +14,17 @@ trades, and the growth from the 50 % mark to the end (steady state).
 """
 import os
 import random
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from benchlib import binary, free_port, metric, start_broker, start_influxd
 
 BUILD = sys.argv[1]
 TRADES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000_000
 SYMBOLS = 200
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def rss_kib(pid):
@@ -46,15 +36,6 @@ def rss_kib(pid):
     except OSError:
         pass
     return None
-
-
-def metric(port, name):
-    try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-    except OSError:
-        return -1
-    m = re.search(rf"^{name} (\S+)$", body, re.M)
-    return float(m.group(1)) if m else -1
 
 
 def write_replay(path):
@@ -77,32 +58,25 @@ def main():
     t0 = time.time()
     write_replay(replay)
     print(f"generated {TRADES:,} trade events ({os.path.getsize(replay) / 1e9:.1f} GB) in {time.time() - t0:.0f} s")
-    influx_port = free_port()
-    conf = open(os.path.join(ROOT, "deploy/local/influxdb.conf.in")).read()
-    conf = conf.replace("@DIR@", os.path.join(work, "influxdb")).replace("@HTTP_PORT@", str(influx_port))
-    open(os.path.join(work, "influxdb.conf"), "w").write(conf.replace("@RPC_PORT@", str(free_port())))
     procs = {}
     log = lambda name: open(os.path.join(work, f"{name}.log"), "w")  # noqa: E731
-    influxd = subprocess.Popen(["influxd", "-config", os.path.join(work, "influxdb.conf")], stdout=subprocess.DEVNULL,
-                               stderr=log("influxd"))
-    broker = subprocess.Popen([os.path.join(BUILD, "services/dev-broker/dev-broker"), "--partitions", "64"],
-                              stdout=subprocess.PIPE, stderr=log("broker"), text=True)
+    influxd, influx_port = start_influxd(work)
+    broker, bootstrap = start_broker(BUILD, 64, os.path.join(work, "broker.log"))
     try:
-        bootstrap = broker.stdout.readline().strip()
         base = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, LOG_LEVEL="warn")
         ports = {"stream-processor": free_port(), "influxdb-sink": free_port(), "binance-producer": free_port()}
         procs["stream-processor"] = subprocess.Popen(
-            [os.path.join(BUILD, "services/stream-processor/stream-processor")],
+            [binary(BUILD, "stream-processor")],
             env=dict(base, ADMIN_PORT=str(ports["stream-processor"]), TRANSACTIONAL_ID="memory"),
             stdout=subprocess.DEVNULL, stderr=log("processor"))
         procs["influxdb-sink"] = subprocess.Popen(
-            [os.path.join(BUILD, "services/influxdb-sink/influxdb-sink")],
+            [binary(BUILD, "influxdb-sink")],
             env=dict(base, ADMIN_PORT=str(ports["influxdb-sink"]), INFLUX_URL=f"http://127.0.0.1:{influx_port}",
                      INFLUX_API="v1", INFLUX_DB="memory"), stdout=subprocess.DEVNULL, stderr=log("sink"))
         time.sleep(5)  # joined their groups, idle
         start = {name: rss_kib(p.pid) for name, p in procs.items()}
         procs["binance-producer"] = subprocess.Popen(
-            [os.path.join(BUILD, "services/binance-producer/binance-producer")],
+            [binary(BUILD, "binance-producer")],
             env=dict(base, ADMIN_PORT=str(ports["binance-producer"]), REPLAY_FILE=replay, REPLAY_SPEED="20"),
             stdout=subprocess.DEVNULL, stderr=log("producer"))
         time.sleep(0.3)

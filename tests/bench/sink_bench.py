@@ -11,27 +11,19 @@ Usage: sink_bench.py <build dir> [points, default 200000]. Each writer gets its 
 import json
 import os
 import random
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
+
+from benchlib import binary, free_port, metric, start_broker, start_influxd
 
 BUILD = sys.argv[1]
 POINTS = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
 ONE_BY_ONE = 3_000  # the per-request writer gets a sample: at its rate the full set takes minutes
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def candles():
@@ -68,41 +60,17 @@ def query_count(port, db):
         return 0
 
 
-def metric(port, name):
-    try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-    except OSError:
-        return -1
-    m = re.search(rf"^{name} (\S+)$", body, re.M)
-    return float(m.group(1)) if m else -1
-
-
 def create_db(port, db):
     data = urllib.parse.urlencode({"q": f"CREATE DATABASE {db}"}).encode()
     urllib.request.urlopen(f"http://127.0.0.1:{port}/query", data=data, timeout=10).read()
 
 
 def main():
-    import urllib.parse  # noqa: F401  (used above through urllib)
     from confluent_kafka import Producer
     work = tempfile.mkdtemp(prefix="cryptoflow-sink-bench-")
-    influx_port = free_port()
-    conf = open(os.path.join(ROOT, "deploy/local/influxdb.conf.in")).read()
-    conf = conf.replace("@DIR@", os.path.join(work, "influxdb")).replace("@HTTP_PORT@", str(influx_port))
-    conf = conf.replace("@RPC_PORT@", str(free_port()))
-    open(os.path.join(work, "influxdb.conf"), "w").write(conf)
-    influxd = subprocess.Popen(["influxd", "-config", os.path.join(work, "influxdb.conf")],
-                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "influxd.log"), "w"))
-    broker = subprocess.Popen([os.path.join(BUILD, "services/dev-broker/dev-broker"), "--partitions", "64"],
-                              stdout=subprocess.PIPE, stderr=open(os.path.join(work, "broker.log"), "w"), text=True)
+    influxd, influx_port = start_influxd(work)
+    broker, bootstrap = start_broker(BUILD, 64, os.path.join(work, "broker.log"))
     try:
-        bootstrap = broker.stdout.readline().strip()
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{influx_port}/ping", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         points = candles()
         p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
         for c in points:
@@ -116,7 +84,7 @@ def main():
             env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, ADMIN_PORT=str(admin), LOG_LEVEL="warn",
                        INFLUX_URL=f"http://127.0.0.1:{influx_port}", INFLUX_API="v1", INFLUX_DB=db,
                        INFLUX_GZIP=gzip, SINK_TOPICS="crypto.candles", GROUP_ID=db)
-            proc = subprocess.Popen([os.path.join(BUILD, "services/influxdb-sink/influxdb-sink")], env=env,
+            proc = subprocess.Popen([binary(BUILD, "influxdb-sink")], env=env,
                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, f"{db}.log"), "w"))
             first = last = None
             deadline = time.time() + 600
@@ -180,5 +148,4 @@ def main():
 
 
 if __name__ == "__main__":
-    import urllib.parse
     main()
