@@ -46,6 +46,23 @@ HandlePtr make_handle(rd_kafka_type_t type, ConfPtr conf) {
   return HandlePtr(rk);
 }
 
+using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, decltype(&rd_kafka_metadata_destroy)>;
+
+// One topic's partitions and their leaders, asked of the cluster now (librdkafka caches them
+// for later produces). Null with err set when the cluster did not answer within the timeout.
+MetadataPtr topic_metadata(rd_kafka_t* rk, const std::string& topic, std::chrono::milliseconds timeout,
+                           rd_kafka_resp_err_t& err) {
+  std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
+      rd_kafka_topic_new(rk, topic.c_str(), nullptr), &rd_kafka_topic_destroy);
+  const rd_kafka_metadata_t* md = nullptr;
+  err = rkt ? rd_kafka_metadata(rk, 0, rkt.get(), &md, static_cast<int>(timeout.count())) : rd_kafka_last_error();
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && md) {
+    rd_kafka_metadata_destroy(md);
+    md = nullptr;
+  }
+  return {md, &rd_kafka_metadata_destroy};
+}
+
 }  // namespace
 
 Properties& Properties::set(std::string key, std::string value) {
@@ -117,13 +134,8 @@ Producer::~Producer() {
 bool Producer::warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
   bool ok = true;
   for (const auto& t : topics) {
-    std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
-        rd_kafka_topic_new(rk_.get(), t.c_str(), nullptr), &rd_kafka_topic_destroy);
-    const rd_kafka_metadata_t* md = nullptr;
-    const auto err = rkt ? rd_kafka_metadata(rk_.get(), 0, rkt.get(), &md, static_cast<int>(timeout.count()))
-                         : rd_kafka_last_error();
-    if (md) rd_kafka_metadata_destroy(md);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!topic_metadata(rk_.get(), t, timeout, err)) {
       log_warn("topic metadata not available yet", {{"topic", t}, {"error", rd_kafka_err2str(err)}});
       ok = false;
     }
@@ -398,16 +410,14 @@ void Consumer::wake_fetchers() {
     std::set<std::string> topics;
     for (const auto& tp : assigned_) topics.insert(tp.topic);
     for (const auto& t : topics) {
-      std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
-          rd_kafka_topic_new(rk_.get(), t.c_str(), nullptr), &rd_kafka_topic_destroy);
-      const rd_kafka_metadata_t* md = nullptr;
-      if (!rkt || rd_kafka_metadata(rk_.get(), 0, rkt.get(), &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+      const auto md = topic_metadata(rk_.get(), t, std::chrono::seconds(5), err);
+      if (!md) continue;
       for (int i = 0; i < md->topic_cnt; ++i)
         for (int j = 0; j < md->topics[i].partition_cnt; ++j) {
           const auto& part = md->topics[i].partitions[j];
           if (assigned_.count({t, part.id})) wake_targets_.emplace(part.leader, TopicPartition{t, part.id});
         }
-      rd_kafka_metadata_destroy(md);
     }
     wake_targets_stale_ = false;
   }

@@ -309,14 +309,14 @@ class TradeReader {
   }
   bool StartObject() {
     if (depth_ == 0) top_object_ = true;
-    return nested(true);
+    return nested();
   }
   bool Key(const char* s, rapidjson::SizeType n, bool) {
     if (depth_ == 1) field_ = lookup(std::string_view(s, n));
     return true;
   }
   bool EndObject(rapidjson::SizeType) { return end(); }
-  bool StartArray() { return nested(false); }
+  bool StartArray() { return nested(); }
   bool EndArray(rapidjson::SizeType) { return end(); }
 
   // After a successful parse: the first error in field order, or empty.
@@ -377,7 +377,7 @@ class TradeReader {
       }
     });
   }
-  bool nested(bool) {
+  bool nested() {
     if (depth_ == 1) (void)value(State::bad, [] {});  // an object or array where a scalar belongs
     ++depth_;
     return true;
