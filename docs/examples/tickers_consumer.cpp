@@ -15,10 +15,10 @@ int main(int argc, char** argv) {
   props.set("bootstrap.servers", brokers ? brokers : "localhost:9092");
 
   // --- the five lines ---
-  kafka::Consumer consumer(props, "my-team-tickers", {"crypto.tickers"});
+  kafka::KafkaConsumer consumer(props, "my-team-tickers", {"crypto.tickers"});
   for (long n = 0; n != count;)
-    if (auto msg = consumer.poll(1000))
-      if (auto t = decode_ticker(kafka::value_of(*msg)); t && ++n)
+    if (auto record = consumer.poll(std::chrono::seconds(1)))
+      if (auto t = decode_ticker(record->value); t && ++n)
         std::cout << t.value->coin << ' ' << t.value->vs_currency << ' '
                   << (t.value->price ? t.value->price->to_string() : "null") << '\n';
   return 0;

@@ -84,7 +84,7 @@ Result ceiling(const std::vector<std::string>& msgs) {
 Result pipeline(const std::vector<std::string>& msgs) {
   processor::EngineOptions options{
       {{"1m", 60'000}, {"5m", 300'000}, {"15m", 900'000}, {"1h", 3'600'000}}, 0, 10'000, 12};
-  options.sma = processor::make_moving_average("30s", "10s");
+  options.sma = processor::MovingAverage{"30s", 30'000, 10'000};
   processor::CandleEngine engine(options);
   std::vector<processor::FromPartition<Candle>> out;
   std::vector<processor::FromPartition<Indicator>> indicators;

@@ -122,11 +122,11 @@ int main(int argc, char** argv) {
   Ledger ledger;
   kafka::Properties cprops = props;
   cprops.set("auto.offset.reset", "latest").set("fetch.wait.max.ms", "1");
-  kafka::Consumer consumer(cprops, "latency-bench-" + std::to_string(wall_ms()), {"crypto.candles"});
-  kafka::Consumer trades_reader(cprops, "latency-bench-trades-" + std::to_string(wall_ms()), {"crypto.trades"});
+  kafka::KafkaConsumer consumer(cprops, "latency-bench-" + std::to_string(wall_ms()), {"crypto.candles"});
+  kafka::KafkaConsumer trades_reader(cprops, "latency-bench-trades-" + std::to_string(wall_ms()), {"crypto.trades"});
   while (consumer.assignment().empty() || trades_reader.assignment().empty()) {  // joined: from the end on
-    (void)consumer.poll(20);
-    (void)trades_reader.poll(20);
+    (void)consumer.poll(std::chrono::milliseconds(20));
+    (void)trades_reader.poll(std::chrono::milliseconds(20));
   }
 
   const auto start = Clock::now();
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
   std::thread publisher([&] {
     kafka::Properties pprops = props;
     pprops.set("linger.ms", "1");
-    kafka::Producer producer(pprops, metrics);
+    kafka::KafkaProducer producer(pprops, metrics);
     std::vector<std::string> names;
     for (int s = 0; s < symbols; ++s) names.push_back("LAT" + std::to_string(s) + "USDT");
     const auto total = static_cast<std::uint64_t>(rate) * static_cast<std::uint64_t>(seconds);
@@ -156,9 +156,9 @@ int main(int argc, char** argv) {
         const auto at = Clock::now();
         ledger.sent(t.symbol, t.trade_time / 60'000 * 60'000, at);
         ledger.sent_id(t.trade_id, at);
-        producer.produce("crypto.trades", t.symbol, json, t.trade_time);
+        producer.produce({.topic = "crypto.trades", .key = t.symbol, .value = json, .timestamp = t.trade_time});
       }
-      producer.poll(0);
+      producer.poll(std::chrono::milliseconds(0));
     }
     producer.flush(std::chrono::seconds(30));
   });
@@ -166,17 +166,17 @@ int main(int argc, char** argv) {
   const auto read_until = start + std::chrono::seconds(seconds + 3);
   std::thread hop([&] {
     while (Clock::now() < read_until) {
-      auto m = trades_reader.poll(5);
+      auto m = trades_reader.poll(std::chrono::milliseconds(5));
       if (!m) continue;
       const auto now = Clock::now();
-      if (auto t = decode_trade(kafka::value_of(*m))) ledger.read_trade(t.value->trade_id, now, count_after);
+      if (auto t = decode_trade(m->value)) ledger.read_trade(t.value->trade_id, now, count_after);
     }
   });
   while (Clock::now() < read_until) {
-    auto m = consumer.poll(5);
+    auto m = consumer.poll(std::chrono::milliseconds(5));
     if (!m) continue;
     const auto now = Clock::now();
-    auto c = decode_candle(kafka::value_of(*m));
+    auto c = decode_candle(m->value);
     if (c && c.value->interval == "1m")
       ledger.shown(c.value->symbol, c.value->start, c.value->trades, now, count_after);
   }

@@ -117,7 +117,7 @@ def metric_names(src):
     for top in ["libs", "services"]:
         for root, _, files in os.walk(os.path.join(src, top)):
             for f in files:
-                if f.endswith(".cpp"):
+                if f.endswith((".cpp", ".hpp")):
                     names |= set(re.findall(r'"(cryptoflow_[a-z0-9_]+)"', open(os.path.join(root, f)).read()))
     return names
 

@@ -56,11 +56,11 @@ TEST_CASE("binance-producer live over wss: ready while connected - every trade o
 
   kafka::Properties p;
   p.set("bootstrap.servers", *bootstrap).set("fetch.wait.max.ms", "5");
-  kafka::Consumer c(p, "live-e2e", {"crypto.trades"});
+  kafka::KafkaConsumer c(p, "live-e2e", {"crypto.trades"});
   std::vector<std::int64_t> ids;
   eventually(
       [&] {
-        while (auto m = c.poll(20)) ids.push_back(decode_trade(kafka::value_of(*m)).value->trade_id);
+        while (auto m = c.poll(std::chrono::milliseconds(20))) ids.push_back(decode_trade(m->value).value->trade_id);
         return ids.size() >= 10000;
       },
       30s, 0ms);

@@ -49,8 +49,8 @@ Trade make_trade(int i) {
 }
 
 processor::EngineOptions engine_options() {
-  processor::EngineOptions o{processor::parse_intervals({"1m", "5m"}), 60'000, 20'000, 12};
-  o.sma = processor::make_moving_average("30s", "10s");
+  processor::EngineOptions o{{{"1m", 60'000}, {"5m", 300'000}}, 60'000, 20'000, 12};
+  o.sma = processor::MovingAverage{"30s", 30'000, 10'000};
   return o;
 }
 
@@ -89,19 +89,19 @@ class Reader {
       : thread_([this, bootstrap] {
           kafka::Properties p;
           p.set("bootstrap.servers", bootstrap).set("fetch.wait.max.ms", "5");
-          kafka::Consumer consumer(p, "exactly-once-reader",
-                                   {"crypto.candles", "crypto.indicators", "crypto.processor-state"});
+          kafka::KafkaConsumer consumer(p, "exactly-once-reader",
+                                        {"crypto.candles", "crypto.indicators", "crypto.processor-state"});
           while (!stop_) {
-            auto m = consumer.poll(50);
+            auto m = consumer.poll(std::chrono::milliseconds(50));
             if (!m) continue;
-            const auto topic = kafka::topic_of(*m);
+            const auto topic = m->topic;
             const auto tag = header_of(*m, processor::kCommitHeader);
             std::lock_guard lock(mu_);
             if (topic == "crypto.processor-state") {
               committed_.insert(tag);
               continue;
             }
-            const std::string value(kafka::value_of(*m));
+            const std::string value(m->value);
             if (topic == "crypto.candles") {
               auto c = decode_candle(value);
               if (!c) {
@@ -185,11 +185,11 @@ class Feeder {
           kafka::Properties p;
           p.set("bootstrap.servers", bootstrap);
           MetricsRegistry m;
-          kafka::Producer producer(p, m);
+          kafka::KafkaProducer producer(p, m);
           const auto started = std::chrono::steady_clock::now();
           for (int i = 0; i < kTrades && !stop_; ++i) {
             const auto t = make_trade(i);
-            producer.produce("crypto.trades", t.symbol, to_json(t), t.trade_time);
+            cryptoflow::test::produce(producer, "crypto.trades", t.symbol, to_json(t), t.trade_time);
             sent_ = i + 1;
             if (i % 100 == 99)
               std::this_thread::sleep_until(started + std::chrono::microseconds(1'000'000LL * i / per_second));

@@ -1,6 +1,7 @@
 #pragma once
-// Client properties for tests against an in-process DevBroker (librdkafka's mock cluster).
+// Helpers for tests against an in-process DevBroker (librdkafka's mock cluster on loopback).
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +23,22 @@ inline kafka::Properties props_for(const DevBroker& b) {
   return p;
 }
 
+// produce() with positional arguments, for brevity in tests.
+inline void produce(kafka::Producer& p, std::string_view topic, std::string_view key, std::string_view value,
+                    std::int64_t timestamp = 0, const std::vector<kafka::Header>& headers = {}) {
+  p.produce({.topic = topic, .key = key, .value = value, .timestamp = timestamp, .headers = headers});
+}
+
+// Reads until `count` records arrived or the timeout passed.
+inline std::vector<kafka::Record> consume(kafka::Consumer& c, std::size_t count,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  std::vector<kafka::Record> out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (out.size() < count && std::chrono::steady_clock::now() < deadline)
+    if (auto r = c.poll(std::chrono::milliseconds(50))) out.push_back(std::move(*r));
+  return out;
+}
+
 // A sample final 1m candle.
 inline Candle sample_candle(const char* symbol, std::int64_t start) {
   Candle c;
@@ -38,24 +55,17 @@ inline Candle sample_candle(const char* symbol, std::int64_t start) {
 }
 
 // The value of a record's header, or empty.
-inline std::string header_of(const rd_kafka_message_t& m, const char* name) {
-  rd_kafka_headers_t* h = nullptr;
-  if (rd_kafka_message_headers(&m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
-  const void* v = nullptr;
-  size_t n = 0;
-  if (rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
-  return std::string(static_cast<const char*>(v), n);
+inline std::string header_of(const kafka::Record& r, std::string_view name) {
+  return std::string(r.header(name).value_or(""));
 }
 
 // Reads `topic` from the beginning in a fresh group until `count` records arrived or 30 s passed;
 // returns their `error` headers (the dead-letter reason).
 inline std::vector<std::string> dead_letter_errors(const DevBroker& broker, const std::string& topic,
                                                    std::size_t count) {
-  kafka::Consumer c(props_for(broker), "test-dead-letter-reader", {topic});
+  kafka::KafkaConsumer c(props_for(broker), "test-dead-letter-reader", {topic});
   std::vector<std::string> errors;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (errors.size() < count && std::chrono::steady_clock::now() < deadline)
-    if (auto m = c.poll(20)) errors.push_back(header_of(*m, "error"));
+  for (const auto& r : consume(c, count, std::chrono::seconds(30))) errors.push_back(header_of(r, "error"));
   return errors;
 }
 

@@ -1,4 +1,6 @@
 // Recorded market data shared by the tests (tests/fixtures, see SOURCES.md).
+#include <rapidjson/document.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -44,6 +46,29 @@ std::vector<Trade> trx_trades() {
     t.price = *Decimal::parse(f[7]);
     t.quantity = *Decimal::parse(f[8]);
     t.buyer_is_maker = f[9] == "1";
+    out.push_back(t);
+  }
+  return out;
+}
+
+std::vector<Trade> xrpeth_trades() {
+  std::ifstream in(std::string(CRYPTOFLOW_FIXTURES_DIR) + "/freqtrade/XRPETH.aggTrade.jsonl");
+  std::vector<Trade> out;
+  for (std::string line; std::getline(in, line);) {
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    if (!d.IsObject()) continue;
+    Trade t;
+    t.source = "binance";
+    t.symbol = d["s"].GetString();
+    t.trade_id = d["a"].GetInt64();
+    t.price = *Decimal::parse(d["p"].GetString());
+    t.quantity = *Decimal::parse(d["q"].GetString());
+    t.first_trade_id = d["f"].GetInt64();
+    t.last_trade_id = d["l"].GetInt64();
+    t.trade_time = d["T"].GetInt64();
+    t.event_time = d["E"].GetInt64();
+    t.buyer_is_maker = d["m"].GetBool();
     out.push_back(t);
   }
   return out;

@@ -127,5 +127,7 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
 // as combined-stream frames (times in microseconds, as recorded) and as trades (milliseconds).
 std::vector<std::string> trx_frames();
 std::vector<Trade> trx_trades();
+// freqtrade's XRP/ETH aggTrades of 2019-10-11 (12,477), as the stream would give them.
+std::vector<Trade> xrpeth_trades();
 
 }  // namespace cryptoflow::test

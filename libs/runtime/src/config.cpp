@@ -2,11 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <iostream>
 #include <sstream>
-
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/version.hpp"
 
 extern char** environ;
 
@@ -30,7 +26,8 @@ std::vector<VarSpec> common_vars() {
   };
 }
 
-Config::Config(std::vector<VarSpec> vars, Env env) : vars_(std::move(vars)), env_(std::move(env)) {}
+Config::Config(std::vector<VarSpec> vars, Env env, std::vector<std::string> args)
+    : vars_(std::move(vars)), env_(std::move(env)), args_(std::move(args)) {}
 
 Config::Env Config::process_env() {
   Env env;
@@ -40,6 +37,10 @@ Config::Env Config::process_env() {
     if (eq != std::string::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
   }
   return env;
+}
+
+bool Config::declares(const std::string& name) const {
+  return std::any_of(vars_.begin(), vars_.end(), [&](const VarSpec& v) { return v.name == name; });
 }
 
 const VarSpec& Config::spec(const std::string& name) const {
@@ -150,40 +151,6 @@ std::string Config::help(const std::string& program, const std::string& summary)
   o << "\nExit codes: 0 after SIGTERM/SIGINT and a clean drain, 2 on bad configuration, 1 on a "
        "fatal runtime error.\n";
   return o.str();
-}
-
-int run_service(int argc, char** argv, const ServiceInfo& info,
-                const std::function<int(const Config&, const std::vector<std::string>&)>& body) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  Config config(info.vars, Config::process_env());
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      std::cout << config.help(info.program, info.summary);
-      return 0;
-    }
-    if (a == "--version") {
-      std::cout << info.program << " " << kVersion << "\n";
-      return 0;
-    }
-  }
-  try {
-    configure_logging(info.program, config.choice("LOG_LEVEL", {"trace", "debug", "info", "warn", "error"}),
-                      config.choice("LOG_FORMAT", {"json", "text"}));
-    // Fail fast on the common numbers before anything connects anywhere.
-    auto declared = [&](const char* name) {
-      return std::any_of(info.vars.begin(), info.vars.end(), [&](const VarSpec& v) { return v.name == name; });
-    };
-    if (declared("ADMIN_PORT")) (void)config.integer("ADMIN_PORT", 0, 65535);
-    if (declared("TOPIC_PARTITIONS")) (void)config.integer("TOPIC_PARTITIONS", 1, 10000);
-    if (declared("TOPIC_REPLICATION_FACTOR")) (void)config.integer("TOPIC_REPLICATION_FACTOR", 1, 16);
-    return body(config, args);
-  } catch (const ConfigError& e) {
-    std::cerr << info.program << ": configuration error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    log_error("fatal error", {{"error", e.what()}});
-    return 1;
-  }
 }
 
 }  // namespace cryptoflow

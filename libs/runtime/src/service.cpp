@@ -129,11 +129,4 @@ void AdminServer::handle(int fd) {
   }
 }
 
-std::unique_ptr<AdminServer> start_admin_server(const Config& config, MetricsRegistry& metrics,
-                                                std::function<bool()> ready) {
-  const auto port = config.integer("ADMIN_PORT", 0, 65535);
-  if (port == 0) return nullptr;
-  return std::make_unique<AdminServer>(static_cast<int>(port), metrics, std::move(ready));
-}
-
 }  // namespace cryptoflow

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "cryptoflow/kafka/dead_letter.hpp"
+
 namespace cryptoflow::sink {
 
 SinkOptions options_from_config(const Config& config, const std::string& batch_size_var,
@@ -17,10 +19,11 @@ SinkOptions options_from_config(const Config& config, const std::string& batch_s
   return so;
 }
 
-BatchSink::BatchSink(const kafka::Properties& props, SinkOptions options, Destination& destination, MetricsRegistry& m)
+BatchSink::BatchSink(SinkOptions options, SinkClients clients, Destination& destination, MetricsRegistry& m)
     : options_(std::move(options)),
+      input_(clients.input),
+      dead_letters_(clients.dead_letters),
       destination_(destination),
-      producer_(props, m),
       records_in_(m.counter("cryptoflow_sink_records_in_total", "Records read from Kafka")),
       written_(m.counter("cryptoflow_sink_written_total", "Records the database acknowledged")),
       batches_(m.counter("cryptoflow_sink_batches_total", "Batches written and committed")),
@@ -30,15 +33,53 @@ BatchSink::BatchSink(const kafka::Properties& props, SinkOptions options, Destin
       paused_seconds_(m.gauge("cryptoflow_sink_paused_seconds_total", "Time consumption was paused for the database")),
       lag_(m.gauge("cryptoflow_sink_consumer_lag", "Records behind the end of the assigned partitions")),
       write_latency_(
-          m.histogram("cryptoflow_sink_write_latency_ms", "Time of one write request", latency_buckets_ms())) {
-  consumer_ = std::make_unique<kafka::Consumer>(props, options_.group_id, options_.topics);
+          m.histogram("cryptoflow_sink_write_latency_ms", "Time of one write request", latency_buckets_ms())) {}
+
+BatchSink::~BatchSink() {
+  if (flight_ && flight_->outcome.valid()) flight_->outcome.wait();  // the writer thread reads the batch
+  try {
+    input_.close();  // no callback may reach this sink afterwards
+  } catch (...) {    // NOLINT(bugprone-empty-catch): closing a consumer that never joined
+  }
 }
 
 void BatchSink::run(const std::function<bool()>& stop) {
+  try {
+    loop(stop);
+  } catch (const std::exception& e) {
+    ready_ = false;
+    log_error("sink stopping on an error; nothing more is committed", {{"error", e.what()}});
+    if (flight_ && flight_->outcome.valid()) flight_->outcome.wait();
+    owned_.clear();  // the revocation close() runs finds nothing to commit
+    marked_.clear();
+    try {
+      input_.close();
+    } catch (const std::exception& close_error) {
+      log_warn("leaving the group after an error failed", {{"error", close_error.what()}});
+    }
+    throw;
+  }
+}
+
+void BatchSink::loop(const std::function<bool()>& stop) {
+  kafka::RebalanceListener listener;
+  listener.assigned = [this](const std::vector<kafka::TopicPartition>& parts) {
+    owned_.insert(parts.begin(), parts.end());
+    if (paused_) unpaused_.insert(unpaused_.end(), parts.begin(), parts.end());
+    return kafka::OffsetMap{};
+  };
+  listener.revoked = [this](const std::vector<kafka::TopicPartition>& parts, bool) {
+    for (const auto& tp : parts) {
+      owned_.erase(tp);
+      marked_.erase(tp);
+      std::erase(unpaused_, tp);
+    }
+  };
+  input_.subscribe(options_.topics, std::move(listener));
   bool ok = true;  // false once a batch could not be written before stop(): nothing later may be committed
   while (ok && !stop()) {
     // While a write is out, poll briefly so that its end is noticed soon.
-    if (auto m = consumer_->poll(flight_ ? 5 : 50)) add(std::move(m));
+    if (auto m = poll(std::chrono::milliseconds(flight_ ? 5 : 50))) add(std::move(*m));
     if (flight_ && flight_->outcome.wait_for(std::chrono::seconds(0)) == std::future_status::ready) ok = land(stop);
     const bool full = batch_.records.size() >= options_.batch_size;
     const bool due =
@@ -57,31 +98,58 @@ void BatchSink::run(const std::function<bool()>& stop) {
     launch();
     (void)land(past_deadline);
   }
-  consumer_->close();
+  if (flight_ && flight_->outcome.valid()) flight_->outcome.wait();
+  input_.close();
 }
 
-void BatchSink::add(kafka::MessagePtr m) {
+// Partitions assigned while the database is down are paused as soon as they are assigned (a
+// partition can be paused only once it is): nothing new is read while a batch waits.
+std::optional<kafka::Record> BatchSink::poll(std::chrono::milliseconds timeout) {
+  auto r = input_.poll(timeout);
+  if (!unpaused_.empty()) input_.pause(std::exchange(unpaused_, {}));
+  return r;
+}
+
+void BatchSink::add(kafka::Record m) {
   records_in_.inc();
   if (batch_.records.empty()) batch_.started = std::chrono::steady_clock::now();
   const auto begin = batch_.body.size();
-  const auto error = destination_.encode(kafka::topic_of(*m), kafka::value_of(*m), batch_.body);
+  const auto error = destination_.encode(m.topic, m.value, batch_.body);
   if (!error.empty()) {
     batch_.body.resize(begin);
     dead_lettered_.inc();
-    bad_input_log_(LogLevel::warn, "undecodable record to dead-letter",
-                   {{"topic", kafka::topic_of(*m)}, {"error", error}});
-    kafka::send_to_dead_letter(producer_, options_.dead_letter_topic, *m, error);
+    bad_input_log_(LogLevel::warn, "undecodable record to dead-letter", {{"topic", m.topic}, {"error", error}});
+    kafka::send_to_dead_letter(dead_letters_, options_.dead_letter_topic, m, error);
     batch_.records.push_back({std::move(m), {begin, begin}, true});
     return;
   }
   batch_.records.push_back({std::move(m), {begin, batch_.body.size()}, false});
 }
 
+void BatchSink::pause() {
+  if (paused_) return;
+  input_.pause(input_.assignment());
+  paused_ = true;
+}
+
+void BatchSink::resume() {
+  if (!paused_) return;
+  input_.resume(input_.assignment());
+  paused_ = false;
+  unpaused_.clear();
+}
+
 void BatchSink::commit() {
-  // Dead-letter records are acknowledged before the offsets that skip their originals.
-  if (!producer_.flush(std::chrono::seconds(30)) || producer_.failed() > 0)
-    throw std::runtime_error("dead-letter records could not be delivered");
-  consumer_->commit();
+  // Dead-letter records are acknowledged before the offsets that skip their originals; a
+  // dead-letter record that cannot be delivered ends the sink (its original stays uncommitted).
+  dead_letters_.flush(std::chrono::seconds(30));
+  try {
+    input_.commit(marked_);
+    marked_.clear();
+  } catch (const kafka::KafkaError& e) {
+    if (e.is_fatal() || e.kind() == kafka::ErrorKind::failed) throw;
+    log_warn("offset commit failed; retried with the next batch", {{"error", e.what()}});
+  }
 }
 
 void BatchSink::launch() {
@@ -118,7 +186,7 @@ bool BatchSink::land(const std::function<bool()>& stop) {
   auto end_pause = [&] {
     if (!paused) return;
     paused_seconds_.add(std::chrono::duration<double>(std::chrono::steady_clock::now() - paused_at).count());
-    consumer_->resume_all();
+    resume();
     paused = false;
   };
   for (;;) {
@@ -133,7 +201,7 @@ bool BatchSink::land(const std::function<bool()>& stop) {
           rejected_.inc();
           dead_lettered_.inc();
           log_warn("the database refused a record; sent to dead-letter", {{"reason", item.reason}});
-          kafka::send_to_dead_letter(producer_, options_.dead_letter_topic, *rec.msg, item.reason);
+          kafka::send_to_dead_letter(dead_letters_, options_.dead_letter_topic, rec.msg, item.reason);
           break;
       }
     }
@@ -142,7 +210,7 @@ bool BatchSink::land(const std::function<bool()>& stop) {
     retries_.inc();
     ready_ = false;
     if (!paused) {
-      consumer_->pause_all();
+      pause();
       paused = true;
       paused_at = std::chrono::steady_clock::now();
     }
@@ -162,7 +230,7 @@ bool BatchSink::land(const std::function<bool()>& stop) {
       }
       // Serve rebalances and heartbeats. Paused partitions return nothing; a partition newly
       // assigned meanwhile may: those records join the next batch.
-      if (auto m = consumer_->poll(50)) add(std::move(m));
+      if (auto m = poll(std::chrono::milliseconds(50))) add(std::move(*m));
     }
     backoff = std::min(backoff * 2, options_.max_backoff);
     std::vector<Slice> slices;
@@ -175,9 +243,10 @@ bool BatchSink::land(const std::function<bool()>& stop) {
   }
   if (paused) log_info("writes resumed", {{"batched", static_cast<std::int64_t>(batch_.records.size())}});
   end_pause();
-  for (const auto& r : f.batch.records) consumer_->mark_processed(*r.msg);
+  for (const auto& r : f.batch.records)
+    if (owned_.count(r.msg.topic_partition())) marked_[r.msg.topic_partition()] = r.msg.offset + 1;
   commit();
-  lag_.set(static_cast<double>(consumer_->lag()));
+  lag_.set(static_cast<double>(input_.lag()));
   batches_.inc();
   flight_.reset();
   ready_ = true;

@@ -16,7 +16,8 @@ Publisher::Publisher(kafka::Producer& producer, std::string topic, MetricsRegist
                            latency_buckets_ms())) {}
 
 void Publisher::publish_trade(const Trade& t) {
-  producer_.produce(topic_, t.symbol, to_json(t), t.trade_time);
+  const auto value = to_json(t);
+  producer_.produce({.topic = topic_, .key = t.symbol, .value = value, .timestamp = t.trade_time});
   trades_.inc();
 }
 

@@ -3,7 +3,7 @@
 // what it saw. Shared by replay and live modes.
 #include <string>
 
-#include "cryptoflow/kafka.hpp"
+#include "cryptoflow/kafka/client.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/metrics.hpp"
 #include "frame_decoder.hpp"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "cryptoflow/clock.hpp"
-#include "cryptoflow/kafka.hpp"
+#include "cryptoflow/kafka/client.hpp"
 #include "frame_decoder.hpp"
 #include "publisher.hpp"
 
@@ -168,7 +168,7 @@ std::uint64_t replay(ReplayFile& file, Publisher& publisher, kafka::Producer& pr
       const auto due = started + std::chrono::microseconds(static_cast<std::int64_t>(
                                      static_cast<double>(d.trade.trade_time - first_trade_ms) * 1000.0 / speed));
       while (Clock::now() < due && !stop()) {
-        producer.poll(0);
+        producer.poll(std::chrono::milliseconds(0));
         std::this_thread::sleep_until(std::min(due, Clock::now() + std::chrono::milliseconds(50)));
       }
     }

@@ -2,6 +2,8 @@
 // The CoinGecko call budget (at most N requests in any 60-second window, retries included: see
 // cryptoflow/call_budget.hpp) and an injectable clock.
 #include <cstdint>
+#include <functional>
+#include <utility>
 
 #include "cryptoflow/call_budget.hpp"
 
@@ -20,12 +22,12 @@ class Clock {
 
 class SystemClock final : public Clock {
  public:
-  explicit SystemClock(bool (*stop)()) : stop_(stop) {}
+  explicit SystemClock(std::function<bool()> stop) : stop_(std::move(stop)) {}
   std::int64_t now_ms() override;
   bool sleep_until(std::int64_t until_ms) override;
 
  private:
-  bool (*stop_)();
+  std::function<bool()> stop_;
 };
 
 }  // namespace cryptoflow::coingecko

@@ -78,19 +78,10 @@ std::vector<std::string> contract_topics(const Config& config) {
           config.str("STATE_TOPIC")};
 }
 
-DevBroker::DevBroker(const DevBrokerOptions& options, const std::vector<std::string>& topics) {
-  kafka::Properties p;
-  p.set("client.id", "dev-broker");
-  rk_ = kafka::HandlePtr(rd_kafka_new(RD_KAFKA_PRODUCER, kafka::make_conf(p).release(), nullptr, 0));
-  if (!rk_) throw std::runtime_error("cannot create the mock cluster's client handle");
-  cluster_ = rd_kafka_mock_cluster_new(rk_.get(), options.brokers);
-  if (!cluster_) throw std::runtime_error("cannot create the mock cluster");
-  for (const auto& t : topics) {
-    if (const auto err =
-            rd_kafka_mock_topic_create(cluster_, t.c_str(), options.partitions, std::min(options.brokers, 3)))
-      throw std::runtime_error("cannot create topic " + t + ": " + rd_kafka_err2str(err));
-  }
-  bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_);
+DevBroker::DevBroker(const DevBrokerOptions& options, const std::vector<std::string>& topics)
+    : cluster_(options.brokers) {
+  for (const auto& t : topics) cluster_.create_topic(t, options.partitions, std::min(options.brokers, 3));
+  bootstrap_ = cluster_.bootstrap_servers();
   std::set<int> ports;
   for (const auto& b : split_list(bootstrap_)) ports.insert(std::stoi(b.substr(b.rfind(':') + 1)));
   if (disable_nagle_on_listeners(ports) != static_cast<int>(ports.size()))
@@ -113,8 +104,7 @@ DevBroker::DevBroker(const DevBrokerOptions& options, const std::vector<std::str
 }
 
 DevBroker::~DevBroker() {
-  forwarders_.clear();
-  if (cluster_) rd_kafka_mock_cluster_destroy(cluster_);
+  forwarders_.clear();  // before the cluster they forward to
 }
 
 }  // namespace cryptoflow

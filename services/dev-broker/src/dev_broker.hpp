@@ -1,15 +1,12 @@
 #pragma once
 // The embedded Kafka-protocol broker: librdkafka's mock cluster on loopback, with every topic
 // of the contract created up front (the mock broker does not implement CreateTopics).
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cryptoflow/config.hpp"
-#include "cryptoflow/kafka.hpp"
+#include "cryptoflow/kafka/mock_cluster.hpp"
 #include "tcp_forwarder.hpp"
 
 namespace cryptoflow {
@@ -34,10 +31,11 @@ class DevBroker {
   DevBroker& operator=(const DevBroker&) = delete;
   // What clients put in bootstrap.servers.
   [[nodiscard]] const std::string& bootstrap_servers() const { return bootstrap_; }
+  // For tests that take a broker away.
+  kafka::MockCluster& cluster() { return cluster_; }
 
  private:
-  kafka::HandlePtr rk_;
-  rd_kafka_mock_cluster_t* cluster_ = nullptr;  // owned; destroyed before rk_
+  kafka::MockCluster cluster_;
   std::vector<std::unique_ptr<TcpForwarder>> forwarders_;
   std::string bootstrap_;
 };

@@ -4,12 +4,12 @@
 #include <cstring>
 #include <tuple>
 
-#include "cryptoflow/config.hpp"
-
 namespace cryptoflow::processor {
 namespace {
 
 __extension__ typedef unsigned __int128 U128;
+
+constexpr std::int64_t kDayMs = 86'400'000;
 
 // Window start for t (floor, also for times before the epoch).
 std::int64_t window_start(std::int64_t t, std::int64_t size) {
@@ -105,32 +105,28 @@ class Reader {
 
 }  // namespace
 
-std::vector<Interval> parse_intervals(const std::vector<std::string>& names) {
-  std::vector<Interval> out;
-  for (const auto& n : names) {
-    const auto ms = parse_duration_ms(n);
-    if (ms <= 0 || n.find("ms") != std::string::npos || ms % 1000 != 0)
-      throw ConfigError("CANDLE_INTERVALS: '" + n + "' is not an interval (e.g. 1m, 5m, 15m, 1h, 1d)");
-    if (86'400'000 % ms != 0 && ms % 86'400'000 != 0)
-      throw ConfigError("CANDLE_INTERVALS: '" + n + "' does not divide a day evenly");
-    if (std::any_of(out.begin(), out.end(), [&](const Interval& i) { return i.ms == ms; }))
-      throw ConfigError("CANDLE_INTERVALS: '" + n + "' is listed twice");
-    out.push_back({n, ms});
+std::string interval_error(std::int64_t ms) {
+  if (ms <= 0 || ms % 1000 != 0) return "not a whole number of seconds";
+  if (kDayMs % ms != 0 && ms % kDayMs != 0) return "does not divide a day evenly";
+  return {};
+}
+
+CandleEngine::CandleEngine(EngineOptions options) : options_(std::move(options)) {
+  if (options_.intervals.empty()) throw std::invalid_argument("candle engine: no intervals");
+  for (std::size_t i = 0; i < options_.intervals.size(); ++i) {
+    const auto& iv = options_.intervals[i];
+    if (const auto e = interval_error(iv.ms); !e.empty())
+      throw std::invalid_argument("candle engine: interval " + iv.name + " " + e);
+    for (std::size_t j = 0; j < i; ++j)
+      if (options_.intervals[j].ms == iv.ms)
+        throw std::invalid_argument("candle engine: interval " + iv.name + " twice");
   }
-  if (out.empty()) throw ConfigError("CANDLE_INTERVALS is empty");
-  return out;
+  if (options_.sma && (options_.sma->window_ms <= 0 || options_.sma->slide_ms <= 0 ||
+                       options_.sma->window_ms % options_.sma->slide_ms != 0))
+    throw std::invalid_argument("candle engine: the moving average's slide must divide its window");
+  if (options_.allowed_lateness_ms < 0 || options_.idle_timeout_ms < 0)
+    throw std::invalid_argument("candle engine: negative lateness or idle timeout");
 }
-
-MovingAverage make_moving_average(const std::string& window, const std::string& slide) {
-  MovingAverage m{window, parse_duration_ms(window), parse_duration_ms(slide)};
-  if (m.window_ms <= 0) throw ConfigError("MA_WINDOW: '" + window + "' is not a positive duration");
-  if (m.slide_ms <= 0) throw ConfigError("MA_SLIDE: '" + slide + "' is not a positive duration");
-  if (m.window_ms % m.slide_ms != 0)
-    throw ConfigError("MA_SLIDE: '" + slide + "' does not divide MA_WINDOW '" + window + "'");
-  return m;
-}
-
-CandleEngine::CandleEngine(EngineOptions options) : options_(std::move(options)) {}
 
 CandleEngine::Series& CandleEngine::series(const Trade& t, std::size_t interval, std::int32_t partition) {
   key_.assign(t.symbol);

@@ -40,16 +40,16 @@ struct Interval {
   std::int64_t ms = 0;
 };
 
-// Parses CANDLE_INTERVALS ("1m,5m,15m,1h"); throws ConfigError naming the variable.
-std::vector<Interval> parse_intervals(const std::vector<std::string>& names);
+// Why ms cannot be a candle interval (empty if it can): windows are whole seconds and tile a day
+// (a divisor of a day, or a whole number of days), so every window starts at the same instants
+// in every run and on every instance.
+std::string interval_error(std::int64_t ms);
 
 struct MovingAverage {
   std::string name = "30s";  // the window as configured, the indicator's `window` field
   std::int64_t window_ms = 30'000;
   std::int64_t slide_ms = 10'000;
 };
-// Validates MA_WINDOW / MA_SLIDE (slide divides window); throws ConfigError.
-MovingAverage make_moving_average(const std::string& window, const std::string& slide);
 
 struct EngineOptions {
   std::vector<Interval> intervals;
@@ -78,6 +78,8 @@ class SnapshotError : public std::runtime_error {
 
 class CandleEngine {
  public:
+  // Throws std::invalid_argument for options that break the rules above (intervals that do not
+  // tile a day or repeat, a slide that does not divide its window).
   explicit CandleEngine(EngineOptions options);
 
   // Adds a trade read from `partition`; now_ms is wall-clock time (idleness).

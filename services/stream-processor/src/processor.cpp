@@ -4,13 +4,13 @@
 #include <random>
 
 #include "cryptoflow/clock.hpp"
-#include "cryptoflow/config.hpp"
+#include "cryptoflow/kafka/dead_letter.hpp"
 
 namespace cryptoflow::processor {
 namespace {
 
-constexpr auto kTxnTimeout = std::chrono::seconds(60);
 constexpr std::int64_t kMaxFutureMs = 86'400'000;  // a trade more than a day ahead is refused
+constexpr auto kFlushTimeout = std::chrono::seconds(30);
 
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -21,14 +21,20 @@ std::uint64_t new_nonce() {
   return rng();
 }
 
+// Errors after which the transaction is aborted and processing rewinds to the last commit.
+bool recoverable(const kafka::KafkaError& e) {
+  return e.requires_abort() || e.timed_out() || e.is_retriable();
+}
+
 }  // namespace
 
-StreamProcessor::StreamProcessor(const kafka::Properties& props, ProcessorOptions options, MetricsRegistry& m)
+StreamProcessor::StreamProcessor(ProcessorOptions options, ProcessorClients clients, MetricsRegistry& m)
     : options_(std::move(options)),
+      input_(clients.input),
+      output_(clients.output),
+      state_(clients.state),
       engine_(options_.engine),
       metrics_(m),
-      producer_(props, m, options_.exactly_once ? options_.transactional_id : std::string()),
-      state_reader_(props, options_.state_topic),
       trades_in_(m.counter("cryptoflow_processor_trades_in_total", "Trades read")),
       late_(m.counter("cryptoflow_processor_late_trades_total", "Trades behind the watermark (to late-trades)")),
       dead_lettered_(m.counter("cryptoflow_processor_dead_lettered_total", "Records sent to the dead-letter topic")),
@@ -45,30 +51,49 @@ StreamProcessor::StreamProcessor(const kafka::Properties& props, ProcessorOption
       restore_time_(m.histogram("cryptoflow_processor_restore_ms", "Time to restore newly assigned partitions' state",
                                 latency_buckets_ms())) {
   if (options_.exactly_once && options_.transactional_id.empty())
-    throw ConfigError("TRANSACTIONAL_ID: empty, and exactly_once needs a stable id per instance");
-  kafka::Consumer::Listener listener;
-  listener.start_offsets = [this](const std::vector<kafka::TopicPartition>& parts) { return restore(parts); };
-  listener.assigned = [this](const std::vector<kafka::TopicPartition>&) { ready_ = !error_; };
-  listener.revoked = [this](const std::vector<kafka::TopicPartition>& parts) { on_revoked(parts); };
-  consumer_ = std::make_unique<kafka::Consumer>(props, options_.group_id,
-                                                std::vector<std::string>{options_.trades_topic}, listener);
+    throw std::invalid_argument("stream processor: exactly_once needs a transactional id");
+}
+
+StreamProcessor::~StreamProcessor() {
+  // run() leaves the group before it returns or throws; this covers a processor destroyed
+  // without having run: no callback may reach it afterwards.
+  try {
+    failed_ = true;
+    input_.close();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): closing a consumer that never joined
+  }
 }
 
 void StreamProcessor::run(const std::function<bool()>& stop) {
-  if (options_.exactly_once) producer_.init_transactions(kTxnTimeout);
-  (void)producer_.warm_up({options_.candles_topic, options_.indicators_topic, options_.state_topic, options_.late_topic,
-                           options_.dead_letter_topic},
-                          std::chrono::seconds(10));
+  try {
+    loop(stop);
+  } catch (const std::exception& e) {
+    failed_ = true;  // the revocation that close() runs must not commit
+    ready_ = false;
+    log_error("stream processor stopping on an error; nothing more is committed", {{"error", e.what()}});
+    try {
+      input_.close();
+    } catch (const std::exception& close_error) {
+      log_warn("leaving the group after an error failed", {{"error", close_error.what()}});
+    }
+    throw;
+  }
+}
+
+void StreamProcessor::loop(const std::function<bool()>& stop) {
+  kafka::RebalanceListener listener;
+  listener.assigned = [this](const std::vector<kafka::TopicPartition>& parts) { return restore(parts); };
+  listener.revoked = [this](const std::vector<kafka::TopicPartition>& parts, bool lost) { on_revoked(parts, lost); };
+  if (options_.exactly_once) output_.init_transactions(options_.transaction_timeout);
+  input_.subscribe({options_.trades_topic}, std::move(listener));
   nonce_ = new_nonce();
   auto last_tick = std::chrono::steady_clock::now();
   auto last_emit = last_tick;
   const bool updates_between = options_.update_interval.count() > 0;
-  const int poll_ms =
-      updates_between ? static_cast<int>(std::min<std::int64_t>(20, options_.update_interval.count())) : 20;
+  const auto poll_timeout =
+      std::chrono::milliseconds(updates_between ? std::min<std::int64_t>(20, options_.update_interval.count()) : 20);
   while (!stop()) {
-    auto m = consumer_->poll(poll_ms);
-    rethrow_callback_error();
-    if (m) handle(*m);
+    if (auto r = input_.poll(poll_timeout)) handle(*r);
     const auto now = std::chrono::steady_clock::now();
     if (now - last_tick >= options_.commit_interval) {
       tick();
@@ -80,30 +105,30 @@ void StreamProcessor::run(const std::function<bool()>& stop) {
   }
   log_info("draining");
   tick();
-  consumer_->close();  // revokes: commits what is left
-  rethrow_callback_error();
+  input_.close();  // revokes: commits what is left
 }
 
-void StreamProcessor::rethrow_callback_error() {
-  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+std::int32_t StreamProcessor::state_partition(std::int32_t input_partition) {
+  if (state_partitions_ == 0)
+    state_partitions_ = state_.partition_count(options_.state_topic, std::chrono::seconds(10));
+  return input_partition % state_partitions_;
 }
 
 std::vector<kafka::Header> StreamProcessor::tag(std::int32_t partition) {
   if (options_.exactly_once && !in_txn_) {
-    producer_.begin_transaction();
+    output_.begin_transaction();
     in_txn_ = true;
-    failed_at_begin_ = producer_.failed();
   }
   const auto it = committed_.find(partition);
   return {{kCommitHeader, commit_tag(partition, nonce_, (it == committed_.end() ? 0 : it->second.seq) + 1)}};
 }
 
-void StreamProcessor::handle(const rd_kafka_message_t& m) {
-  const auto p = m.partition;
+void StreamProcessor::handle(const kafka::Record& r) {
+  const auto p = r.partition;
   if (!committed_.count(p)) return;  // not (or no longer) ours: its owner reads it
-  next_offset_[p] = m.offset + 1;
+  next_offset_[p] = r.offset + 1;
   consumed_.insert(p);
-  auto decoded = decode_trade(kafka::value_of(m));
+  auto decoded = decode_trade(r.value);
   std::string error = decoded ? check_trade(*decoded.value) : decoded.error;
   if (error.empty() && decoded.value->trade_time > wall_clock_ms() + kMaxFutureMs)
     error = "field 'trade_time': more than a day in the future";
@@ -118,15 +143,19 @@ void StreamProcessor::handle(const rd_kafka_message_t& m) {
   if (!error.empty()) {
     dead_lettered_.inc();
     bad_input_log_(LogLevel::warn, "bad trade record to dead-letter",
-                   {{"error", error}, {"partition", p}, {"offset", static_cast<std::int64_t>(m.offset)}});
-    kafka::send_to_dead_letter(producer_, options_.dead_letter_topic, m, error, tag(p));
+                   {{"error", error}, {"partition", p}, {"offset", r.offset}});
+    kafka::send_to_dead_letter(output_, options_.dead_letter_topic, r, error, tag(p));
     return;
   }
   trades_in_.inc();
-  const auto& t = *decoded.value;
   if (added.late) {
     late_.inc();
-    producer_.produce(options_.late_topic, kafka::key_of(m), kafka::value_of(m), t.trade_time, tag(p));
+    const auto headers = tag(p);
+    output_.produce({.topic = options_.late_topic,
+                     .key = r.key,
+                     .value = r.value,
+                     .timestamp = decoded.value->trade_time,
+                     .headers = headers});
   }
 }
 
@@ -143,11 +172,21 @@ void StreamProcessor::emit() {
   if (options_.live_updates) engine_.take_updates(candles_);
   for (std::size_t i = 0; i < candles_.size(); ++i) {
     const auto& [p, c] = candles_[i];
-    producer_.produce(options_.candles_topic, candle_key(c), to_json(c), c.start, tag(p));
+    const auto headers = tag(p);
+    output_.produce({.topic = options_.candles_topic,
+                     .key = candle_key(c),
+                     .value = to_json(c),
+                     .timestamp = c.start,
+                     .headers = headers});
     (i < n_final ? finals_ : updates_).inc();
   }
   for (const auto& [p, ind] : indicators_) {
-    producer_.produce(options_.indicators_topic, ind.symbol, to_json(ind), ind.end, tag(p));
+    const auto headers = tag(p);
+    output_.produce({.topic = options_.indicators_topic,
+                     .key = ind.symbol,
+                     .value = to_json(ind),
+                     .timestamp = ind.end,
+                     .headers = headers});
     indicators_out_.inc();
   }
   watermark_.set(static_cast<double>(engine_.watermark()));
@@ -162,36 +201,37 @@ void StreamProcessor::emit() {
 }
 
 void StreamProcessor::commit() {
+  if (failed_) return;
   std::set<std::int32_t> changed(consumed_.begin(), consumed_.end());
   for (auto p : engine_.take_changed_partitions()) changed.insert(p);
   std::erase_if(changed, [&](std::int32_t p) { return !committed_.count(p); });  // revoked meanwhile
   if (changed.empty() && !in_txn_) return;
   const auto started = std::chrono::steady_clock::now();
   try {
-    if (!producer_.flush(std::chrono::seconds(30)))
-      throw kafka::KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, "outputs not acknowledged within 30 s");
+    output_.flush(kFlushTimeout);
     std::map<std::int32_t, StateRecord> pending;
-    std::map<kafka::TopicPartition, std::int64_t> offsets;
+    kafka::OffsetMap offsets;
     for (const auto p : changed) {
-      auto headers = tag(p);
+      const auto headers = tag(p);
       StateRecord r{next_offset_.at(p), committed_[p].seq + 1, nonce_, engine_.snapshot(p)};
-      producer_.produce(options_.state_topic, state_key(options_.group_id, options_.trades_topic, p), encode_state(r),
-                        wall_clock_ms(), headers, state_reader_.state_partition(p));
+      const auto key = state_key(options_.group_id, options_.trades_topic, p);
+      const auto value = encode_state(r);
+      output_.produce({.topic = options_.state_topic,
+                       .key = key,
+                       .value = value,
+                       .timestamp = wall_clock_ms(),
+                       .headers = headers,
+                       .partition = state_partition(p)});
       offsets[{options_.trades_topic, p}] = r.next_offset;
       pending.emplace(p, std::move(r));
     }
     // The state records go out only after every output is acknowledged (see docs/processing.md).
-    if (!producer_.flush(std::chrono::seconds(30)))
-      throw kafka::KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, "state not acknowledged within 30 s");
-    if (producer_.failed() > failed_at_begin_) {
-      failed_at_begin_ = producer_.failed();
-      throw kafka::KafkaError(RD_KAFKA_RESP_ERR__FAIL, "an output record could not be delivered", false);
-    }
+    output_.flush(kFlushTimeout);
     if (options_.exactly_once) {
-      producer_.send_offsets_to_transaction(*consumer_, offsets, kTxnTimeout);
+      output_.send_offsets_to_transaction(offsets, input_.group_metadata(), options_.transaction_timeout);
       for (int attempt = 1;; ++attempt) {
         try {
-          producer_.commit_transaction(kTxnTimeout);
+          output_.commit_transaction(options_.transaction_timeout);
           break;
         } catch (const kafka::KafkaError& e) {
           if (!e.is_retriable() || attempt == 5) throw;
@@ -199,17 +239,19 @@ void StreamProcessor::commit() {
         }
       }
       in_txn_ = false;
-    } else if (!consumer_->commit_offsets(offsets)) {
-      log_warn("input offsets not committed; the state records hold them");
+    } else {
+      try {
+        input_.commit(offsets);
+      } catch (const kafka::KafkaError& e) {
+        log_warn("input offsets not committed; the state records hold them", {{"error", e.what()}});
+      }
     }
     for (auto& [p, r] : pending) committed_[p] = std::move(r);
     consumed_.clear();
   } catch (const kafka::KafkaError& e) {
-    if (!options_.exactly_once || e.is_fatal() ||
-        !(e.requires_abort() || e.code() == RD_KAFKA_RESP_ERR__FAIL || e.code() == RD_KAFKA_RESP_ERR__TIMED_OUT))
-      throw;
-    log_warn("transaction aborted; rewinding to the last commit", {{"error", e.what()}});
-    producer_.abort_transaction(kTxnTimeout);
+    if (!options_.exactly_once || !recoverable(e)) throw;
+    log_warn("transaction aborted; rewinding to the last commit", {{"error", e.what()}, {"kind", to_string(e.kind())}});
+    output_.abort_transaction(options_.transaction_timeout);
     in_txn_ = false;
     rewind();
     return;
@@ -223,7 +265,7 @@ void StreamProcessor::commit() {
 // After an abort: every owned partition goes back to its last committed state and offset.
 void StreamProcessor::rewind() {
   aborts_.inc();
-  std::map<kafka::TopicPartition, std::int64_t> offsets;
+  kafka::OffsetMap offsets;
   for (const auto& [p, r] : committed_) {
     engine_.restore(p, r.engine, wall_clock_ms());
     next_offset_[p] = r.next_offset;
@@ -232,70 +274,84 @@ void StreamProcessor::rewind() {
   (void)engine_.take_changed_partitions();
   consumed_.clear();
   nonce_ = new_nonce();  // the aborted transaction's tags must not match the next commit's
-  consumer_->seek(offsets);
+  input_.seek(offsets);
 }
 
-std::map<kafka::TopicPartition, std::int64_t> StreamProcessor::restore(
-    const std::vector<kafka::TopicPartition>& parts) {
-  std::map<kafka::TopicPartition, std::int64_t> offsets;
-  if (error_) return offsets;
+kafka::OffsetMap StreamProcessor::restore(const std::vector<kafka::TopicPartition>& parts) {
+  kafka::OffsetMap offsets;
+  if (failed_) return offsets;
   ready_ = false;
   const auto started = std::chrono::steady_clock::now();
-  try {
-    std::vector<std::int32_t> ps;
-    for (const auto& tp : parts) ps.push_back(tp.partition);
-    auto records = state_reader_.read_latest(options_.group_id, options_.trades_topic, ps, std::chrono::seconds(60));
-    const auto from_state = static_cast<int>(records.size());
-    // Partitions without state start where the group's committed offset (or the log) starts.
-    kafka::PartitionListPtr fresh(rd_kafka_topic_partition_list_new(static_cast<int>(parts.size())));
-    for (const auto p : ps)
-      if (!records.count(p)) rd_kafka_topic_partition_list_add(fresh.get(), options_.trades_topic.c_str(), p);
-    if (fresh->cnt > 0) {
-      if (const auto err = rd_kafka_committed(consumer_->handle(), fresh.get(), 30'000))
-        throw kafka::KafkaError(err, std::string("committed offsets: ") + rd_kafka_err2str(err));
-      for (int i = 0; i < fresh->cnt; ++i) {
-        auto& e = fresh->elems[i];
-        std::int64_t start = e.offset;
-        if (start < 0) {
-          std::int64_t low = 0, high = 0;
-          if (const auto err =
-                  rd_kafka_query_watermark_offsets(consumer_->handle(), e.topic, e.partition, &low, &high, 10'000))
-            throw kafka::KafkaError(err, std::string("watermarks: ") + rd_kafka_err2str(err));
-          start = low;
-        }
-        engine_.drop_partition(e.partition);
-        records[e.partition] = StateRecord{start, 0, 0, engine_.snapshot(e.partition)};
-      }
+  const auto deadline = started + options_.restore_timeout;
+  auto left = [&] {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+  };
+  std::map<std::int32_t, StateRecord> records;
+  std::vector<kafka::TopicPartition> fresh;
+  for (const auto& tp : parts) {
+    const auto key = state_key(options_.group_id, options_.trades_topic, tp.partition);
+    const kafka::TopicPartition stp{options_.state_topic, state_partition(tp.partition)};
+    std::optional<StateRecord> found;
+    if (auto r = state_.newest(stp, key, 0, left())) {
+      found = decode_state(r->value);
+      if (!found)
+        log_error("undecodable state record; the partition starts from its committed offset",
+                  {{"key", key}, {"offset", r->offset}});
     }
-    for (auto& [p, r] : records) {
-      engine_.restore(p, r.engine, wall_clock_ms());
-      next_offset_[p] = r.next_offset;
-      offsets[{options_.trades_topic, p}] = r.next_offset;
-      committed_[p] = std::move(r);
-      restores_.inc();
-    }
-    (void)engine_.take_changed_partitions();
-    restore_time_.observe(ms_since(started));
-    log_info("state restored",
-             {{"partitions", static_cast<int>(parts.size())}, {"from_state", from_state}, {"ms", ms_since(started)}});
-  } catch (...) {
-    error_ = std::current_exception();  // rethrown by run(): never through librdkafka's C frames
+    if (found)
+      records.emplace(tp.partition, std::move(*found));
+    else
+      fresh.push_back(tp);
   }
+  const auto from_state = static_cast<int>(records.size());
+  // Partitions without state start where the group's committed offset (or the log) starts.
+  const auto committed = input_.committed(fresh, left());
+  for (const auto& tp : fresh) {
+    const auto it = committed.find(tp);
+    const auto start = it != committed.end() ? it->second : input_.watermarks(tp, left()).low;
+    engine_.drop_partition(tp.partition);
+    records[tp.partition] = StateRecord{start, 0, 0, engine_.snapshot(tp.partition)};
+  }
+  for (auto& [p, r] : records) {
+    engine_.restore(p, r.engine, wall_clock_ms());
+    next_offset_[p] = r.next_offset;
+    offsets[{options_.trades_topic, p}] = r.next_offset;
+    committed_[p] = std::move(r);
+    restores_.inc();
+  }
+  (void)engine_.take_changed_partitions();
+  restore_time_.observe(ms_since(started));
+  ready_ = true;
+  log_info("state restored",
+           {{"partitions", static_cast<int>(parts.size())}, {"from_state", from_state}, {"ms", ms_since(started)}});
   return offsets;
 }
 
-void StreamProcessor::on_revoked(const std::vector<kafka::TopicPartition>& parts) {
-  try {
-    if (!error_) commit();
-  } catch (...) {
-    error_ = std::current_exception();
+void StreamProcessor::on_revoked(const std::vector<kafka::TopicPartition>& parts, bool lost) {
+  // A clean hand-over commits what the partitions produced; a lost one must not (another
+  // member may own them already), and neither may anything after an error.
+  struct Forget {
+    StreamProcessor& self;
+    const std::vector<kafka::TopicPartition>& parts;
+    ~Forget() {
+      for (const auto& tp : parts) {
+        self.engine_.drop_partition(tp.partition);
+        self.next_offset_.erase(tp.partition);
+        self.committed_.erase(tp.partition);
+        self.consumed_.erase(tp.partition);
+      }
+    }
+  } forget{*this, parts};
+  if (lost) {
+    if (in_txn_) {
+      output_.abort_transaction(options_.transaction_timeout);
+      in_txn_ = false;
+      rewind();
+    }
+    return;
   }
-  for (const auto& tp : parts) {
-    engine_.drop_partition(tp.partition);
-    next_offset_.erase(tp.partition);
-    committed_.erase(tp.partition);
-    consumed_.erase(tp.partition);
-  }
+  commit();
 }
 
 }  // namespace cryptoflow::processor

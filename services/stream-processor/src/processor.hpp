@@ -1,6 +1,6 @@
 #pragma once
-// The stream processor's Kafka loop: trades in; candles (final and live updates), moving
-// averages and late trades out; undecodable records to the dead-letter topic.
+// The stream processor's loop: trades in; candles (final and live updates), moving averages and
+// late trades out; undecodable records to the dead-letter topic.
 //
 // Every commit interval it writes, in this order: the outputs, then one state record per input
 // partition that changed (its window state and next input offset), then the input offsets.
@@ -8,17 +8,23 @@
 // offsets via send_offsets_to_transaction); at_least_once does the same without a transaction.
 // A partition's state is restored from its newest state record when it is assigned, before it
 // is read, and processing resumes at the offset stored with it.
+//
+// Failures (docs/processing.md): an abortable error, a flush that times out or an output that
+// could not be delivered aborts the transaction and rewinds every owned partition to its last
+// commit; a fatal error (fenced by a newer instance) or any other error ends run() with that
+// error, after which nothing is committed (the consumer leaves the group without committing).
+//
+// The Kafka clients are passed in (libs/kafka's interfaces): the service wires real ones, the
+// unit tests in-memory fakes.
 #include <atomic>
 #include <chrono>
-#include <exception>
 #include <functional>
 #include <map>
-#include <memory>
 #include <set>
 #include <string>
 
 #include "candle_engine.hpp"
-#include "cryptoflow/kafka.hpp"
+#include "cryptoflow/kafka/client.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/metrics.hpp"
 #include "state_store.hpp"
@@ -42,43 +48,57 @@ struct ProcessorOptions {
   // short interval cuts latency; with exactly_once they become visible at the commit anyway.
   std::chrono::milliseconds update_interval{0};
   bool live_updates = true;  // emit final=false updates of open windows each commit interval
+  std::chrono::milliseconds transaction_timeout{60'000};  // each transactional call's limit
+  std::chrono::milliseconds restore_timeout{60'000};      // reading a partition's state on assignment
+};
+
+// The Kafka clients the processor uses. output is transactional for exactly_once.
+struct ProcessorClients {
+  kafka::Consumer& input;  // the trades, as a member of options.group_id
+  kafka::Producer& output;
+  kafka::Reader& state;  // the state topic, outside the group
 };
 
 class StreamProcessor {
  public:
-  StreamProcessor(const kafka::Properties& props, ProcessorOptions options, MetricsRegistry& metrics);
-  // Runs until stop() is true, then emits what is due, commits and returns.
+  StreamProcessor(ProcessorOptions options, ProcessorClients clients, MetricsRegistry& metrics);
+  ~StreamProcessor();
+  StreamProcessor(const StreamProcessor&) = delete;
+  StreamProcessor& operator=(const StreamProcessor&) = delete;
+  // Subscribes, then processes until stop() is true; then emits what is due, commits, and
+  // leaves the group. Throws what it cannot recover from, after leaving the group.
   void run(const std::function<bool()>& stop);
   [[nodiscard]] bool ready() const { return ready_.load(); }
 
  private:
-  void handle(const rd_kafka_message_t& m);
+  void loop(const std::function<bool()>& stop);
+  void handle(const kafka::Record& r);
   void tick();
   void emit();
   void commit();
-  void begin();
   void rewind();
-  void rethrow_callback_error();
-  std::map<kafka::TopicPartition, std::int64_t> restore(const std::vector<kafka::TopicPartition>& parts);
-  void on_revoked(const std::vector<kafka::TopicPartition>& parts);
+  kafka::OffsetMap restore(const std::vector<kafka::TopicPartition>& parts);
+  void on_revoked(const std::vector<kafka::TopicPartition>& parts, bool lost);
   std::vector<kafka::Header> tag(std::int32_t partition);
+  std::int32_t state_partition(std::int32_t input_partition);
 
   ProcessorOptions options_;
-  CandleEngine engine_;
-  MetricsRegistry& metrics_;
-  kafka::Producer producer_;
-  StateReader state_reader_;
-  std::unique_ptr<kafka::Consumer> consumer_;
+  kafka::Consumer& input_;
+  kafka::Producer& output_;
+  kafka::Reader& state_;
+  // Partition state. Declared before anything that may call back into it.
   std::map<std::int32_t, std::int64_t> next_offset_;  // processed: next to read, per assigned partition
   std::map<std::int32_t, StateRecord> committed_;     // last committed state per assigned partition
   std::set<std::int32_t> consumed_;                   // partitions read since the last commit
+  CandleEngine engine_;
+  std::int32_t state_partitions_ = 0;
   std::uint64_t nonce_ = 0;
   bool in_txn_ = false;
-  std::exception_ptr error_;  // raised in a rebalance callback, rethrown by run()
-  std::uint64_t failed_at_begin_ = 0;
+  bool failed_ = false;  // an error ends run(): nothing may be committed any more
   std::vector<FromPartition<Candle>> candles_;
   std::vector<FromPartition<Indicator>> indicators_;
   std::atomic<bool> ready_{false};
+  MetricsRegistry& metrics_;
   Counter& trades_in_;
   Counter& late_;
   Counter& dead_lettered_;

@@ -4,15 +4,10 @@
 // partition's whole window state plus the next input offset; its key names the group, input
 // topic and partition, so the newest record per key is all a restore needs (cleanup.policy=
 // compact on a real cluster; the embedded broker keeps the newest records of each partition).
-#include <chrono>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
-
-#include "cryptoflow/kafka.hpp"
 
 namespace cryptoflow::processor {
 
@@ -33,23 +28,5 @@ std::string state_key(const std::string& group, const std::string& input_topic, 
 // same tag exists; readers of a broker without transaction markers can filter on it.
 inline constexpr const char* kCommitHeader = "cryptoflow.commit";
 std::string commit_tag(std::int32_t partition, std::uint64_t nonce, std::int64_t seq);
-
-class StateReader {
- public:
-  StateReader(const kafka::Properties& props, std::string state_topic);
-  // Partition of the state topic that holds an input partition's records.
-  std::int32_t state_partition(std::int32_t input_partition);
-  // The newest decodable record of each (group, input topic, partition); read_committed.
-  std::map<std::int32_t, StateRecord> read_latest(const std::string& group, const std::string& input_topic,
-                                                  const std::vector<std::int32_t>& partitions,
-                                                  std::chrono::milliseconds timeout);
-
- private:
-  std::optional<StateRecord> latest(const std::string& key, std::int32_t state_partition,
-                                    std::chrono::steady_clock::time_point deadline);
-  kafka::HandlePtr rk_;
-  std::string topic_;
-  int partitions_ = 0;
-};
 
 }  // namespace cryptoflow::processor

@@ -28,12 +28,15 @@ class Config {
  public:
   using Env = std::map<std::string, std::string>;
 
-  Config(std::vector<VarSpec> vars, Env env);
+  Config(std::vector<VarSpec> vars, Env env, std::vector<std::string> args = {});
   static Env process_env();
 
   [[nodiscard]] const std::vector<VarSpec>& vars() const { return vars_; }
   [[nodiscard]] const Env& env() const { return env_; }
+  // Command-line arguments other than --help and --version (only dev-broker takes any).
+  [[nodiscard]] const std::vector<std::string>& args() const { return args_; }
 
+  [[nodiscard]] bool declares(const std::string& name) const;
   // Value or default; reading an undeclared variable is a programming error (std::logic_error).
   [[nodiscard]] std::string str(const std::string& name) const;
   [[nodiscard]] std::int64_t integer(const std::string& name, std::int64_t min, std::int64_t max) const;
@@ -52,6 +55,7 @@ class Config {
   const VarSpec& spec(const std::string& name) const;
   std::vector<VarSpec> vars_;
   Env env_;
+  std::vector<std::string> args_;
 };
 
 // Parses "1m", "30s", ... into milliseconds; nullopt-like -1 on error.
@@ -61,14 +65,9 @@ std::vector<std::string> split_list(const std::string& text);
 
 struct ServiceInfo {
   std::string program;  // binary name
-  std::string summary;  // one line for --help
+  std::string summary;  // one line for --help (more lines for flags, if it takes any)
   std::vector<VarSpec> vars;
+  bool takes_arguments = false;  // otherwise any argument is a configuration error
 };
-
-// Handles --help and --version, builds the Config from the environment, calls body, and maps
-// outcomes to the contract's exit codes: body's return value (0 after a clean drain),
-// 2 for ConfigError or a bad flag, 1 for any other exception.
-int run_service(int argc, char** argv, const ServiceInfo& info,
-                const std::function<int(const Config&, const std::vector<std::string>& args)>& body);
 
 }  // namespace cryptoflow

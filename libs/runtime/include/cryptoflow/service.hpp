@@ -42,8 +42,4 @@ class AdminServer {
   std::thread thread_;
 };
 
-// The admin server on ADMIN_PORT, or nullptr when ADMIN_PORT is 0.
-std::unique_ptr<AdminServer> start_admin_server(const Config& config, MetricsRegistry& metrics,
-                                                std::function<bool()> ready);
-
 }  // namespace cryptoflow

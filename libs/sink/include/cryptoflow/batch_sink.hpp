@@ -14,18 +14,28 @@
 // jitter, honouring Retry-After) or rejected (the database refuses that record: it goes to the
 // dead-letter topic with the reason; the rest of the batch is written). Memory stays bounded
 // by two batches: nothing new is read while a batch waits for the database.
+//
+// Offsets are committed only for partitions this member still owns: a record read before its
+// partition was revoked is written (harmless: writes are idempotent) but its offset is left to
+// the new owner, whose committed offset must not move backwards.
+//
+// The Kafka clients are passed in (libs/kafka's interfaces): the service wires real ones, the
+// unit tests in-memory fakes.
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "cryptoflow/kafka.hpp"
+#include "cryptoflow/config.hpp"
+#include "cryptoflow/kafka/client.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/metrics.hpp"
 
@@ -74,15 +84,25 @@ struct SinkOptions {
 SinkOptions options_from_config(const Config& config, const std::string& batch_size_var,
                                 const std::string& flush_interval_var);
 
+struct SinkClients {
+  kafka::Consumer& input;         // the topics, as a member of options.group_id
+  kafka::Producer& dead_letters;  // idempotent, not transactional
+};
+
 class BatchSink {
  public:
-  BatchSink(const kafka::Properties& props, SinkOptions options, Destination& destination, MetricsRegistry& metrics);
+  BatchSink(SinkOptions options, SinkClients clients, Destination& destination, MetricsRegistry& metrics);
+  ~BatchSink();
+  BatchSink(const BatchSink&) = delete;
+  BatchSink& operator=(const BatchSink&) = delete;
+  // Subscribes, then runs until stop() is true; writes what it holds within 10 s and leaves the
+  // group. Throws what it cannot recover from, after leaving the group (nothing committed then).
   void run(const std::function<bool()>& stop);
   [[nodiscard]] bool ready() const { return ready_.load(); }
 
  private:
   struct Record {
-    kafka::MessagePtr msg;
+    kafka::Record msg;
     Slice slice;
     bool dead_lettered = false;  // not written; committed with its batch
   };
@@ -97,17 +117,25 @@ class BatchSink {
     std::future<WriteOutcome> outcome;
     std::chrono::steady_clock::time_point sent;
   };
-  void add(kafka::MessagePtr m);
+  void loop(const std::function<bool()>& stop);
+  std::optional<kafka::Record> poll(std::chrono::milliseconds timeout);
+  void add(kafka::Record m);
+  void pause();
+  void resume();
   void launch();                                 // the current batch becomes the flight
   bool land(const std::function<bool()>& stop);  // waits for the flight, retries, commits; false: stopped
   void commit();                                 // dead-letter records delivered first, then the marked offsets
 
   SinkOptions options_;
+  kafka::Consumer& input_;
+  kafka::Producer& dead_letters_;
   Destination& destination_;
-  kafka::Producer producer_;  // dead-letter records
-  std::unique_ptr<kafka::Consumer> consumer_;
-  Batch batch_;                   // being read and encoded
-  std::optional<Flight> flight_;  // being written
+  std::set<kafka::TopicPartition> owned_;        // assigned to this member now
+  kafka::OffsetMap marked_;                      // next offsets to commit, of owned partitions
+  Batch batch_;                                  // being read and encoded
+  std::optional<Flight> flight_;                 // being written
+  bool paused_ = false;                          // every owned partition paused while a batch waits for the database
+  std::vector<kafka::TopicPartition> unpaused_;  // assigned while paused_, paused after the poll
   std::atomic<bool> ready_{true};
   std::mt19937_64 rng_{std::random_device{}()};
   Counter& records_in_;

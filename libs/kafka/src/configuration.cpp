@@ -1,0 +1,103 @@
+// Client configuration: librdkafka confs with the library's log and error callbacks, handles,
+// and Properties.
+#include <cctype>
+
+#include "cryptoflow/log.hpp"
+#include "native.hpp"
+
+namespace cryptoflow::kafka::native {
+namespace {
+
+void on_error(rd_kafka_t* rk, int err, const char* reason, void*) {
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    char buf[512];
+    rd_kafka_fatal_error(rk, buf, sizeof buf);
+    log_error("kafka fatal error", {{"client", rd_kafka_name(rk)}, {"error", buf}});
+    return;
+  }
+  // Transient: librdkafka retries by itself (broker down, all brokers down, timeouts).
+  static RateLimitedLog limited(std::chrono::seconds(5));
+  limited(LogLevel::warn, "kafka error",
+          {{"client", rd_kafka_name(rk)}, {"code", rd_kafka_err2name(code)}, {"reason", reason ? reason : ""}});
+}
+
+void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  const LogLevel l = level <= 3   ? LogLevel::error
+                     : level <= 4 ? LogLevel::warn
+                     : level <= 6 ? LogLevel::info
+                                  : LogLevel::debug;
+  log(l, "librdkafka", {{"client", rd_kafka_name(rk)}, {"facility", fac}, {"text", buf}});
+}
+
+}  // namespace
+
+ConfPtr make_conf(const Properties& props) {
+  ConfPtr conf(rd_kafka_conf_new());
+  char err[512];
+  for (const auto& [k, v] : props.items()) {
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+      throw ConfigError(env_name_for(k) + " (librdkafka property " + k + "): " + err);
+  }
+  rd_kafka_conf_set_error_cb(conf.get(), on_error);
+  rd_kafka_conf_set_log_cb(conf.get(), on_log);
+  return conf;
+}
+
+HandlePtr make_handle(rd_kafka_type_t type, ConfPtr conf) {
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof err);
+  if (!rk) throw ConfigError(std::string("cannot create a Kafka client: ") + err);
+  (void)conf.release();  // rd_kafka_new owns it now
+  return HandlePtr(rk);
+}
+
+}  // namespace cryptoflow::kafka::native
+
+namespace cryptoflow::kafka {
+
+Properties& Properties::set(std::string key, std::string value) {
+  items_.emplace_back(std::move(key), std::move(value));
+  return *this;
+}
+
+std::optional<std::string> Properties::get(const std::string& key) const {
+  std::optional<std::string> out;
+  for (const auto& [k, v] : items_)
+    if (k == key) out = v;
+  return out;
+}
+
+Properties Properties::from_config(const Config& config) {
+  Properties p;
+  p.set("bootstrap.servers", config.str("KAFKA_BOOTSTRAP_SERVERS"));
+  for (const auto& [name, value] : config.env()) {
+    if (name.rfind("KAFKA_", 0) != 0 || name == "KAFKA_BOOTSTRAP_SERVERS" || name.size() == 6) continue;
+    std::string prop;
+    for (char c : name.substr(6))
+      prop += c == '_' ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    p.set(prop, value);
+  }
+  p.validate();
+  return p;
+}
+
+void Properties::validate() const {
+  (void)native::make_conf(*this);
+}
+
+int librdkafka_version() {
+  return rd_kafka_version();
+}
+
+std::string librdkafka_version_string() {
+  return rd_kafka_version_str();
+}
+
+std::string env_name_for(const std::string& property) {
+  std::string out = "KAFKA_";
+  for (char c : property) out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace cryptoflow::kafka

@@ -1,0 +1,118 @@
+#include "service.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+#include "cryptoflow/http.hpp"
+#include "cryptoflow/kafka/producer.hpp"
+#include "cryptoflow/log.hpp"
+#include "publisher.hpp"
+#include "replay.hpp"
+
+namespace cryptoflow::binance {
+namespace {
+
+double replay_speed(const Config& config) {
+  const auto text = config.str("REPLAY_SPEED");
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v) || v < 0)
+    throw ConfigError("REPLAY_SPEED='" + text + "' is not a number >= 0");
+  return v;
+}
+
+LiveOptions live_options(const Config& config, const std::string& stream) {
+  LiveOptions o;
+  o.urls = stream_urls(config.str("BINANCE_WS_URL"), config.list("BINANCE_SYMBOLS"), stream);
+  (void)parse_url(o.urls.front(), "BINANCE_WS_URL");
+  o.rest_base = config.str("BINANCE_REST_URL");
+  (void)parse_url(o.rest_base, "BINANCE_REST_URL");
+  o.agg = stream == "aggTrade";
+  o.rotate_after = std::chrono::milliseconds(config.duration_ms("BINANCE_ROTATE_AFTER"));
+  o.reconnect_min = std::chrono::milliseconds(config.duration_ms("BINANCE_RECONNECT_MIN"));
+  o.reconnect_max = std::chrono::milliseconds(config.duration_ms("BINANCE_RECONNECT_MAX"));
+  if (o.rotate_after.count() <= 0 || o.reconnect_min.count() <= 0 || o.reconnect_max < o.reconnect_min)
+    throw ConfigError("BINANCE_ROTATE_AFTER / BINANCE_RECONNECT_MIN / BINANCE_RECONNECT_MAX: positive, min <= max");
+  o.ws.max_message = static_cast<std::size_t>(config.integer("BINANCE_MAX_FRAME_BYTES", 1024, 16 << 20));
+  return o;
+}
+
+RestGet rest_over(HttpClient& http) {
+  return [&http](const std::string& url) {
+    const auto r = http.get(url);
+    RestAnswer a{static_cast<int>(r.error.empty() ? r.status : 0), r.body, {}};
+    if (auto it = r.headers.find("retry-after"); it != r.headers.end())
+      a.retry_after = std::chrono::seconds(std::atoll(it->second.c_str()));
+    return a;
+  };
+}
+
+}  // namespace
+
+ServiceInfo service_info() {
+  auto vars = common_vars();
+  vars.insert(vars.end(), {
+                              {"BINANCE_SYMBOLS", "btcusdt,ethusdt,solusdt,bnbusdt,xrpusdt", "symbols, any case"},
+                              {"BINANCE_STREAM", "trade", "trade or aggTrade"},
+                              {"BINANCE_WS_URL", "wss://stream.binance.com:9443",
+                               "WebSocket base; combined streams at /stream?streams=..."},
+                              {"BINANCE_REST_URL", "https://api.binance.com", "REST base, for gap backfill"},
+                              {"BINANCE_ROTATE_AFTER", "23h",
+                               "open a replacement connection this long after connecting (Binance cuts at 24 h)"},
+                              {"BINANCE_RECONNECT_MIN", "1s", "first reconnect delay (doubles, with jitter)"},
+                              {"BINANCE_RECONNECT_MAX", "60s", "largest reconnect delay"},
+                              {"BINANCE_MAX_FRAME_BYTES", "65536", "larger WebSocket messages close the connection"},
+                              {"REPLAY_FILE", "",
+                               "replay recorded frames instead of connecting (one JSON event or combined-stream "
+                               "wrapper per line, optionally prefixed '<ts>: ')"},
+                              {"REPLAY_SPEED", "0",
+                               "0 = as fast as possible, 1 = real time, N = N x real time; exits 0 once delivered"},
+                          });
+  return {"binance-producer", "Publishes Binance trades to Kafka (crypto.trades).", vars};
+}
+
+Options parse(const Config& config) {
+  Options o;
+  o.stream = config.choice("BINANCE_STREAM", {"trade", "aggTrade"});
+  if (config.list("BINANCE_SYMBOLS").empty()) throw ConfigError("BINANCE_SYMBOLS is empty");
+  o.replay_file = config.str("REPLAY_FILE");
+  o.replay_speed = replay_speed(config);
+  if (o.replay_file.empty())
+    o.live = live_options(config, o.stream);
+  else if (!std::ifstream(o.replay_file))
+    throw ConfigError("REPLAY_FILE='" + o.replay_file + "' cannot be read");
+  o.topic = config.str("TRADES_TOPIC");
+  o.kafka = kafka::Properties::from_config(config);
+  return o;
+}
+
+int run(const Options& o, ServiceHost& host) {
+  host.ensure_topics({{o.topic, {}}});
+  kafka::KafkaProducer producer(o.kafka, host.metrics());
+  Publisher publisher(producer, o.topic, host.metrics());
+  const auto kafka_ready =
+      host.readiness().add("kafka reachable", [&] { return producer.reachable(std::chrono::milliseconds(500)); });
+
+  if (o.live) {
+    HttpClient http;
+    LiveFeed feed(*o.live, publisher, host.metrics(), rest_over(http));
+    const auto connected = host.readiness().add("exchange connected", [&] { return feed.connected(); });
+    log_info("streaming",
+             {{"connections", static_cast<int>(o.live->urls.size())}, {"stream", o.stream}, {"topic", o.topic}});
+    feed.run(host.stop_token());
+    log_info("stopping, flushing");
+    producer.flush(std::chrono::seconds(30));
+    return 0;
+  }
+
+  ReplayFile file(o.replay_file);
+  log_info("replaying", {{"file", o.replay_file}, {"speed", o.replay_speed}, {"topic", o.topic}});
+  const auto trades = replay(file, publisher, producer, o.replay_speed, host.stop_token());
+  log_info("replay read, flushing", {{"trades", trades}, {"interrupted", host.stop_requested()}});
+  producer.flush(std::chrono::seconds(60));
+  log_info("replay delivered", {{"trades", trades}, {"delivered", producer.delivered()}});
+  return 0;
+}
+
+}  // namespace cryptoflow::binance

@@ -1,0 +1,31 @@
+#pragma once
+// binance-producer as a binary: its variables (--help), how they become options, and run().
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cryptoflow/kafka/properties.hpp"
+#include "cryptoflow/service_host.hpp"
+#include "live_feed.hpp"
+
+namespace cryptoflow::binance {
+
+struct Options {
+  std::string stream;               // trade or aggTrade
+  std::optional<LiveOptions> live;  // live mode, or:
+  std::string replay_file;          // replay mode
+  double replay_speed = 0;
+  std::string topic;
+  kafka::Properties kafka;
+};
+
+ServiceInfo service_info();
+Options parse(const Config& config);
+// Live: streams until a stop is requested. Replay: exits once the whole file is delivered.
+int run(const Options& options, ServiceHost& host);
+
+inline Service<Options> service() {
+  return {service_info(), &parse, &run};
+}
+
+}  // namespace cryptoflow::binance

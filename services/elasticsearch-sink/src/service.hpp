@@ -1,0 +1,26 @@
+#pragma once
+// elasticsearch-sink as a binary: its variables (--help), how they become options, and run().
+#include "cryptoflow/batch_sink.hpp"
+#include "cryptoflow/kafka/properties.hpp"
+#include "cryptoflow/service_host.hpp"
+#include "es_destination.hpp"
+
+namespace cryptoflow::elastic {
+
+struct Options {
+  EsOptions es;
+  sink::SinkOptions sink;
+  TopicNames topics;
+  kafka::Properties kafka;
+};
+
+ServiceInfo service_info();
+Options parse(const Config& config);
+// Installs the index templates (retrying until Elasticsearch answers), then sinks.
+int run(const Options& options, ServiceHost& host);
+
+inline Service<Options> service() {
+  return {service_info(), &parse, &run};
+}
+
+}  // namespace cryptoflow::elastic

@@ -1,0 +1,26 @@
+#pragma once
+// influxdb-sink as a binary: its variables (--help), how they become options, and run().
+#include "cryptoflow/batch_sink.hpp"
+#include "cryptoflow/kafka/properties.hpp"
+#include "cryptoflow/service_host.hpp"
+#include "influx_destination.hpp"
+#include "influx_writer.hpp"
+
+namespace cryptoflow::influx {
+
+struct Options {
+  InfluxOptions influx;
+  sink::SinkOptions sink;
+  TopicNames topics;
+  kafka::Properties kafka;
+};
+
+ServiceInfo service_info();
+Options parse(const Config& config);
+int run(const Options& options, ServiceHost& host);
+
+inline Service<Options> service() {
+  return {service_info(), &parse, &run};
+}
+
+}  // namespace cryptoflow::influx

@@ -1,0 +1,119 @@
+#include "service.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "cryptoflow/kafka/consumer.hpp"
+#include "cryptoflow/kafka/producer.hpp"
+#include "cryptoflow/kafka/reader.hpp"
+#include "cryptoflow/log.hpp"
+
+namespace cryptoflow::processor {
+namespace {
+
+std::string host_name() {
+  if (const char* h = std::getenv("HOSTNAME"); h && *h) return h;
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) == 0 && buf[0]) return buf;
+  return "local";
+}
+
+std::vector<Interval> parse_intervals(const Config& config) {
+  std::vector<Interval> out;
+  for (const auto& n : config.list("CANDLE_INTERVALS")) {
+    const auto ms = parse_duration_ms(n);
+    if (ms <= 0 || n.find("ms") != std::string::npos)
+      throw ConfigError("CANDLE_INTERVALS: '" + n + "' is not an interval (e.g. 1m, 5m, 15m, 1h, 1d)");
+    if (const auto error = interval_error(ms); !error.empty())
+      throw ConfigError("CANDLE_INTERVALS: '" + n + "' " + error);
+    if (std::any_of(out.begin(), out.end(), [&](const Interval& i) { return i.ms == ms; }))
+      throw ConfigError("CANDLE_INTERVALS: '" + n + "' is listed twice");
+    out.push_back({n, ms});
+  }
+  if (out.empty()) throw ConfigError("CANDLE_INTERVALS is empty");
+  return out;
+}
+
+MovingAverage parse_moving_average(const Config& config) {
+  const auto window = config.str("MA_WINDOW");
+  const auto slide = config.str("MA_SLIDE");
+  MovingAverage m{window, parse_duration_ms(window), parse_duration_ms(slide)};
+  if (m.window_ms <= 0) throw ConfigError("MA_WINDOW: '" + window + "' is not a positive duration");
+  if (m.slide_ms <= 0) throw ConfigError("MA_SLIDE: '" + slide + "' is not a positive duration");
+  if (m.window_ms % m.slide_ms != 0)
+    throw ConfigError("MA_SLIDE: '" + slide + "' does not divide MA_WINDOW '" + window + "'");
+  return m;
+}
+
+}  // namespace
+
+ServiceInfo service_info() {
+  auto vars = common_vars();
+  vars.insert(
+      vars.end(),
+      {
+          {"CANDLE_INTERVALS", "1m,5m,15m,1h", "tumbling windows"},
+          {"MA_WINDOW", "30s", "sliding moving-average window"},
+          {"MA_SLIDE", "10s", "sliding moving-average slide"},
+          {"ALLOWED_LATENESS", "60s", "watermark = max event time seen - lateness"},
+          {"IDLE_TIMEOUT", "10s", "a quiet partition stops holding the watermark back after this"},
+          {"PROCESSING_GUARANTEE", "exactly_once", "exactly_once or at_least_once"},
+          {"COMMIT_INTERVAL_MS", "100", "transaction / commit cadence"},
+          {"UPDATE_INTERVAL_MS", "0", "emit candles and updates this often between commits (0 = at commits only)"},
+          {"GROUP_ID", "stream-processor", "consumer group; scale by adding instances"},
+          {"TRANSACTIONAL_ID", "", "stable, unique per instance (default <GROUP_ID>-<host name>, e.g. the pod name)"},
+          {"STATE_TOPIC", "crypto.processor-state",
+           "window state per input partition, written in each transaction (compacted)"},
+      });
+  return {"stream-processor", "Computes exact OHLCV candles on event time from crypto.trades.", vars};
+}
+
+Options parse(const Config& config) {
+  Options o;
+  auto& p = o.processor;
+  p.engine.intervals = parse_intervals(config);
+  p.engine.allowed_lateness_ms = config.duration_ms("ALLOWED_LATENESS");
+  p.engine.idle_timeout_ms = config.duration_ms("IDLE_TIMEOUT");
+  p.engine.sma = parse_moving_average(config);
+  p.exactly_once = config.choice("PROCESSING_GUARANTEE", {"exactly_once", "at_least_once"}) == "exactly_once";
+  p.commit_interval = std::chrono::milliseconds(config.integer("COMMIT_INTERVAL_MS", 1, 600'000));
+  p.update_interval = std::chrono::milliseconds(config.integer("UPDATE_INTERVAL_MS", 0, 600'000));
+  p.group_id = config.str("GROUP_ID");
+  p.trades_topic = config.str("TRADES_TOPIC");
+  p.candles_topic = config.str("CANDLES_TOPIC");
+  p.indicators_topic = config.str("INDICATORS_TOPIC");
+  p.late_topic = config.str("LATE_TRADES_TOPIC");
+  p.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
+  p.state_topic = config.str("STATE_TOPIC");
+  p.transactional_id = config.str("TRANSACTIONAL_ID");
+  if (p.transactional_id.empty()) p.transactional_id = p.group_id + "-" + host_name();
+  o.kafka = kafka::Properties::from_config(config);
+  return o;
+}
+
+int run(const Options& o, ServiceHost& host) {
+  const auto& p = o.processor;
+  host.ensure_topics({{p.trades_topic, {}},
+                      {p.candles_topic, {}},
+                      {p.indicators_topic, {}},
+                      {p.late_topic, {}},
+                      {p.dead_letter_topic, {}},
+                      {p.state_topic, {{"cleanup.policy", "compact"}}}});
+  kafka::KafkaConsumer input(o.kafka, p.group_id);
+  kafka::KafkaProducer output(o.kafka, host.metrics(), p.exactly_once ? p.transactional_id : std::string());
+  kafka::KafkaReader state(o.kafka, "cryptoflow-state-reader");
+  (void)output.warm_up({p.candles_topic, p.indicators_topic, p.state_topic, p.late_topic, p.dead_letter_topic},
+                       std::chrono::seconds(10));
+  StreamProcessor processor(p, {input, output, state}, host.metrics());
+  const auto ready = host.readiness().add("partitions restored", [&] { return processor.ready(); });
+  log_info("processing", {{"group", p.group_id},
+                          {"topic", p.trades_topic},
+                          {"guarantee", p.exactly_once ? "exactly_once" : "at_least_once"},
+                          {"transactional_id", p.exactly_once ? p.transactional_id : std::string("-")}});
+  processor.run(host.stop_token());
+  return 0;
+}
+
+}  // namespace cryptoflow::processor

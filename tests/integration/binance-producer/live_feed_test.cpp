@@ -1,0 +1,231 @@
+// binance-producer's live mode against a fake Binance on loopback (a real WebSocket server,
+// plain and TLS, plus the REST backfill endpoints) and the embedded Kafka broker. The exchange
+// replays the recorded TRXUSDT trade stream (10,000 trades with consecutive ids); every test
+// reads crypto.trades back and checks each id arrived exactly once and in order.
+#include "live_feed.hpp"
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <set>
+#include <thread>
+
+#include "cryptoflow/http.hpp"
+#include "dev_broker.hpp"
+#include "embedded_broker.hpp"
+#include "fake_exchange.hpp"
+#include "replay.hpp"
+#include "test_support.hpp"
+
+using namespace cryptoflow;
+using namespace cryptoflow::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Run {
+  DevBroker broker{{1, 0, 1}, {"crypto.trades"}};
+  MetricsRegistry metrics;
+  kafka::KafkaProducer producer{props_for(broker), metrics};
+  binance::Publisher publisher{producer, "crypto.trades", metrics};
+  HttpClient http;
+  std::unique_ptr<binance::LiveFeed> feed;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+
+  Run(const FakeExchange& ex, binance::LiveOptions o) {
+    if (o.urls.empty()) o.urls = binance::stream_urls(ex.ws_url(), {"trxusdt"}, "trade");
+    o.rest_base = ex.rest_url();
+    feed = std::make_unique<binance::LiveFeed>(o, publisher, metrics, [this](const std::string& url) {
+      const auto r = http.get(url);
+      return binance::RestAnswer{static_cast<int>(r.error.empty() ? r.status : 0), r.body, {}};
+    });
+    thread = std::thread([this] { feed->run([this] { return stop.load(); }); });
+  }
+  ~Run() {
+    stop = true;
+    thread.join();
+  }
+  // Every trade id in crypto.trades, in order, once the expected count arrived (or 60 s passed).
+  std::vector<std::int64_t> read_ids(std::size_t expected) {
+    stop = true;
+    thread.join();
+    thread = std::thread([] {});
+    REQUIRE_NOTHROW(producer.flush(10s));
+    kafka::KafkaConsumer c(props_for(broker), "live-reader", {"crypto.trades"});
+    std::vector<std::int64_t> ids;
+    eventually(
+        [&] {
+          while (auto m = c.poll(std::chrono::milliseconds(20))) {
+            auto t = decode_trade(m->value);
+            REQUIRE(t);
+            CHECK(t.value->trade_time < 2'000'000'000'000);  // microseconds became milliseconds
+            ids.push_back(t.value->trade_id);
+          }
+          return ids.size() >= expected;
+        },
+        60s, 0ms);
+    return ids;
+  }
+  std::uint64_t metric(const char* name) { return static_cast<std::uint64_t>(metrics.value(name)); }
+};
+
+std::vector<std::int64_t> expected_ids() {
+  std::vector<std::int64_t> ids;
+  for (const auto& t : trx_trades()) ids.push_back(t.trade_id);
+  return ids;
+}
+
+// "" when got == want; else what differs (sizes, first difference, duplicates).
+std::string difference(const std::vector<std::int64_t>& got, const std::vector<std::int64_t>& want) {
+  if (got == want) return {};
+  std::string out = "got " + std::to_string(got.size()) + " ids, want " + std::to_string(want.size());
+  for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i)
+    if (got[i] != want[i]) {
+      out += "; first difference at " + std::to_string(i) + ": got " + std::to_string(got[i]) + ", want " +
+             std::to_string(want[i]);
+      break;
+    }
+  std::set<std::int64_t> seen;
+  std::size_t dups = 0;
+  for (auto id : got) dups += seen.insert(id).second ? 0 : 1;
+  return out + "; " + std::to_string(dups) + " duplicates";
+}
+
+binance::LiveOptions fast_options() {
+  binance::LiveOptions o;
+  o.reconnect_min = 100ms;
+  o.reconnect_max = 2s;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("live: a connection dropped mid-stream is backfilled - every trade once and in order - pings answered") {
+  FakeExchangeOptions fo;
+  fo.frames = trx_frames();
+  fo.frames_per_second = 2500;
+  fo.drop_after = 3000;
+  fo.ping_every = 300ms;
+  fo.rest_trades = trx_trades();
+  FakeExchange ex(fo);
+  Run run(ex, fast_options());
+  REQUIRE(eventually([&] { return ex.finished(); }, 30s));
+  std::this_thread::sleep_for(500ms);
+  const auto want = expected_ids();
+  const auto ids = run.read_ids(want.size());
+  INFO(difference(ids, want));
+  CHECK(difference(ids, want).empty());
+  CHECK(run.metric("cryptoflow_binance_gaps_total") >= 1);
+  CHECK(run.metric("cryptoflow_binance_backfilled_total") > 0);
+  CHECK(run.metric("cryptoflow_binance_unrecoverable_total") == 0);
+  CHECK(run.metric("cryptoflow_binance_reconnects_total") == 1);
+  CHECK(ex.websocket_sessions() == 2);
+  CHECK(ex.targets().front() == "/stream?streams=trxusdt@trade");
+  CHECK_FALSE(ex.rest_requests().empty());
+  CHECK(ex.rest_requests().front().target.rfind("/api/v3/historicalTrades?symbol=TRXUSDT&fromId=", 0) == 0);
+  // Every ping the server sent before the end got its payload back.
+  const auto pings = ex.pings_sent();
+  const auto pongs = ex.pongs_received();
+  REQUIRE(pings.size() >= 10);
+  for (std::size_t i = 0; i + 1 < pings.size(); ++i)
+    CHECK(std::find(pongs.begin(), pongs.end(), pings[i]) != pongs.end());
+  CHECK(run.metric("cryptoflow_binance_pings_total") >= pings.size() - 1);
+}
+
+TEST_CASE("live: over TLS a shortened 24-hour rotation and a serverShutdown lose and duplicate nothing") {
+  FakeExchangeOptions fo;
+  fo.tls = true;
+  fo.frames = trx_frames();
+  fo.frames.insert(fo.frames.begin() + 6000, R"({"e":"serverShutdown","E":1741046401272})");
+  fo.frames_per_second = 2500;
+  fo.rest_trades = trx_trades();
+  FakeExchange ex(fo);
+  setenv("SSL_CERT_FILE", ex.ca_file().c_str(), 1);  // trust the exchange's certificate
+  auto o = fast_options();
+  o.rotate_after = 1200ms;
+  o.overlap = 300ms;
+  Run run(ex, o);
+  REQUIRE(eventually([&] { return ex.finished(); }, 30s));
+  std::this_thread::sleep_for(500ms);
+  const auto want = expected_ids();
+  const auto ids = run.read_ids(want.size());
+  unsetenv("SSL_CERT_FILE");
+  INFO(difference(ids, want));
+  CHECK(difference(ids, want).empty());
+  CHECK(run.metric("cryptoflow_binance_rotations_total") >= 3);
+  CHECK(ex.websocket_sessions() >= 4);
+  CHECK(run.metric("cryptoflow_binance_reconnects_total") == 0);
+  CHECK(run.metric("cryptoflow_binance_unrecoverable_total") == 0);
+  CHECK(run.metric("cryptoflow_binance_duplicates_dropped_total") > 0);  // the overlaps were real
+}
+
+TEST_CASE("live: a server certificate the producer does not trust is refused") {
+  FakeExchangeOptions fo;
+  fo.tls = true;
+  fo.frames = trx_frames();
+  FakeExchange ex(fo);  // SSL_CERT_FILE not set: the system store does not know this certificate
+  Run run(ex, fast_options());
+  REQUIRE(eventually([&] { return run.metric("cryptoflow_binance_reconnects_total") >= 2; }, 20s));
+  CHECK(run.metric("cryptoflow_binance_trades_total") == 0);
+  CHECK_FALSE(run.feed->connected());
+}
+
+TEST_CASE("live: refused connections are retried with growing delays") {
+  FakeExchangeOptions fo;
+  fo.frames = trx_frames();
+  fo.frames.resize(200);
+  fo.refuse_first = 5;
+  fo.rest_trades = trx_trades();
+  FakeExchange ex(fo);
+  Run run(ex, fast_options());
+  REQUIRE(eventually([&] { return ex.websocket_sessions() == 1; }, 30s));
+  const auto at = ex.tcp_accepts();
+  REQUIRE(at.size() == 6);
+  std::vector<double> gaps;
+  for (std::size_t i = 1; i < at.size(); ++i)
+    gaps.push_back(std::chrono::duration<double, std::milli>(at[i] - at[i - 1]).count());
+  INFO("delays (ms): " << gaps[0] << " " << gaps[1] << " " << gaps[2] << " " << gaps[3] << " " << gaps[4]);
+  for (std::size_t i = 1; i < gaps.size(); ++i) CHECK(gaps[i] >= gaps[i - 1] * 0.95);
+  CHECK(gaps.back() >= 4 * gaps.front());
+  CHECK(gaps.front() >= 45);  // at least half of reconnect_min
+  CHECK(run.metric("cryptoflow_binance_reconnects_total") == 5);
+}
+
+TEST_CASE("live: malformed - binary - oversized and unknown frames are counted and survived") {
+  FakeExchangeOptions fo;
+  fo.frames = trx_frames();
+  fo.frames.resize(3000);
+  fo.frames.insert(fo.frames.begin() + 100, "{\"stream\":\"trxusdt@trade\",\"data\":{\"e\":\"trade\",");  // cut
+  fo.frames.insert(fo.frames.begin() + 200, std::string(kBinaryMarker) + "\x00\x01\x02 binary");
+  fo.frames.insert(fo.frames.begin() + 300, R"({"e":"trade","s":"TRXUSDT","t":"x","p":1})");     // wrong types
+  fo.frames.insert(fo.frames.begin() + 400, R"({"e":"depthUpdate","s":"TRXUSDT"})");             // not a trade
+  fo.frames.insert(fo.frames.begin() + 500, "{\"pad\":\"" + std::string(200'000, 'x') + "\"}");  // oversized
+  // Binance's own non-trade frames (depth, kline, bookTicker), recorded by cryptofeed, in between.
+  binance::ReplayFile recorded(std::string(CRYPTOFLOW_FIXTURES_DIR) + "/cryptofeed/BINANCE.ws.1.0");
+  std::size_t other = 0, at = 1000;
+  while (auto line = recorded.next())
+    if (line->frame.find("aggTrade") == std::string::npos && at < fo.frames.size()) {
+      fo.frames.insert(fo.frames.begin() + static_cast<std::ptrdiff_t>(at), line->frame);
+      at += 11;
+      ++other;
+    }
+  REQUIRE(other > 100);
+  fo.frames_per_second = 2500;
+  fo.rest_trades = trx_trades();
+  FakeExchange ex(fo);
+  Run run(ex, fast_options());
+  REQUIRE(eventually([&] { return ex.finished(); }, 30s));
+  std::this_thread::sleep_for(1s);
+  auto want = expected_ids();
+  want.resize(3000);
+  const auto ids = run.read_ids(want.size());
+  INFO(difference(ids, want));
+  CHECK(difference(ids, want).empty());
+  CHECK(run.metrics.value("cryptoflow_binance_decode_errors_total", {{"kind", "malformed"}}) == 2);  // cut, binary
+  CHECK(run.metrics.value("cryptoflow_binance_decode_errors_total", {{"kind", "invalid_trade"}}) == 1);
+  CHECK(run.metric("cryptoflow_binance_binary_frames_total") == 1);
+  CHECK(run.metric("cryptoflow_binance_ignored_frames_total") == 1 + other);
+  CHECK(run.metric("cryptoflow_binance_reconnects_total") == 1);  // the oversized frame closed it (1009)
+  CHECK(run.metric("cryptoflow_binance_unrecoverable_total") == 0);
+}

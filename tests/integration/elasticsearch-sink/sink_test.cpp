@@ -1,0 +1,207 @@
+// elasticsearch-sink against a stand-in for Elasticsearch's REST API (no Elasticsearch can be
+// installed here) that reproduces the documented behaviour: index templates (PUT
+// /_index_template), _bulk with per-item status, errors=true, 429 items, mapping errors,
+// documents stored by _id. An opt-in test runs against a real cluster when ES_URL is set.
+#include <rapidjson/document.h>
+
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "cryptoflow/batch_sink.hpp"
+#include "cryptoflow/http.hpp"
+#include "dev_broker.hpp"
+#include "embedded_broker.hpp"
+#include "es_destination.hpp"
+#include "test_support.hpp"
+
+using namespace cryptoflow;
+using namespace std::chrono_literals;
+using cryptoflow::test::props_for;
+
+namespace {
+
+class FakeElasticsearch {
+ public:
+  FakeElasticsearch() : server_([this](const test::HttpRequest& r) { return handle(r); }) {}
+  std::string url() const { return server_.url(); }
+  std::vector<test::HttpRequest> requests() const { return server_.requests(); }
+  std::size_t docs(const std::string& index) {
+    std::lock_guard lock(mu_);
+    return indices_[index].size();
+  }
+  std::string doc(const std::string& index, const std::string& id) {
+    std::lock_guard lock(mu_);
+    return indices_[index][id];
+  }
+  std::set<std::string> templates() {
+    std::lock_guard lock(mu_);
+    return templates_;
+  }
+  std::atomic<bool> down{false};
+
+ private:
+  test::HttpReply handle(const test::HttpRequest& r) {
+    if (down) return {503, R"({"error":{"type":"cluster_block_exception"},"status":503})", {}};
+    std::lock_guard lock(mu_);
+    if (r.method == "PUT" && r.target.rfind("/_index_template/", 0) == 0) {
+      rapidjson::Document d;
+      d.Parse(r.body.c_str());
+      if (d.HasParseError() || !d.HasMember("index_patterns")) return {400, R"({"error":"bad template"})", {}};
+      templates_.insert(r.target.substr(17));
+      return {200, R"({"acknowledged":true})", {}};
+    }
+    if (r.method != "POST" || r.target != "/_bulk") return {404, "{}", {}};
+    const auto body = r.headers.count("content-encoding") ? gunzip(r.body).value_or("") : r.body;
+    std::istringstream in(body);
+    std::string action, source, items;
+    bool errors = false;
+    while (std::getline(in, action) && std::getline(in, source)) {
+      rapidjson::Document a, s;
+      a.Parse(action.c_str());
+      s.Parse(source.c_str());
+      const std::string index = a["index"]["_index"].GetString(), id = a["index"]["_id"].GetString();
+      int status = indices_[index].count(id) ? 200 : 201;
+      std::string error;
+      const std::string symbol = s.HasMember("symbol") ? s["symbol"].GetString() : "";
+      if (symbol == "MAPERR") {  // a document the index mapping refuses
+        status = 400;
+        error =
+            R"(,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [close] of type [double]"})";
+      } else if (symbol == "BUSY" && busy_seen_.insert(id).second) {  // rejected once, then accepted
+        status = 429;
+        error = R"(,"error":{"type":"es_rejected_execution_exception","reason":"rejected execution of bulk"})";
+      } else {
+        indices_[index][id] = source;
+      }
+      errors = errors || status >= 300;
+      items += std::string(items.empty() ? "" : ",") + R"({"index":{"_index":")" + index + R"(","_id":")" + id +
+               R"(","status":)" + std::to_string(status) + error + "}}";
+    }
+    return {
+        200, std::string(R"({"took":1,"errors":)") + (errors ? "true" : "false") + R"(,"items":[)" + items + "]}", {}};
+  }
+  test::HttpStandIn server_;
+  std::mutex mu_;
+  std::map<std::string, std::map<std::string, std::string>> indices_;
+  std::set<std::string> templates_;
+  std::set<std::string> busy_seen_;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "elasticsearch-sink: templates first - per-item retries - mapping errors to dead-letter - replays change "
+    "nothing - an outage loses nothing") {
+  DevBroker broker({1, 0, 3}, {"crypto.candles", "crypto.tickers", "crypto.indicators", "crypto.dead-letter"});
+  FakeElasticsearch es;
+  MetricsRegistry metrics;
+  elastic::EsDestination destination({es.url(), "", "", "c2VjcmV0OmtleQ==", "crypto"}, {});
+  REQUIRE(destination.install_templates().empty());
+  CHECK(es.templates() == std::set<std::string>{"crypto-candles", "crypto-tickers", "crypto-indicators"});
+
+  kafka::KafkaProducer p(props_for(broker), metrics);
+  for (int i = 0; i < 30; ++i) {
+    const auto c = test::sample_candle("XRPETH", 1570752000000 + i * 60'000);
+    cryptoflow::test::produce(p, "crypto.candles", candle_key(c), to_json(c), c.start);
+  }
+  for (const char* sym : {"MAPERR", "BUSY"}) {
+    const auto c = test::sample_candle(sym, 1570752000000);
+    cryptoflow::test::produce(p, "crypto.candles", candle_key(c), to_json(c), c.start);
+  }
+  cryptoflow::test::produce(p, "crypto.candles", "x", "{\"not\":\"a candle\"}", 0);
+  Ticker t{"coingecko",  "bitcoin",    "btc",        "Bitcoin",     "usd",        Decimal::parse("16951.52"),
+           std::nullopt, std::nullopt, std::nullopt, 1673196580132, 1673196580200};
+  cryptoflow::test::produce(p, "crypto.tickers", ticker_key(t), to_json(t), t.last_updated);
+  REQUIRE_NOTHROW(p.flush(10s));
+
+  sink::SinkOptions so;
+  so.group_id = "elasticsearch-sink";
+  so.topics = {"crypto.candles", "crypto.tickers"};
+  so.batch_size = 1000;
+  so.flush_interval = 300ms;
+  so.first_backoff = 50ms;
+  {
+    kafka::KafkaConsumer input(props_for(broker), so.group_id);
+    kafka::KafkaProducer dead_letters(props_for(broker), metrics);
+    sink::BatchSink sink(so, {input, dead_letters}, destination, metrics);
+    test::Running running(sink);
+    REQUIRE(test::eventually([&] { return es.docs("crypto-candles") == 31 && es.docs("crypto-tickers") == 1; }, 30s));
+    REQUIRE(test::eventually([&] { return metrics.value("cryptoflow_sink_dead_lettered_total") == 2; }, 30s));
+    CHECK(metrics.value("cryptoflow_sink_rejected_total") == 1);
+    CHECK(es.doc("crypto-candles", "BUSY-1m-1570752000000").find("\"close\":1.25") != std::string::npos);
+    CHECK(es.doc("crypto-tickers", "bitcoin:usd-1673196580132").find("\"price\":16951.52") != std::string::npos);
+
+    // The 429 item was retried alone: the bulk after the first carried exactly one action.
+    const auto reqs = es.requests();
+    std::vector<std::size_t> actions;
+    for (const auto& r : reqs) {
+      if (r.target != "/_bulk") continue;
+      const auto body = *gunzip(r.body);
+      actions.push_back(static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n') / 2));
+      CHECK(r.headers.at("content-type") == "application/x-ndjson");
+      CHECK(r.headers.at("authorization") == "ApiKey c2VjcmV0OmtleQ==");
+    }
+    REQUIRE(actions.size() >= 2);
+    CHECK(actions[1] == 1);
+
+    // Outage: the cluster answers 503; new candles wait in Kafka; nothing is lost.
+    es.down = true;
+    for (int i = 30; i < 40; ++i) {
+      const auto c = test::sample_candle("XRPETH", 1570752000000 + i * 60'000);
+      cryptoflow::test::produce(p, "crypto.candles", candle_key(c), to_json(c), c.start);
+    }
+    REQUIRE_NOTHROW(p.flush(10s));
+    REQUIRE(test::eventually([&] { return !sink.ready(); }, 30s));
+    std::this_thread::sleep_for(1s);
+    es.down = false;
+    REQUIRE(test::eventually([&] { return es.docs("crypto-candles") == 41; }, 60s));
+    CHECK(test::eventually([&] { return sink.ready(); }, 30s));
+  }
+  // A second consumer group replays everything: same ids, same document count.
+  so.group_id = "elasticsearch-sink-replay";
+  MetricsRegistry replay_metrics;
+  {
+    kafka::KafkaConsumer replay_input(props_for(broker), so.group_id);
+    kafka::KafkaProducer replay_dead_letters(props_for(broker), replay_metrics);
+    sink::BatchSink replay(so, {replay_input, replay_dead_letters}, destination, replay_metrics);
+    test::Running running(replay);
+    REQUIRE(test::eventually([&] { return replay_metrics.value("cryptoflow_sink_written_total") >= 42; }, 30s));
+  }
+  CHECK(es.docs("crypto-candles") == 41);
+  CHECK(es.docs("crypto-tickers") == 1);
+
+  // Each group dead-letters the two bad records once: four in all.
+  const auto errors = test::dead_letter_errors(broker, "crypto.dead-letter", 4);
+  CHECK(errors.size() == 4);
+  CHECK(std::count(errors.begin(), errors.end(),
+                   "elasticsearch rejected (400): mapper_parsing_exception: failed to parse field [close] of type "
+                   "[double]") == 2);
+  CHECK(std::count(errors.begin(), errors.end(), "field 'source': missing") == 2);
+}
+
+// Opt-in: `ES_URL=http://localhost:9200 integration_tests "[.real-es]"` runs against a real cluster.
+TEST_CASE("Real Elasticsearch: templates and idempotent bulk writes", "[.real-es]") {
+  const char* url = std::getenv("ES_URL");
+  REQUIRE(url != nullptr);
+  const std::string prefix = "cryptoflow-test-" + std::to_string(::getpid());
+  elastic::EsDestination destination({url, std::getenv("ES_USERNAME") ? std::getenv("ES_USERNAME") : "",
+                                      std::getenv("ES_PASSWORD") ? std::getenv("ES_PASSWORD") : "",
+                                      std::getenv("ES_API_KEY") ? std::getenv("ES_API_KEY") : "", prefix},
+                                     {});
+  REQUIRE(destination.install_templates().empty());
+  std::string body;
+  REQUIRE(destination.encode("crypto.candles", to_json(test::sample_candle("XRPETH", 1570752000000)), body).empty());
+  const std::vector<sink::Slice> slices{{0, body.size()}};
+  for (int i = 0; i < 2; ++i) {
+    const auto out = destination.write(body, slices);
+    REQUIRE(out.items.size() == 1);
+    CHECK(out.items[0].disposition == sink::Disposition::written);
+  }
+  HttpClient http;
+  http.post(std::string(url) + "/" + prefix + "-candles/_refresh", "");
+  const auto count = http.get(std::string(url) + "/" + prefix + "-candles/_count");
+  CHECK(count.body.find("\"count\":1") != std::string::npos);
+  http.request("DELETE", std::string(url) + "/" + prefix + "-candles");
+}

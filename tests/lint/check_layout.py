@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Layout rules the compiler does not check, run by CTest (label lint).
+
+1. librdkafka stays behind libs/kafka: no file outside libs/kafka/src includes one of its
+   headers (the library links it PRIVATE, but /usr/include would still let an include through).
+2. The domain core knows no environment: the window engine and the message codecs include
+   nothing of libs/runtime (config, logs, metrics).
+"""
+import pathlib
+import re
+import sys
+
+root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+include = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
+sources = [p for d in ("libs", "services", "tests", "docs") for p in (root / d).rglob("*")
+           if p.suffix in (".cpp", ".hpp", ".h", ".cc", ".in")]
+errors = []
+for path in sources:
+    rel = path.relative_to(root).as_posix()
+    for header in include.findall(path.read_text(errors="replace")):
+        if header.startswith("librdkafka/") and not rel.startswith("libs/kafka/src/"):
+            errors.append(f"{rel}: includes <{header}>: only libs/kafka/src may (use cryptoflow/kafka/*.hpp)")
+        domain = rel.startswith("libs/messages/") or re.match(r"services/stream-processor/src/candle_engine\.", rel)
+        if domain and re.match(r"cryptoflow/(config|log|metrics|service|service_host|readiness|kafka)", header):
+            errors.append(f"{rel}: the domain core includes {header}")
+for e in errors:
+    print(e)
+print(f"{len(sources)} files checked, {len(errors)} problems")
+sys.exit(1 if errors else 0)
