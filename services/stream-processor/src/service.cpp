@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "cryptoflow/kafka/consumer.hpp"
 #include "cryptoflow/kafka/producer.hpp"
@@ -13,8 +12,9 @@
 namespace cryptoflow::processor {
 namespace {
 
-std::string host_name() {
-  if (const char* h = std::getenv("HOSTNAME"); h && *h) return h;
+// The pod name in Kubernetes (HOSTNAME), else the machine's.
+std::string host_name(const Config& config) {
+  if (auto it = config.env().find("HOSTNAME"); it != config.env().end() && !it->second.empty()) return it->second;
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) == 0 && buf[0]) return buf;
   return "local";
@@ -88,7 +88,7 @@ Options parse(const Config& config) {
   p.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
   p.state_topic = config.str("STATE_TOPIC");
   p.transactional_id = config.str("TRANSACTIONAL_ID");
-  if (p.transactional_id.empty()) p.transactional_id = p.group_id + "-" + host_name();
+  if (p.transactional_id.empty()) p.transactional_id = p.group_id + "-" + host_name(config);
   o.kafka = kafka::Properties::from_config(config);
   return o;
 }

@@ -1,0 +1,60 @@
+// binance-producer's configuration: defaults, live or replay, and bad values refused naming the
+// variable.
+#include "service.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "test_support.hpp"
+
+using namespace cryptoflow;
+
+namespace {
+
+binance::Options parse(Config::Env env) {
+  return binance::parse(Config(binance::service_info().vars, std::move(env)));
+}
+
+std::string error_of(Config::Env env) {
+  try {
+    (void)parse(std::move(env));
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
+}  // namespace
+
+TEST_CASE("binance-producer: live by default - one combined stream for the default symbols") {
+  const auto o = parse({});
+  REQUIRE(o.live);
+  REQUIRE(o.live->urls.size() == 1);
+  CHECK(o.live->urls[0] ==
+        "wss://stream.binance.com:9443/stream?streams=bnbusdt@trade/btcusdt@trade/ethusdt@trade/solusdt@trade/"
+        "xrpusdt@trade");
+  CHECK(o.live->rest_base == "https://api.binance.com");
+  CHECK(o.live->rotate_after == std::chrono::hours(23));
+  CHECK(o.stream == "trade");
+  CHECK(o.topic == "crypto.trades");
+}
+
+TEST_CASE("binance-producer: REPLAY_FILE selects replay mode - a file that cannot be read is refused at once") {
+  const auto file = test::fixture("freqtrade/XRPETH.aggTrade.jsonl");
+  const auto o = parse({{"REPLAY_FILE", file}, {"REPLAY_SPEED", "2.5"}});
+  CHECK_FALSE(o.live);
+  CHECK(o.replay_file == file);
+  CHECK(o.replay_speed == 2.5);
+  CHECK(error_of({{"REPLAY_FILE", "/nonexistent/trades.jsonl"}}) ==
+        "REPLAY_FILE='/nonexistent/trades.jsonl' cannot be read");
+}
+
+TEST_CASE("binance-producer: bad values are refused naming the variable") {
+  CHECK(error_of({{"BINANCE_STREAM", "kline"}}).find("BINANCE_STREAM='kline'") == 0);
+  CHECK(error_of({{"BINANCE_SYMBOLS", ","}}) == "BINANCE_SYMBOLS is empty");
+  for (const auto* speed : {"-1", "fast", "nan", "inf", ""})
+    CHECK(error_of({{"REPLAY_FILE", test::fixture("freqtrade/XRPETH.aggTrade.jsonl")}, {"REPLAY_SPEED", speed}})
+              .find("REPLAY_SPEED='") == 0);
+  CHECK(error_of({{"BINANCE_WS_URL", "ftp://x"}}).find("BINANCE_WS_URL") == 0);
+  CHECK(error_of({{"BINANCE_RECONNECT_MIN", "2m"}, {"BINANCE_RECONNECT_MAX", "1m"}}).find("BINANCE_ROTATE_AFTER") == 0);
+  CHECK(error_of({{"BINANCE_MAX_FRAME_BYTES", "10"}}).find("BINANCE_MAX_FRAME_BYTES=10 is out of range") == 0);
+}

@@ -1,0 +1,39 @@
+// elasticsearch-sink's configuration: defaults, and every bad value refused naming its variable.
+#include "service.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace cryptoflow;
+
+namespace {
+
+elastic::Options parse(Config::Env env) {
+  return elastic::parse(Config(elastic::service_info().vars, std::move(env)));
+}
+
+std::string error_of(Config::Env env) {
+  try {
+    (void)parse(std::move(env));
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
+}  // namespace
+
+TEST_CASE("elasticsearch-sink: the contract's defaults") {
+  const auto o = parse({});
+  CHECK(o.es.url == "http://localhost:9200");
+  CHECK(o.es.index_prefix == "crypto");
+  CHECK(o.sink.batch_size == 2000);
+  CHECK(o.sink.group_id == "elasticsearch-sink");
+  CHECK(o.sink.topics.size() == 3);
+}
+
+TEST_CASE("elasticsearch-sink: bad values are refused naming the variable") {
+  CHECK(error_of({{"ES_URL", "es:9200"}}).find("ES_URL='es:9200'") == 0);
+  for (const auto* prefix : {"Crypto", "a b", "x/y", "a*", ""})
+    CHECK(error_of({{"ES_INDEX_PREFIX", prefix}}).find("ES_INDEX_PREFIX='") == 0);
+  CHECK(error_of({{"ES_BULK_ACTIONS", "many"}}).find("ES_BULK_ACTIONS='many'") == 0);
+}

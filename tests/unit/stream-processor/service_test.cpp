@@ -1,0 +1,62 @@
+// stream-processor's configuration: defaults, and every bad value refused naming its variable.
+#include "service.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace cryptoflow;
+
+namespace {
+
+processor::Options parse(Config::Env env) {
+  return processor::parse(Config(processor::service_info().vars, std::move(env)));
+}
+
+std::string error_of(Config::Env env) {
+  try {
+    (void)parse(std::move(env));
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
+}  // namespace
+
+TEST_CASE("stream-processor: the contract's defaults") {
+  const auto o = parse({{"HOSTNAME", "pod-7"}});
+  const auto& p = o.processor;
+  REQUIRE(p.engine.intervals.size() == 4);
+  CHECK(p.engine.intervals[0].name == "1m");
+  CHECK(p.engine.intervals[3].ms == 3'600'000);
+  CHECK(p.engine.allowed_lateness_ms == 60'000);
+  CHECK(p.engine.idle_timeout_ms == 10'000);
+  REQUIRE(p.engine.sma);
+  CHECK(p.engine.sma->window_ms == 30'000);
+  CHECK(p.engine.sma->slide_ms == 10'000);
+  CHECK(p.exactly_once);
+  CHECK(p.commit_interval == std::chrono::milliseconds(100));
+  CHECK(p.group_id == "stream-processor");
+  CHECK(p.trades_topic == "crypto.trades");
+  CHECK(p.state_topic == "crypto.processor-state");
+  CHECK(o.kafka.get("bootstrap.servers") == "localhost:9092");
+}
+
+TEST_CASE("stream-processor: the transactional id is stable per instance") {
+  CHECK(parse({{"TRANSACTIONAL_ID", "sp-a"}}).processor.transactional_id == "sp-a");
+  CHECK(parse({{"GROUP_ID", "g"}, {"HOSTNAME", "stream-processor-2"}}).processor.transactional_id ==
+        "g-stream-processor-2");
+}
+
+TEST_CASE("stream-processor: bad values are refused naming the variable") {
+  CHECK(error_of({{"CANDLE_INTERVALS", "1m,7m"}}) == "CANDLE_INTERVALS: '7m' does not divide a day evenly");
+  CHECK(error_of({{"CANDLE_INTERVALS", "1m,60s"}}) == "CANDLE_INTERVALS: '60s' is listed twice");
+  CHECK(error_of({{"CANDLE_INTERVALS", "500ms"}}).find("CANDLE_INTERVALS: '500ms' is not an interval") == 0);
+  CHECK(error_of({{"CANDLE_INTERVALS", "1500ms"}}).find("CANDLE_INTERVALS: '1500ms' is not an interval") == 0);
+  CHECK(error_of({{"CANDLE_INTERVALS", ""}}) == "CANDLE_INTERVALS is empty");
+  CHECK(error_of({{"MA_SLIDE", "7s"}}) == "MA_SLIDE: '7s' does not divide MA_WINDOW '30s'");
+  CHECK(error_of({{"MA_WINDOW", "0s"}}) == "MA_WINDOW: '0s' is not a positive duration");
+  CHECK(error_of({{"ALLOWED_LATENESS", "soon"}}).find("ALLOWED_LATENESS='soon'") == 0);
+  CHECK(error_of({{"PROCESSING_GUARANTEE", "maybe"}}).find("PROCESSING_GUARANTEE='maybe'") == 0);
+  CHECK(error_of({{"COMMIT_INTERVAL_MS", "0"}}).find("COMMIT_INTERVAL_MS=0 is out of range") == 0);
+  CHECK(error_of({{"KAFKA_LINGER_MS", "soon"}}).find("KAFKA_LINGER_MS") == 0);
+}
