@@ -1,6 +1,7 @@
 // Prints, as JSON, what the sinks actually write: InfluxDB measurements with their tags and
 // fields, and Elasticsearch indices with their document fields — found by encoding real
-// messages with the sinks' own code. validate_deploy.py checks dashboards against it.
+// messages with the sinks' own code (and each sample document's _id). validate_deploy.py checks
+// dashboards against it, check_contract.py docs/contract.md.
 #include <rapidjson/document.h>
 
 #include <iostream>
@@ -52,6 +53,7 @@ int main() {
   for (std::string line; std::getline(ls, line);) line_schema(line, influx);
 
   std::map<std::string, std::set<std::string>> es;
+  std::map<std::string, std::string> ids;
   std::string ndjson;
   elastic::append_bulk_index(ndjson, "crypto-candles", c);
   elastic::append_bulk_index(ndjson, "crypto-indicators", m);
@@ -62,6 +64,7 @@ int main() {
     a.Parse(action.c_str());
     b.Parse(doc.c_str());
     auto& fields = es[a["index"]["_index"].GetString()];
+    ids[a["index"]["_index"].GetString()] = a["index"]["_id"].GetString();
     for (const auto& kv : b.GetObject()) fields.insert(kv.name.GetString());
   }
 
@@ -76,6 +79,12 @@ int main() {
   first = true;
   for (const auto& [index, fields] : es) {
     std::cout << (first ? "" : ",") << "\"" << index << "\":" << list(fields);
+    first = false;
+  }
+  std::cout << "},\"elasticsearch_ids\":{";
+  first = true;
+  for (const auto& [index, id] : ids) {
+    std::cout << (first ? "" : ",") << "\"" << index << "\":\"" << id << "\"";
     first = false;
   }
   std::cout << "}}\n";

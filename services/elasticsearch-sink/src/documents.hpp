@@ -1,6 +1,6 @@
 #pragma once
 // Elasticsearch documents for candles, tickers and indicators, as _bulk NDJSON "index" actions
-// with deterministic ids (CONTRACT.md), so a replayed record overwrites its own document:
+// with deterministic ids (docs/contract.md), so a replayed record overwrites its own document:
 //   <prefix>-candles     _id <symbol>-<interval>-<window start ms>, @timestamp = window start
 //   <prefix>-tickers     _id <coin>:<vs_currency>-<last_updated ms>, @timestamp = last_updated
 //   <prefix>-indicators  _id <symbol>-<window>-<end ms>,            @timestamp = end

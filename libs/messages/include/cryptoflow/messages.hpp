@@ -1,6 +1,6 @@
 #pragma once
 // The domain messages that travel on cryptoflow's Kafka topics, and their JSON codecs.
-// Field names are fixed by CONTRACT.md; the JSON Schemas in proto/ describe the same shapes.
+// Field names are fixed by docs/contract.md; the JSON Schemas in proto/ describe the same shapes.
 #include <cstdint>
 #include <optional>
 #include <string>

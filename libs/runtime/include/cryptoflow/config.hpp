@@ -21,7 +21,7 @@ struct VarSpec {
   std::string help;
 };
 
-// The variables every service reads (CONTRACT.md, "Environment (every service)").
+// The variables every service reads (docs/contract.md, "Every service but dev-broker").
 std::vector<VarSpec> common_vars();
 
 class Config {
