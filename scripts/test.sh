@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every cryptoflow test on a fresh Debian 12 machine: installs the Debian packages it
 # needs, builds with warnings as errors (also in the container image's Release configuration),
-# runs the whole suite (unit, integration against the embedded broker and a real influxd, end
-# to end, deploy-file validation), then builds again with AddressSanitizer +
-# UndefinedBehaviorSanitizer and runs the suite under them.
-#   SKIP_SANITIZE=1  skip the sanitizer build (quicker local runs)
+# checks clang-format and clang-tidy, runs the whole suite (unit, integration against the
+# embedded broker and a real influxd, end to end, deploy files, docs/contract.md, layout lint,
+# fuzzing), then builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the
+# suite under them, and builds the threaded tests with ThreadSanitizer and runs them.
+#   SKIP_SANITIZE=1  skip the sanitizer builds (quicker local runs)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,6 +29,9 @@ else
   echo "clang-format not installed: skipped"
 fi
 
+echo "== clang-tidy (curated checks: .clang-tidy)"
+bash scripts/tidy.sh build/ci
+
 echo "== tests"
 (cd build/ci && ctest --output-on-failure -j 2)
 
@@ -38,4 +42,13 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== unit, integration and end-to-end tests under ASan/UBSan"
   (cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j 2)
+
+  # The tests whose executables run threads of their own (label "threaded": the admin server and
+  # service host, the sinks' writer thread, the processor, the live producer): built and run with
+  # ThreadSanitizer. tests/tsan.supp says what is suppressed and why.
+  echo "== threaded tests under ThreadSanitizer"
+  cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRYPTOFLOW_TSAN=ON -DCRYPTOFLOW_WERROR=ON >/dev/null
+  cmake --build build/tsan -j "$jobs" --target threaded_tests
+  (cd build/tsan && TSAN_OPTIONS="suppressions=$root/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1" \
+     ctest --output-on-failure -j 2 -L threaded)
 fi

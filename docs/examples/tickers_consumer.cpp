@@ -9,8 +9,8 @@
 
 int main(int argc, char** argv) {
   using namespace cryptoflow;
-  const long count = argc > 1 ? std::atol(argv[1]) : -1;  // -1: forever
-  const char* brokers = std::getenv("KAFKA_BOOTSTRAP_SERVERS");
+  const long count = argc > 1 ? std::atol(argv[1]) : -1;         // -1: forever
+  const char* brokers = std::getenv("KAFKA_BOOTSTRAP_SERVERS");  // NOLINT(concurrency-mt-unsafe): one thread yet
   kafka::Properties props;
   props.set("bootstrap.servers", brokers ? brokers : "localhost:9092");
 

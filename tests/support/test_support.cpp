@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "cryptoflow/http.hpp"
+#include "cryptoflow/log.hpp"
 
 extern char** environ;
 
@@ -27,7 +28,8 @@ int free_port() {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    throw std::runtime_error("free_port: bind: " + errno_text(errno));
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(fd);
@@ -90,7 +92,7 @@ Process::Process(const std::vector<std::string>& argv, const std::map<std::strin
   ::close(pipefd[1]);
   if (rc != 0) {
     ::close(pipefd[0]);
-    throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+    throw std::runtime_error("cannot start " + argv[0] + ": " + errno_text(rc));
   }
   out_fd_ = pipefd[0];
 }
@@ -222,8 +224,8 @@ HttpStandIn::HttpStandIn(std::function<HttpReply(const HttpRequest&)> handler) :
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::listen(fd_, 16);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0)
+    throw std::runtime_error("stand-in: cannot listen: " + errno_text(errno));
   socklen_t len = sizeof a;
   ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
   port_ = ntohs(a.sin_port);

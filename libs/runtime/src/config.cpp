@@ -123,14 +123,14 @@ std::vector<std::string> Config::list(const std::string& name) const {
 }
 
 std::string Config::http_url(const std::string& name) const {
-  const auto v = str(name);
+  auto v = str(name);
   if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0)
     throw ConfigError(name + "='" + v + "' is not an http:// or https:// URL");
   return v;
 }
 
 std::string Config::choice(const std::string& name, const std::vector<std::string>& allowed) const {
-  const auto v = str(name);
+  auto v = str(name);
   if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return v;
   std::string msg = name + "='" + v + "' is not one of:";
   for (const auto& a : allowed) msg += " " + a;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 
 #include "cryptoflow/clock.hpp"
@@ -141,6 +142,12 @@ void RateLimitedLog::operator()(LogLevel level, std::string_view msg, LogFields 
   std::string m(msg);
   m += " (" + std::to_string(suppressed) + " similar suppressed)";
   log(level, m, fields);
+}
+
+std::string errno_text(int errno_value) {
+  char buf[256];
+  // GNU strerror_r: returns the message, in buf or in static storage.
+  return ::strerror_r(errno_value, buf, sizeof buf);
 }
 
 }  // namespace cryptoflow

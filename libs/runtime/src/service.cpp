@@ -39,7 +39,7 @@ AdminServer::AdminServer(int port, MetricsRegistry& metrics, std::function<bool(
                          const std::string& bind_address)
     : metrics_(metrics), ready_(std::move(ready)) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error(std::string("admin server: socket: ") + std::strerror(errno));
+  if (listen_fd_ < 0) throw std::runtime_error(std::string("admin server: socket: ") + errno_text(errno));
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
@@ -48,7 +48,7 @@ AdminServer::AdminServer(int port, MetricsRegistry& metrics, std::function<bool(
   if (::inet_pton(AF_INET, bind_address.c_str(), &addr.sin_addr) != 1)
     throw std::runtime_error("admin server: bad bind address " + bind_address);
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 16) != 0) {
-    const std::string err = std::strerror(errno);
+    const std::string err = errno_text(errno);
     ::close(listen_fd_);
     throw std::runtime_error("admin server: cannot listen on port " + std::to_string(port) + ": " + err);
   }

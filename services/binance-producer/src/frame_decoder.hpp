@@ -25,7 +25,7 @@ struct DecodedFrame {
   std::string error;  // for malformed / invalid: what was wrong (names the field)
 };
 
-inline constexpr std::size_t kMaxFrameBytes = 64 * 1024;
+inline constexpr std::size_t kMaxFrameBytes = std::size_t{64} * 1024;
 
 // received_time_ms is stored in the trade as received_time.
 DecodedFrame decode_frame(std::string_view frame, std::int64_t received_time_ms);

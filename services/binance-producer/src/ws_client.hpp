@@ -24,7 +24,7 @@ struct WsHandlers {
 };
 
 struct WsOptions {
-  std::size_t max_message = 64 * 1024;
+  std::size_t max_message = std::size_t{64} * 1024;
   std::chrono::seconds handshake_timeout{10};
   std::chrono::seconds idle_timeout{60};
 };

@@ -23,7 +23,7 @@ int disable_nagle_on_listeners(const std::set<int>& ports) {
   int changed = 0;
   DIR* dir = ::opendir("/proc/self/fd");
   if (!dir) return 0;
-  while (const dirent* e = ::readdir(dir)) {
+  while (const dirent* e = ::readdir(dir)) {  // NOLINT(concurrency-mt-unsafe): this function's own stream
     const int fd = std::atoi(e->d_name);
     if (fd <= 2 || fd == ::dirfd(dir)) continue;
     int listening = 0;

@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "cryptoflow/log.hpp"
+
 namespace cryptoflow {
 namespace {
 sockaddr_in loopback(std::uint16_t port) {
@@ -29,7 +31,7 @@ TcpForwarder::TcpForwarder(std::uint16_t listen_port, std::uint16_t target_port)
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   auto addr = loopback(listen_port);
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0) {
-    const std::string err = std::strerror(errno);
+    const std::string err = errno_text(errno);
     ::close(listen_fd_);
     throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(listen_port) + ": " + err);
   }

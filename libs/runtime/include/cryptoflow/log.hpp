@@ -58,6 +58,9 @@ class RateLimitedLog {
   std::atomic<std::uint64_t> suppressed_{0};
 };
 
+// strerror's text for an errno value, thread-safe (strerror itself may share a buffer).
+std::string errno_text(int errno_value);
+
 // JSON string escaping (quotes, backslash, control characters).
 void append_json_escaped(std::string& out, std::string_view s);
 

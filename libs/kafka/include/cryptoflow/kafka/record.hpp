@@ -22,6 +22,7 @@ struct Header {
 struct TopicPartition {
   std::string topic;
   std::int32_t partition = 0;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
   friend auto operator<=>(const TopicPartition&, const TopicPartition&) = default;
 };
 
