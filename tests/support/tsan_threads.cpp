@@ -24,7 +24,8 @@ struct Start {
 void* trampoline(void* p) {
   const std::unique_ptr<Start> start(static_cast<Start*>(p));
   // thrd_join reads the thread's int result back from this pointer-sized value, as glibc does.
-  return reinterpret_cast<void*>(static_cast<std::intptr_t>(start->func(start->arg)));
+  return reinterpret_cast<void*>(  // NOLINT(performance-no-int-to-ptr): the thread result, as glibc does
+      static_cast<std::intptr_t>(start->func(start->arg)));
 }
 
 }  // namespace
