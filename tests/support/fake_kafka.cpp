@@ -354,6 +354,11 @@ std::int64_t FakeConsumer::lag() const {
   return lag;
 }
 
+std::int64_t FakeConsumer::lag(const TopicPartition& tp) const {
+  const auto it = position_.find(tp);
+  return it == position_.end() ? 0 : std::max<std::int64_t>(0, cluster_.watermarks(tp).high - it->second);
+}
+
 kafka::Watermarks FakeConsumer::watermarks(const TopicPartition& tp, std::chrono::milliseconds) {
   return cluster_.watermarks(tp);
 }
@@ -388,8 +393,9 @@ std::int32_t FakeReader::partition_count(const std::string& topic, std::chrono::
 }
 
 std::optional<kafka::Record> FakeReader::newest(const TopicPartition& tp, std::string_view key, std::int64_t from,
-                                                std::chrono::milliseconds) {
+                                                std::chrono::milliseconds, const std::function<bool()>& cancelled) {
   if (on_newest) on_newest(tp);
+  if (cancelled && cancelled()) throw kafka::Cancelled("newest record of a key: stopped");
   ++lookups_;
   const auto records = cluster_.committed_records(tp);
   for (auto it = records.rbegin(); it != records.rend() && it->offset >= from; ++it)

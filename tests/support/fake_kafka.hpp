@@ -125,6 +125,7 @@ class FakeConsumer final : public kafka::Consumer {
   void resume(const std::vector<kafka::TopicPartition>& partitions) override;
   [[nodiscard]] std::vector<kafka::TopicPartition> assignment() const override;
   [[nodiscard]] std::int64_t lag() const override;
+  [[nodiscard]] std::int64_t lag(const kafka::TopicPartition& tp) const override;
   kafka::Watermarks watermarks(const kafka::TopicPartition& tp, std::chrono::milliseconds) override;
   [[nodiscard]] kafka::GroupMetadata group_metadata() const override { return {group_, nullptr}; }
   void close() override;
@@ -157,7 +158,7 @@ class FakeReader final : public kafka::Reader {
   explicit FakeReader(FakeCluster& cluster) : cluster_(cluster) {}
   std::int32_t partition_count(const std::string& topic, std::chrono::milliseconds) override;
   std::optional<kafka::Record> newest(const kafka::TopicPartition& tp, std::string_view key, std::int64_t from,
-                                      std::chrono::milliseconds) override;
+                                      std::chrono::milliseconds, const std::function<bool()>& cancelled) override;
   std::function<void(const kafka::TopicPartition&)> on_newest;  // runs first (may throw)
   [[nodiscard]] int lookups() const { return lookups_; }
 

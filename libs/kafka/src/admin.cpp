@@ -19,10 +19,17 @@ native::AdminOptionsPtr admin_options(rd_kafka_t* rk, rd_kafka_admin_op_t op, st
   return o;
 }
 
-// Waits for an admin request's answer; throws if none comes or the request as a whole failed.
-native::EventPtr await(rd_kafka_queue_t* queue, std::chrono::milliseconds timeout, const std::string& what) {
+// Waits for an admin request's answer; throws if none comes or the request as a whole failed,
+// Cancelled once stop() is true.
+native::EventPtr await(rd_kafka_queue_t* queue, std::chrono::milliseconds timeout, const std::string& what,
+                       const std::function<bool()>& stop = {}) {
   // The request times out by itself (admin_options); the queue waits a little longer for that answer.
-  native::EventPtr ev(rd_kafka_queue_poll(queue, native::to_ms(timeout + std::chrono::seconds(1))));
+  const auto deadline = std::chrono::steady_clock::now() + timeout + std::chrono::seconds(1);
+  native::EventPtr ev;
+  while (!ev && std::chrono::steady_clock::now() < deadline) {
+    if (stop && stop()) throw Cancelled(what + ": stopped");
+    ev.reset(rd_kafka_queue_poll(queue, std::min(200, native::remaining_ms(deadline))));
+  }
   if (!ev)
     throw KafkaError(ErrorKind::timed_out, what + ": no answer within " + std::to_string(timeout.count()) + " ms");
   if (const auto err = rd_kafka_event_error(ev.get()))
@@ -56,15 +63,26 @@ std::vector<TopicInfo> KafkaAdmin::topics(std::chrono::milliseconds timeout) {
   return out;
 }
 
-TopicsReport KafkaAdmin::ensure_topics(const std::vector<TopicSpec>& specs, std::chrono::milliseconds timeout) {
+TopicsReport KafkaAdmin::ensure_topics(const std::vector<TopicSpec>& specs, std::chrono::milliseconds timeout,
+                                       const std::function<bool()>& stop) {
   TopicsReport report;
   std::vector<TopicInfo> known;
-  try {
-    known = topics(timeout);
-  } catch (const KafkaError& e) {
-    for (const auto& s : specs) report.failed.emplace_back(s.name, std::string("cannot list topics: ") + e.what());
-    log_warn("cannot list topics; not creating any", {{"error", e.what()}});
+  const auto give_up = [&](const std::string& why) {
+    for (const auto& s : specs) report.failed.emplace_back(s.name, why);
+    log_warn("cannot list topics; not creating any", {{"error", why}});
     return report;
+  };
+  // In short attempts, so that a stop request is seen while the cluster does not answer.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    try {
+      known =
+          topics(std::min(std::chrono::milliseconds(500), std::chrono::milliseconds(native::remaining_ms(deadline))));
+      break;
+    } catch (const KafkaError& e) {
+      if (stop && stop()) return give_up("stopped");
+      if (std::chrono::steady_clock::now() >= deadline) return give_up(std::string("cannot list topics: ") + e.what());
+    }
   }
   std::vector<const TopicSpec*> missing;
   std::set<std::string> seen;
@@ -99,7 +117,7 @@ TopicsReport KafkaAdmin::ensure_topics(const std::vector<TopicSpec>& specs, std:
     const auto options = admin_options(impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout);
     rd_kafka_CreateTopics(impl_->rk.get(), new_topics.data(), new_topics.size(), options.get(), queue.get());
     try {
-      const auto ev = await(queue.get(), timeout, "CreateTopics");
+      const auto ev = await(queue.get(), timeout, "CreateTopics", stop);
       std::size_t n = 0;
       const auto** results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &n);
       for (std::size_t i = 0; i < n; ++i) {
@@ -112,7 +130,7 @@ TopicsReport KafkaAdmin::ensure_topics(const std::vector<TopicSpec>& specs, std:
         else
           report.failed.emplace_back(name, rd_kafka_err2str(e));
       }
-    } catch (const KafkaError& e) {
+    } catch (const std::exception& e) {  // KafkaError, or Cancelled
       for (const auto* s : missing) report.failed.emplace_back(s->name, e.what());
     }
   }
@@ -260,11 +278,13 @@ class AdminTopicCreator final : public TopicCreator {
   AdminTopicCreator(const AdminTopicCreator&) = delete;
   AdminTopicCreator& operator=(const AdminTopicCreator&) = delete;
 
-  void ensure(const std::vector<TopicRequest>& topics, int partitions, int replication_factor) override {
+  void ensure(const std::vector<TopicRequest>& topics, int partitions, int replication_factor,
+              const std::function<bool()>& stop) override {
     std::vector<TopicSpec> specs;
     for (const auto& t : topics) specs.push_back({t.name, partitions, replication_factor, t.config});
     auto admin = std::make_shared<KafkaAdmin>(props_);
-    (void)admin->ensure_topics(specs, std::chrono::seconds(10));  // the report is logged; never fatal
+    (void)admin->ensure_topics(specs, std::chrono::seconds(10), stop);  // the report is logged; never fatal
+    if (stop()) return;
     if (std::any_of(specs.begin(), specs.end(), [](const TopicSpec& s) { return !s.config.empty(); }))
       checks_.emplace_back([admin, specs] { (void)admin->check_configs(specs, std::chrono::seconds(5)); });
   }

@@ -262,6 +262,16 @@ std::int64_t KafkaConsumer::lag() const {
   return lag;
 }
 
+std::int64_t KafkaConsumer::lag(const TopicPartition& partition) const {
+  const auto list = native::to_list(std::vector<TopicPartition>{partition});
+  std::int64_t low = 0, high = 0;
+  if (rd_kafka_position(impl_->rk.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR || list->elems[0].offset < 0 ||
+      rd_kafka_get_watermark_offsets(impl_->rk.get(), partition.topic.c_str(), partition.partition, &low, &high) != 0 ||
+      high < 0)
+    return 0;  // nothing fetched yet: nothing known
+  return std::max<std::int64_t>(0, high - list->elems[0].offset);
+}
+
 Watermarks KafkaConsumer::watermarks(const TopicPartition& partition, std::chrono::milliseconds timeout) {
   return native::query_watermarks(impl_->rk.get(), partition, timeout);
 }

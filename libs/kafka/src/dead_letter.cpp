@@ -13,11 +13,14 @@ void send_to_dead_letter(Producer& producer, std::string_view dead_letter_topic,
                          const std::string& error, std::span<const Header> extra) {
   auto headers = dead_letter_headers(original, error);
   headers.insert(headers.end(), extra.begin(), extra.end());
-  producer.produce({.topic = dead_letter_topic,
-                    .key = original.key,
-                    .value = original.value,
-                    .timestamp = original.timestamp,
-                    .headers = headers});
+  std::string_view value = original.value;
+  if (value.size() > kDeadLetterMaxValueBytes) {
+    headers.push_back({"original.size", std::to_string(value.size())});
+    value = value.substr(0, kDeadLetterMaxValueBytes);
+  }
+  const std::string_view key = std::string_view(original.key).substr(0, kDeadLetterMaxValueBytes);
+  producer.produce(
+      {.topic = dead_letter_topic, .key = key, .value = value, .timestamp = original.timestamp, .headers = headers});
 }
 
 }  // namespace cryptoflow::kafka

@@ -91,17 +91,25 @@ void KafkaProducer::flush(std::chrono::milliseconds timeout) {
                      std::to_string(n) + " messages could not be delivered (first: " + impl_->first_failure + ")");
 }
 
-bool KafkaProducer::warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
-  bool ok = true;
+bool KafkaProducer::warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout,
+                            const std::function<bool()>& stop) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (const auto& t : topics) {
-    try {
-      (void)native::metadata(impl_->rk.get(), t, timeout);
-    } catch (const KafkaError& e) {
-      log_warn("topic metadata not available yet", {{"topic", t}, {"error", e.what()}});
-      ok = false;
+    for (;;) {  // in short attempts, so that a stop request is seen while the cluster does not answer
+      try {
+        (void)native::metadata(
+            impl_->rk.get(), t,
+            std::min(std::chrono::milliseconds(500), std::chrono::milliseconds(native::remaining_ms(deadline))));
+        break;
+      } catch (const KafkaError& e) {
+        if ((stop && stop()) || std::chrono::steady_clock::now() >= deadline) {
+          log_warn("topic metadata not available yet", {{"topic", t}, {"error", e.what()}});
+          return false;
+        }
+      }
     }
   }
-  return ok;
+  return true;
 }
 
 bool KafkaProducer::reachable(std::chrono::milliseconds timeout) const {
@@ -118,6 +126,12 @@ std::uint64_t KafkaProducer::delivered() const {
 std::uint64_t KafkaProducer::failed() const {
   return impl_->failed.load(std::memory_order_relaxed);
 }
+void KafkaProducer::purge() {
+  if (const auto err = rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+    log_warn("producer purge failed", {{"error", rd_kafka_err2str(err)}});
+  rd_kafka_poll(impl_->rk.get(), 0);  // the purged messages' delivery reports
+}
+
 int KafkaProducer::in_flight() const {
   return rd_kafka_outq_len(impl_->rk.get());
 }

@@ -95,7 +95,8 @@ OffsetMap KafkaReader::offsets_for_time(const std::string& topic, std::int64_t t
 }
 
 std::optional<Record> KafkaReader::newest(const TopicPartition& partition, std::string_view key,
-                                          std::int64_t from_offset, std::chrono::milliseconds timeout) {
+                                          std::int64_t from_offset, std::chrono::milliseconds timeout,
+                                          const std::function<bool()>& cancelled) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto left = [&] { return std::chrono::milliseconds(native::remaining_ms(deadline)); };
   const auto w = watermarks(partition, left());
@@ -117,6 +118,7 @@ std::optional<Record> KafkaReader::newest(const TopicPartition& partition, std::
     assign({{partition, start}});
     std::optional<Record> found;
     for (;;) {
+      if (cancelled && cancelled()) throw Cancelled("newest record of a key: stopped");
       if (left().count() == 0)
         throw KafkaError(ErrorKind::timed_out, "newest record of '" + std::string(key) + "' in " + partition.topic +
                                                    "/" + std::to_string(partition.partition) + ": timed out");

@@ -464,6 +464,10 @@ Decoded<Indicator> decode_indicator(std::string_view json) {
 
 std::string check_trade(const Trade& t) {
   if (t.symbol.empty()) return "field 'symbol': empty";
+  if (t.symbol.size() > kMaxSymbolLength)
+    return "field 'symbol': longer than " + std::to_string(kMaxSymbolLength) + " characters";
+  if (t.source.size() > kMaxSourceLength)
+    return "field 'source': longer than " + std::to_string(kMaxSourceLength) + " characters";
   for (char c : t.symbol)
     if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return "field 'symbol': not upper-case letters and digits";
   if (t.source.empty()) return "field 'source': empty";

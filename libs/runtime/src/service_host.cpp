@@ -46,7 +46,7 @@ bool ServiceHost::sleep_for(std::chrono::milliseconds d) const {
 void ServiceHost::ensure_topics(const std::vector<TopicRequest>& topics) {
   if (!topics_ || topics.empty() || !config_.declares("TOPIC_PARTITIONS")) return;
   topics_->ensure(topics, static_cast<int>(config_.integer("TOPIC_PARTITIONS", 1, 10000)),
-                  static_cast<int>(config_.integer("TOPIC_REPLICATION_FACTOR", 1, 16)));
+                  static_cast<int>(config_.integer("TOPIC_REPLICATION_FACTOR", 1, 16)), stop_token());
 }
 
 namespace detail {

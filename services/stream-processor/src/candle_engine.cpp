@@ -221,7 +221,15 @@ void CandleEngine::update_watermark(std::int64_t now_ms) {
   std::int64_t any_max = kNone;
   bool any_active = false;
   for (const auto& [id, p] : partitions_) {
-    if (p.max_trade_time == kNone) continue;
+    if (p.max_trade_time == kNone) {
+      // Nothing read yet: no watermark of its own. With records waiting it holds the others
+      // back (its first trades may be older than theirs); without, it does not count.
+      if (p.waiting_before_input && now_ms - p.last_input_ms < options_.idle_timeout_ms) {
+        any_active = true;
+        active_min = kNone;
+      }
+      continue;
+    }
     const auto wm = p.max_trade_time - options_.allowed_lateness_ms;
     any_max = std::max(any_max, wm);
     if (now_ms - p.last_input_ms < options_.idle_timeout_ms) {
@@ -359,6 +367,12 @@ void CandleEngine::take_updates(std::vector<FromPartition<Candle>>& out) {
         out.push_back({s.partition, make_candle(s, start, a, false)});
         a.dirty = false;
       }
+}
+
+void CandleEngine::mark_waiting(std::int32_t partition, std::int64_t now_ms) {
+  auto& p = partitions_[partition];
+  p.last_input_ms = now_ms;
+  if (p.max_trade_time == kNone) p.waiting_before_input = true;
 }
 
 std::optional<std::int64_t> CandleEngine::partition_watermark(std::int32_t partition) const {

@@ -4,11 +4,11 @@
 //
 // Watermark: each input partition's watermark is the largest trade time it has seen minus the
 // allowed lateness. The engine's watermark is the minimum over partitions that are not idle
-// (no input for idle_timeout of wall-clock time); when every partition is idle it is the
-// largest partition watermark. It is recomputed on every record, so what is late depends on the
-// order of the input, not on timing. It goes back when a partition that is behind the others
-// joins (restored after a rebalance, or active again after idling): that partition's windows
-// then close at its own pace; windows already emitted stay emitted and are never emitted again.
+// (no input for idle_timeout of wall-clock time, and nothing waiting to be read: mark_waiting);
+// when every partition is idle it is the largest partition watermark. It is recomputed on every record, so what is late
+// depends on the order of the input, not on timing. It goes back when a partition that is behind the others joins
+// (restored after a rebalance, or active again after idling): that partition's windows then close at its own pace;
+// windows already emitted stay emitted and are never emitted again.
 //
 // Candles: a window [start, end) is final once the watermark reaches end. Once a symbol has
 // traded, every later window is emitted, like Binance's klines: a window without trades has
@@ -92,6 +92,10 @@ class CandleEngine {
   // Appends the open windows changed since the last call (final = false).
   void take_updates(std::vector<FromPartition<Candle>>& out);
 
+  // The partition has records waiting to be read (lag): it is not idle, whatever the wall clock
+  // says, and keeps holding the watermark back until they are read.
+  void mark_waiting(std::int32_t partition, std::int64_t now_ms);
+
   [[nodiscard]] std::int64_t watermark() const { return watermark_; }
   [[nodiscard]] std::optional<std::int64_t> partition_watermark(std::int32_t partition) const;
   [[nodiscard]] std::size_t open_windows() const;
@@ -134,7 +138,8 @@ class CandleEngine {
   };
   struct PartitionState {
     std::int64_t max_trade_time = kNone;
-    std::int64_t last_input_ms = 0;
+    std::int64_t last_input_ms = 0;     // the last trade, or the last time records were waiting
+    bool waiting_before_input = false;  // records waiting before its first trade: holds everything
   };
   Series& series(const Trade& t, std::size_t interval, std::int32_t partition);
   Candle make_candle(const Series& s, std::int64_t start, const Acc& a, bool final) const;

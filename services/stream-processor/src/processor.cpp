@@ -9,7 +9,6 @@
 namespace cryptoflow::processor {
 namespace {
 
-constexpr std::int64_t kMaxFutureMs = 86'400'000;  // a trade more than a day ahead is refused
 constexpr auto kFlushTimeout = std::chrono::seconds(30);
 
 double ms_since(std::chrono::steady_clock::time_point t) {
@@ -65,8 +64,18 @@ StreamProcessor::~StreamProcessor() {
 }
 
 void StreamProcessor::run(const std::function<bool()>& stop) {
+  stop_ = stop;
   try {
     loop(stop);
+  } catch (const kafka::Cancelled& e) {  // stopped while restoring: nothing to commit
+    failed_ = true;
+    ready_ = false;
+    log_info("stopped while restoring partitions; nothing committed", {{"at", e.what()}});
+    try {
+      input_.close();
+    } catch (const std::exception& close_error) {
+      log_warn("leaving the group failed", {{"error", close_error.what()}});
+    }
   } catch (const std::exception& e) {
     failed_ = true;  // the revocation that close() runs must not commit
     ready_ = false;
@@ -84,7 +93,7 @@ void StreamProcessor::loop(const std::function<bool()>& stop) {
   kafka::RebalanceListener listener;
   listener.assigned = [this](const std::vector<kafka::TopicPartition>& parts) { return restore(parts); };
   listener.revoked = [this](const std::vector<kafka::TopicPartition>& parts, bool lost) { on_revoked(parts, lost); };
-  if (options_.exactly_once) output_.init_transactions(options_.transaction_timeout);
+  if (options_.exactly_once && !init_transactions(stop)) return;  // stopped before it started
   input_.subscribe({options_.trades_topic}, std::move(listener));
   nonce_ = new_nonce();
   auto last_tick = std::chrono::steady_clock::now();
@@ -106,6 +115,21 @@ void StreamProcessor::loop(const std::function<bool()>& stop) {
   log_info("draining");
   tick();
   input_.close();  // revokes: commits what is left
+}
+
+// In steps of a second, so that a stop request is honoured while the coordinator is slow to answer
+// (librdkafka: a timed-out init_transactions may be called again).
+bool StreamProcessor::init_transactions(const std::function<bool()>& stop) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.transaction_timeout;
+  for (;;) {
+    if (stop()) return false;
+    try {
+      output_.init_transactions(std::chrono::seconds(1));
+      return true;
+    } catch (const kafka::KafkaError& e) {
+      if (!(e.timed_out() || e.is_retriable()) || std::chrono::steady_clock::now() >= deadline) throw;
+    }
+  }
 }
 
 std::int32_t StreamProcessor::state_partition(std::int32_t input_partition) {
@@ -130,8 +154,9 @@ void StreamProcessor::handle(const kafka::Record& r) {
   consumed_.insert(p);
   auto decoded = decode_trade(r.value);
   std::string error = decoded ? check_trade(*decoded.value) : decoded.error;
-  if (error.empty() && decoded.value->trade_time > wall_clock_ms() + kMaxFutureMs)
-    error = "field 'trade_time': more than a day in the future";
+  if (error.empty() && decoded.value->trade_time > wall_clock_ms() + options_.max_clock_skew_ms)
+    error = "field 'trade_time': " + std::to_string(decoded.value->trade_time - wall_clock_ms()) +
+            " ms ahead of the clock (MAX_CLOCK_SKEW " + std::to_string(options_.max_clock_skew_ms) + " ms)";
   AddResult added;
   if (error.empty()) {
     try {
@@ -167,7 +192,12 @@ void StreamProcessor::tick() {
 void StreamProcessor::emit() {
   candles_.clear();
   indicators_.clear();
-  engine_.close_windows(wall_clock_ms(), candles_, indicators_);
+  const auto now_ms = wall_clock_ms();
+  // A partition with records waiting (lagging, or its leader away) is not idle: its backlog
+  // must not become late because the others moved on.
+  for (const auto& [p, next] : next_offset_)
+    if (input_.lag({options_.trades_topic, p}) > 0) engine_.mark_waiting(p, now_ms);
+  engine_.close_windows(now_ms, candles_, indicators_);
   const auto n_final = candles_.size();
   if (options_.live_updates) engine_.take_updates(candles_);
   for (std::size_t i = 0; i < candles_.size(); ++i) {
@@ -293,7 +323,7 @@ kafka::OffsetMap StreamProcessor::restore(const std::vector<kafka::TopicPartitio
     const auto key = state_key(options_.group_id, options_.trades_topic, tp.partition);
     const kafka::TopicPartition stp{options_.state_topic, state_partition(tp.partition)};
     std::optional<StateRecord> found;
-    if (auto r = state_.newest(stp, key, 0, left())) {
+    if (auto r = state_.newest(stp, key, 0, left(), stop_)) {
       found = decode_state(r->value);
       if (!found)
         log_error("undecodable state record; the partition starts from its committed offset",
@@ -313,6 +343,8 @@ kafka::OffsetMap StreamProcessor::restore(const std::vector<kafka::TopicPartitio
     engine_.drop_partition(tp.partition);
     records[tp.partition] = StateRecord{start, 0, 0, engine_.snapshot(tp.partition)};
   }
+  // Only these partitions' state is replaced: changes of the others since the last commit stay
+  // marked (windows closed between commits must still reach their state record).
   for (auto& [p, r] : records) {
     engine_.restore(p, r.engine, wall_clock_ms());
     next_offset_[p] = r.next_offset;
@@ -320,7 +352,6 @@ kafka::OffsetMap StreamProcessor::restore(const std::vector<kafka::TopicPartitio
     committed_[p] = std::move(r);
     restores_.inc();
   }
-  (void)engine_.take_changed_partitions();
   restore_time_.observe(ms_since(started));
   ready_ = true;
   log_info("state restored",

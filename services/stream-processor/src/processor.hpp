@@ -50,6 +50,9 @@ struct ProcessorOptions {
   bool live_updates = true;  // emit final=false updates of open windows each commit interval
   std::chrono::milliseconds transaction_timeout{60'000};  // each transactional call's limit
   std::chrono::milliseconds restore_timeout{60'000};      // reading a partition's state on assignment
+  // A trade stamped further ahead of the wall clock goes to dead-letter: one bad clock must not
+  // move the watermark (it would close hours of windows early and make every later trade late).
+  std::int64_t max_clock_skew_ms = 300'000;
 };
 
 // The Kafka clients the processor uses. output is transactional for exactly_once.
@@ -72,6 +75,7 @@ class StreamProcessor {
 
  private:
   void loop(const std::function<bool()>& stop);
+  bool init_transactions(const std::function<bool()>& stop);
   void handle(const kafka::Record& r);
   void tick();
   void emit();
@@ -94,7 +98,8 @@ class StreamProcessor {
   std::int32_t state_partitions_ = 0;
   std::uint64_t nonce_ = 0;
   bool in_txn_ = false;
-  bool failed_ = false;  // an error ends run(): nothing may be committed any more
+  bool failed_ = false;         // an error ends run(): nothing may be committed any more
+  std::function<bool()> stop_;  // run()'s: a restore gives up when it turns true
   std::vector<FromPartition<Candle>> candles_;
   std::vector<FromPartition<Indicator>> indicators_;
   std::atomic<bool> ready_{false};

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "cryptoflow/kafka/consumer.hpp"
 #include "cryptoflow/kafka/producer.hpp"
@@ -66,6 +67,8 @@ ServiceInfo service_info() {
           {"TRANSACTIONAL_ID", "", "stable, unique per instance (default <GROUP_ID>-<host name>, e.g. the pod name)"},
           {"STATE_TOPIC", "crypto.processor-state",
            "window state per input partition, written in each transaction (compacted)"},
+          {"MAX_CLOCK_SKEW", "5m",
+           "a trade stamped further ahead of the wall clock goes to dead-letter and moves no watermark"},
       });
   return {"stream-processor", "Computes exact OHLCV candles on event time from crypto.trades.", vars};
 }
@@ -79,6 +82,7 @@ Options parse(const Config& config) {
   p.engine.sma = parse_moving_average(config);
   p.exactly_once = config.choice("PROCESSING_GUARANTEE", {"exactly_once", "at_least_once"}) == "exactly_once";
   p.commit_interval = std::chrono::milliseconds(config.integer("COMMIT_INTERVAL_MS", 1, 600'000));
+  p.max_clock_skew_ms = config.duration_ms("MAX_CLOCK_SKEW");
   p.update_interval = std::chrono::milliseconds(config.integer("UPDATE_INTERVAL_MS", 0, 600'000));
   p.group_id = config.str("GROUP_ID");
   p.trades_topic = config.str("TRADES_TOPIC");
@@ -90,6 +94,18 @@ Options parse(const Config& config) {
   p.transactional_id = config.str("TRANSACTIONAL_ID");
   if (p.transactional_id.empty()) p.transactional_id = p.group_id + "-" + host_name(config);
   o.kafka = kafka::Properties::from_config(config);
+  // A transaction stays open for a whole commit interval; the coordinator aborts one that stays
+  // open past transaction.timeout.ms. Keep the interval a small part of it.
+  const auto txn_timeout = o.kafka.get("transaction.timeout.ms").value_or("60000");
+  char* end = nullptr;
+  const auto txn_ms = std::strtoll(txn_timeout.c_str(), &end, 10);
+  if (end == txn_timeout.c_str() || *end != '\0' || txn_ms <= 0)
+    throw ConfigError("KAFKA_TRANSACTION_TIMEOUT_MS='" + txn_timeout + "' is not a positive integer");
+  p.transaction_timeout = std::chrono::milliseconds(txn_ms);
+  if (p.exactly_once && p.commit_interval.count() * 10 > txn_ms)
+    throw ConfigError("COMMIT_INTERVAL_MS=" + std::to_string(p.commit_interval.count()) +
+                      " must be at most a tenth of the transaction timeout (KAFKA_TRANSACTION_TIMEOUT_MS, " +
+                      std::to_string(txn_ms) + " ms): each commit interval is one open transaction");
   return o;
 }
 
@@ -105,14 +121,21 @@ int run(const Options& o, ServiceHost& host) {
   kafka::KafkaProducer output(o.kafka, host.metrics(), p.exactly_once ? p.transactional_id : std::string());
   kafka::KafkaReader state(o.kafka, "cryptoflow-state-reader");
   (void)output.warm_up({p.candles_topic, p.indicators_topic, p.state_topic, p.late_topic, p.dead_letter_topic},
-                       std::chrono::seconds(10));
+                       std::chrono::seconds(10), host.stop_token());
   StreamProcessor processor(p, {input, output, state}, host.metrics());
   const auto ready = host.readiness().add("partitions restored", [&] { return processor.ready(); });
   log_info("processing", {{"group", p.group_id},
                           {"topic", p.trades_topic},
                           {"guarantee", p.exactly_once ? "exactly_once" : "at_least_once"},
                           {"transactional_id", p.exactly_once ? p.transactional_id : std::string("-")}});
-  processor.run(host.stop_token());
+  try {
+    processor.run(host.stop_token());
+  } catch (...) {
+    // Exit within seconds: what was not delivered belongs to a transaction that will never be
+    // committed (or, at_least_once, to input that will be read again).
+    output.purge();
+    throw;
+  }
   return 0;
 }
 

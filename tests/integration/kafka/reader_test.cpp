@@ -24,15 +24,15 @@ TEST_CASE("newest: the last record of a key - far back too - within an offset ra
   p.flush(30s);
   kafka::KafkaReader reader(props_for(broker));
   const kafka::TopicPartition tp{"t.state", 0};
-  const auto a = reader.newest(tp, "a", 0, 30s);
+  const auto a = reader.newest(tp, "a", 0, 30s, {});
   REQUIRE(a);
   CHECK(a->value == "a2");
   CHECK(a->offset == 3002);
-  const auto old = reader.newest(tp, "old", 0, 30s);
+  const auto old = reader.newest(tp, "old", 0, 30s, {});
   REQUIRE(old);
   CHECK(old->offset == 0);
-  CHECK_FALSE(reader.newest(tp, "old", 1, 30s));  // before the range
-  CHECK_FALSE(reader.newest(tp, "nobody", 0, 30s));
+  CHECK_FALSE(reader.newest(tp, "old", 1, 30s, {}));  // before the range
+  CHECK_FALSE(reader.newest(tp, "nobody", 0, 30s, {}));
   CHECK(reader.partition_count("t.state", 10s) == 1);
 }
 

@@ -125,4 +125,12 @@ TEST_CASE("check_trade enforces what the schema states beyond types") {
   t = sample_trade();
   t.last_trade_id = 1;
   CHECK(check_trade(t) == "field 'last_trade_id': below first_trade_id");
+  auto bounded = sample_trade();
+  bounded.symbol = std::string(30, 'X');
+  CHECK(check_trade(bounded).empty());
+  bounded.symbol = std::string(31, 'X');
+  CHECK(check_trade(bounded) == "field 'symbol': longer than 30 characters");
+  bounded.symbol = "BTCUSDT";
+  bounded.source = std::string(33, 's');
+  CHECK(check_trade(bounded) == "field 'source': longer than 32 characters");
 }

@@ -20,7 +20,8 @@ Config config_with(Config::Env env) {
 }
 
 struct RecordingCreator final : TopicCreator {
-  void ensure(const std::vector<TopicRequest>& topics, int partitions, int replication_factor) override {
+  void ensure(const std::vector<TopicRequest>& topics, int partitions, int replication_factor,
+              const std::function<bool()>&) override {
     for (const auto& t : topics)
       calls.push_back(t.name + "/" + std::to_string(partitions) + "/" + std::to_string(replication_factor) + "/" +
                       (t.config.empty() ? "" : t.config.begin()->second));

@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 #include <map>
 
+#include "cryptoflow/clock.hpp"
+#include "cryptoflow/kafka/dead_letter.hpp"
 #include "fake_kafka.hpp"
 #include "state_store.hpp"
 
@@ -43,13 +45,17 @@ std::string trade(const std::string& symbol, std::int64_t id, std::int64_t t) {
   return to_json(x);
 }
 
+void feed_topics(FakeCluster& c, std::int32_t trade_partitions) {
+  for (const auto& t : {"crypto.candles", "crypto.indicators", "crypto.late-trades", "crypto.dead-letter"})
+    c.create_topic(t, 1);
+  c.create_topic("crypto.trades", trade_partitions);
+  c.create_topic("crypto.processor-state", 2);
+}
+
 // Trades of AAA and BBB on partition 0 and CCC on partition 1, one a second for six minutes; a
 // malformed record on each partition; a trade five minutes late at the end of partition 0.
 void feed(FakeCluster& c) {
-  for (const auto& t :
-       {"crypto.trades", "crypto.candles", "crypto.indicators", "crypto.late-trades", "crypto.dead-letter"})
-    c.create_topic(t, t == std::string("crypto.trades") ? 2 : 1);
-  c.create_topic("crypto.processor-state", 2);
+  feed_topics(c, 2);
   for (std::int64_t i = 0; i < 360; ++i) {
     c.append("crypto.trades", "AAA", trade("AAA", i, kBase + i * 1000), kBase + i * 1000, 0);
     c.append("crypto.trades", "BBB", trade("BBB", i, kBase + i * 1000 + 500), kBase + i * 1000, 0);
@@ -90,8 +96,8 @@ bool unique(const std::multiset<std::pair<std::string, std::string>>& s) {
 
 // One processor instance: its own transactional producer and group member on the shared cluster.
 struct Instance {
-  Instance(FakeCluster& c, const std::string& id) : consumer(c, "stream-processor"), producer(c, true), reader(c) {
-    auto o = options();
+  Instance(FakeCluster& c, const std::string& id, processor::ProcessorOptions o = options())
+      : consumer(c, "stream-processor"), producer(c, true), reader(c) {
     o.transactional_id = id;
     processor = std::make_unique<processor::StreamProcessor>(o, processor::ProcessorClients{consumer, producer, reader},
                                                              metrics);
@@ -340,4 +346,142 @@ TEST_CASE("Restarted from its state: a second instance continues where the first
   REQUIRE_FALSE(state.empty());
   CHECK(processor::decode_state(state.back().value).has_value());
   CHECK(output_of(c) == reference());
+}
+
+TEST_CASE("Windows closed between commits (UPDATE_INTERVAL_MS) reach the state even if a restore comes first") {
+  // Partition 0 trades for three minutes, partition 1 lags behind: partition 0's windows can
+  // close only when partition 1 catches up, which it does between two commits; then a third
+  // partition is assigned (a restore) before the next commit.
+  auto make = [](FakeCluster& c) {
+    feed_topics(c, 3);
+    for (std::int64_t i = 0; i < 180; ++i) c.append("crypto.trades", "AAA", trade("AAA", i, kBase + i * 1000), 0, 0);
+    for (std::int64_t i = 0; i < 30; ++i) c.append("crypto.trades", "CCC", trade("CCC", i, kBase + i * 1000), 0, 1);
+  };
+  auto catch_up = [](FakeCluster& c) {
+    for (std::int64_t i = 30; i < 200; ++i) c.append("crypto.trades", "CCC", trade("CCC", i, kBase + i * 1000), 0, 1);
+  };
+  auto o = options();
+  o.commit_interval = std::chrono::hours(1);  // commits only when partitions go: the test says when
+  o.update_interval = 1ms;
+  FakeCluster c;
+  make(c);
+  Instance a(c, "sp-0", o);
+  const TopicPartition p0{"crypto.trades", 0}, p1{"crypto.trades", 1}, p2{"crypto.trades", 2};
+  a.consumer.assign({p0, p1, p2});
+  int phase = 0;
+  std::size_t candles = 0;
+  a.run(c, [&] {
+    if (phase == 0 && a.consumer.idle() && a.consumer.assignment().size() == 3) {
+      a.consumer.revoke({p2});  // its revocation commits: partitions 0 and 1 as read so far
+      phase = 1;
+    } else if (phase == 1 && a.consumer.idle() && c.group_offsets("stream-processor").count(p1)) {
+      candles = c.written("crypto.candles");
+      catch_up(c);  // partition 0's windows close, between commits, without a record of its own
+      phase = 2;
+    } else if (phase == 2 && c.written("crypto.candles") > candles) {
+      a.consumer.assign({p2});  // restored before the next commit
+      phase = 3;
+    } else if (phase == 3 && a.metric("cryptoflow_processor_partitions_restored_total") >= 4 && a.consumer.idle()) {
+      return true;  // partition 2 restored (the predicate is also asked during a restore): stop, drain, commit
+    }
+    return false;
+  });
+  REQUIRE(phase == 3);
+  // The next instance starts from what was committed: no window twice.
+  Instance b(c, "sp-1", o);
+  b.consumer.assign({p0, p1});
+  b.run(c, [&] { return b.consumer.idle() && !b.consumer.assignment().empty(); });
+  FakeCluster plain;
+  make(plain);
+  catch_up(plain);
+  Instance ref(plain, "sp-ref", o);
+  ref.consumer.assign({p0, p1});
+  ref.run(plain, [&] { return ref.consumer.idle() && !ref.consumer.assignment().empty(); });
+  const auto out = output_of(c);
+  CHECK(unique(out.finals));
+  CHECK(out.finals == output_of(plain).finals);
+}
+
+TEST_CASE("A trade stamped 23 h ahead of the clock goes to dead-letter and changes no candle") {
+  FakeCluster c;
+  feed(c);
+  const auto ahead = wall_clock_ms() + 23 * 3'600'000LL;
+  // Mid-stream on partition 1; the rest of the data is years old.
+  c.append("crypto.trades", "CCC", trade("CCC", 5000, ahead), ahead, 1);
+  for (std::int64_t i = 360; i < 370; ++i)
+    c.append("crypto.trades", "CCC", trade("CCC", i, kBase + i * 1000 + 250), kBase + i * 1000, 1);
+  FakeCluster plain;
+  feed(plain);
+  for (std::int64_t i = 360; i < 370; ++i)
+    plain.append("crypto.trades", "CCC", trade("CCC", i, kBase + i * 1000 + 250), kBase + i * 1000, 1);
+  Instance a(c, "sp-0"), ref(plain, "sp-ref");
+  a.consumer.assign_all();
+  ref.consumer.assign_all();
+  a.run(c);
+  ref.run(plain);
+  auto out = output_of(c);
+  const auto expected = output_of(plain);
+  CHECK(out.finals == expected.finals);
+  CHECK(out.averages == expected.averages);
+  CHECK(out.late == expected.late);
+  REQUIRE(out.dead.size() == expected.dead.size() + 1);
+  const auto outlier = std::find_if(out.dead.begin(), out.dead.end(), [](const auto& d) {
+    return d.second.find("field 'trade_time': ") == 0 && d.second.find("ahead of the clock") != std::string::npos;
+  });
+  CHECK(outlier != out.dead.end());
+}
+
+TEST_CASE("A partition with records waiting is not idle: its backlog is not late when it comes") {
+  FakeCluster c;
+  feed(c);
+  auto o = options();
+  o.engine.idle_timeout_ms = 50;  // wall-clock quiet for 50 ms would make a partition idle
+  Instance a(c, "sp-0", o);
+  a.consumer.assign_all();
+  bool paused = false, resumed = false;
+  std::chrono::steady_clock::time_point paused_at;
+  a.run(c, [&] {
+    if (!paused && a.metric("cryptoflow_processor_trades_in_total") > 50) {
+      a.consumer.pause({{"crypto.trades", 1}});  // its leader is away: records wait, none come
+      paused = true;
+      paused_at = std::chrono::steady_clock::now();
+    }
+    if (paused && !resumed && std::chrono::steady_clock::now() - paused_at > 500ms) {
+      a.consumer.resume({{"crypto.trades", 1}});  // ten idle timeouts later
+      resumed = true;
+    }
+    return false;
+  });
+  CHECK(resumed);
+  // Partition 1 held the watermark while its records waited: none of its trades is late (and the
+  // deliberate late trade of partition 0 is not late either: partition 1 was behind then).
+  const auto out = output_of(c);
+  CHECK(std::none_of(out.late.begin(), out.late.end(), [](const auto& l) { return l.first == "CCC"; }));
+  CHECK(a.metric("cryptoflow_processor_late_trades_total") == 0);
+  CHECK(out.finals.size() == reference().finals.size());
+  CHECK(unique(out.finals));
+}
+
+TEST_CASE("A 250,000-character symbol and a value near 1 MB go to dead-letter - truncated, with their size") {
+  FakeCluster c;
+  feed(c);
+  const std::string long_symbol(250'000, 'A');
+  const auto long_trade = trade(long_symbol, 1, kBase + 1000);
+  c.append("crypto.trades", "AAA", long_trade, kBase, 0);
+  std::string huge = "{\"symbol\":\"" + std::string(1'000'000, 'x') + "\"}";
+  c.append("crypto.trades", "AAA", huge, kBase, 0);
+  Instance a(c, "sp-0");
+  a.consumer.assign_all();
+  a.run(c);
+  const auto dead = c.committed_records("crypto.dead-letter");
+  REQUIRE(dead.size() == 4);  // the two of feed() and these
+  const auto& symbol = dead[dead.size() - 2];
+  CHECK(symbol.header("error") == "field 'symbol': longer than 30 characters");
+  CHECK(symbol.value == long_trade);  // under the bound: whole
+  const auto& big = dead.back();
+  CHECK(big.value.size() == kafka::kDeadLetterMaxValueBytes);
+  CHECK(big.header("original.size") == std::to_string(huge.size()));
+  CHECK(big.value == huge.substr(0, kafka::kDeadLetterMaxValueBytes));
+  const auto out = output_of(c);
+  CHECK(out.finals == reference().finals);
 }

@@ -59,4 +59,17 @@ TEST_CASE("stream-processor: bad values are refused naming the variable") {
   CHECK(error_of({{"PROCESSING_GUARANTEE", "maybe"}}).find("PROCESSING_GUARANTEE='maybe'") == 0);
   CHECK(error_of({{"COMMIT_INTERVAL_MS", "0"}}).find("COMMIT_INTERVAL_MS=0 is out of range") == 0);
   CHECK(error_of({{"KAFKA_LINGER_MS", "soon"}}).find("KAFKA_LINGER_MS") == 0);
+  CHECK(error_of({{"MAX_CLOCK_SKEW", "a while"}}).find("MAX_CLOCK_SKEW='a while'") == 0);
+}
+
+TEST_CASE("stream-processor: a commit interval is a small part of the transaction timeout") {
+  CHECK(parse({}).processor.max_clock_skew_ms == 300'000);
+  CHECK(parse({}).processor.transaction_timeout == std::chrono::milliseconds(60'000));
+  CHECK(parse({{"COMMIT_INTERVAL_MS", "6000"}}).processor.commit_interval == std::chrono::milliseconds(6000));
+  CHECK(error_of({{"COMMIT_INTERVAL_MS", "6001"}}) ==
+        "COMMIT_INTERVAL_MS=6001 must be at most a tenth of the transaction timeout (KAFKA_TRANSACTION_TIMEOUT_MS, "
+        "60000 ms): each commit interval is one open transaction");
+  const auto longer = parse({{"COMMIT_INTERVAL_MS", "12000"}, {"KAFKA_TRANSACTION_TIMEOUT_MS", "120000"}});
+  CHECK(longer.processor.transaction_timeout == std::chrono::milliseconds(120'000));
+  CHECK(error_of({{"COMMIT_INTERVAL_MS", "600000"}, {"PROCESSING_GUARANTEE", "at_least_once"}}) == "accepted");
 }

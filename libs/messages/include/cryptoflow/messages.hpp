@@ -96,8 +96,10 @@ Decoded<Ticker> decode_ticker(std::string_view json);
 Decoded<Candle> decode_candle(std::string_view json);
 Decoded<Indicator> decode_indicator(std::string_view json);
 
-// Checks beyond types that the schema states: symbol upper-case letters and digits, price > 0,
-// quantity >= 0, times > 0, aggTrade ids ordered. Empty when the trade is valid.
+// Checks beyond types that the schema states: symbol 1-30 upper-case letters and digits, source
+// 1-32 characters, price > 0, quantity >= 0, times > 0, aggTrade ids ordered. Empty when valid.
+inline constexpr std::size_t kMaxSymbolLength = 30;  // Binance's longest is 20
+inline constexpr std::size_t kMaxSourceLength = 32;
 std::string check_trade(const Trade& t);
 
 // Kafka keys of the contract.

@@ -37,11 +37,13 @@ struct TopicRequest {
 };
 
 // Creates missing topics; implemented by libs/kafka (kafka::topic_creator). Must not throw for a
-// broker that refuses or does not implement topic creation: a warning is enough.
+// broker that refuses or does not implement topic creation: a warning is enough. Returns early
+// once stop() is true (SIGTERM while the cluster is slow to answer).
 class TopicCreator {
  public:
   virtual ~TopicCreator() = default;
-  virtual void ensure(const std::vector<TopicRequest>& topics, int partitions, int replication_factor) = 0;
+  virtual void ensure(const std::vector<TopicRequest>& topics, int partitions, int replication_factor,
+                      const std::function<bool()>& stop) = 0;
 };
 using TopicCreatorFactory = std::function<std::unique_ptr<TopicCreator>(const Config&)>;
 

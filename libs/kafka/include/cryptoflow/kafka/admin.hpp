@@ -3,6 +3,7 @@
 // groups (committed offsets, lag), watermarks and reachability.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -53,8 +54,10 @@ class KafkaAdmin {
   KafkaAdmin& operator=(const KafkaAdmin&) = delete;
 
   // Creates the topics that the cluster does not have. Never throws for a broker that refuses
-  // or does not implement CreateTopics: that is in the report (and logged as a warning).
-  TopicsReport ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
+  // or does not implement CreateTopics: that is in the report (and logged as a warning). Gives
+  // up early (the topics not yet checked reported as failed) once stop() is true.
+  TopicsReport ensure_topics(const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout,
+                             const std::function<bool()>& stop = {});
   // The topics whose configuration differs from their spec's config (topic, what differs), each
   // logged as a warning. A topic the broker cannot describe is skipped with a warning.
   std::vector<std::pair<std::string, std::string>> check_configs(const std::vector<TopicSpec>& topics,

@@ -72,8 +72,9 @@ class Consumer {
   virtual void resume(const std::vector<TopicPartition>& partitions) = 0;
   [[nodiscard]] virtual std::vector<TopicPartition> assignment() const = 0;
   // Records between the fetch position and the end of each assigned partition, from what the
-  // consumer last heard (no round trip).
+  // consumer last heard (no round trip): all of them, and one partition's (0 if unknown).
   [[nodiscard]] virtual std::int64_t lag() const = 0;
+  [[nodiscard]] virtual std::int64_t lag(const TopicPartition& partition) const = 0;
   virtual Watermarks watermarks(const TopicPartition& partition, std::chrono::milliseconds timeout) = 0;
   // For send_offsets_to_transaction.
   [[nodiscard]] virtual GroupMetadata group_metadata() const = 0;
@@ -88,9 +89,10 @@ class Reader {
   virtual ~Reader() = default;
   [[nodiscard]] virtual std::int32_t partition_count(const std::string& topic, std::chrono::milliseconds timeout) = 0;
   // The newest record with this key in [from_offset, end of the partition); nothing if none.
-  // Reads backwards in growing steps: a key's newest record is normally near the end.
+  // Reads backwards in growing steps: a key's newest record is normally near the end. Throws
+  // KafkaError (timed_out) at the timeout, Cancelled as soon as cancelled() is true.
   virtual std::optional<Record> newest(const TopicPartition& partition, std::string_view key, std::int64_t from_offset,
-                                       std::chrono::milliseconds timeout) = 0;
+                                       std::chrono::milliseconds timeout, const std::function<bool()>& cancelled) = 0;
 };
 
 }  // namespace cryptoflow::kafka

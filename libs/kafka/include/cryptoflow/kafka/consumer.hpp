@@ -30,6 +30,7 @@ class KafkaConsumer final : public Consumer {
   void resume(const std::vector<TopicPartition>& partitions) override;
   [[nodiscard]] std::vector<TopicPartition> assignment() const override;
   [[nodiscard]] std::int64_t lag() const override;
+  [[nodiscard]] std::int64_t lag(const TopicPartition& partition) const override;
   Watermarks watermarks(const TopicPartition& partition, std::chrono::milliseconds timeout) override;
   [[nodiscard]] GroupMetadata group_metadata() const override;
   void close() override;

@@ -33,4 +33,10 @@ class KafkaError : public std::runtime_error {
   std::string code_;
 };
 
+// A blocking call gave up because its caller asked to stop (SIGTERM while it waited).
+class Cancelled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace cryptoflow::kafka

@@ -3,6 +3,7 @@
 // overridable), optionally transactional; delivery reports counted; flush on destruction.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,13 +34,18 @@ class KafkaProducer final : public Producer {
 
   // Looks the topics' partitions and leaders up now. librdkafka otherwise does it on the first
   // produce to each topic, and its refresh timer makes that flush wait 0.5-1 s (measured on the
-  // embedded broker). False (and a warning) if a topic could not be looked up in time.
-  bool warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+  // embedded broker). False (and a warning) if a topic could not be looked up in time, or once
+  // stop() is true.
+  bool warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout,
+               const std::function<bool()>& stop = {});
   // Whether the cluster answers a metadata request within the timeout. Thread-safe (for /readyz).
   [[nodiscard]] bool reachable(std::chrono::milliseconds timeout) const;
   [[nodiscard]] std::uint64_t delivered() const;
   [[nodiscard]] std::uint64_t failed() const;
   [[nodiscard]] int in_flight() const;
+  // Drops what is queued or in flight, so that destruction does not wait for it: for a process
+  // stopping on an error, whose uncommitted output is of no use.
+  void purge();
 
   struct Impl;
 

@@ -21,7 +21,7 @@ class KafkaReader final : public Reader {
 
   std::int32_t partition_count(const std::string& topic, std::chrono::milliseconds timeout) override;
   std::optional<Record> newest(const TopicPartition& partition, std::string_view key, std::int64_t from_offset,
-                               std::chrono::milliseconds timeout) override;
+                               std::chrono::milliseconds timeout, const std::function<bool()>& cancelled) override;
 
   // Replaces what is read: these partitions from these offsets.
   void assign(const OffsetMap& start);
