@@ -28,7 +28,7 @@ std::int32_t FakeCluster::partition_for(const std::string& topic, std::string_vi
   return static_cast<std::int32_t>(h % static_cast<std::uint32_t>(partitions(topic)));
 }
 
-std::vector<FakeCluster::Stored>& FakeCluster::log(const TopicPartition& tp) {
+FakeCluster::Log& FakeCluster::log(const TopicPartition& tp) {
   auto it = topics_.find(tp.topic);
   if (it == topics_.end() || tp.partition < 0 || tp.partition >= static_cast<std::int32_t>(it->second.size()))
     throw KafkaError(ErrorKind::failed, "unknown topic or partition " + tp.topic + "/" + std::to_string(tp.partition),
@@ -36,7 +36,7 @@ std::vector<FakeCluster::Stored>& FakeCluster::log(const TopicPartition& tp) {
   return it->second[static_cast<std::size_t>(tp.partition)];
 }
 
-const std::vector<FakeCluster::Stored>& FakeCluster::log(const TopicPartition& tp) const {
+const FakeCluster::Log& FakeCluster::log(const TopicPartition& tp) const {
   return const_cast<FakeCluster*>(this)->log(tp);
 }
 
@@ -53,15 +53,37 @@ std::int64_t FakeCluster::append_in(std::uint64_t txn, const kafka::Message& m) 
   const std::string topic(m.topic);
   const auto p = m.partition.value_or(partition_for(topic, m.key));
   auto& l = log({topic, p});
+  const auto offset = l.base + static_cast<std::int64_t>(l.records.size());
   kafka::Record r{topic,
                   p,
-                  static_cast<std::int64_t>(l.size()),
+                  offset,
                   m.timestamp,
                   std::string(m.key),
                   std::string(m.value),
                   std::vector<kafka::Header>(m.headers.begin(), m.headers.end())};
-  l.push_back({std::move(r), txn});
-  return static_cast<std::int64_t>(l.size()) - 1;
+  l.bytes += m.key.size() + m.value.size();
+  l.records.push_back({std::move(r), txn});
+  apply_retention({topic, p});
+  return offset;
+}
+
+void FakeCluster::set_retention_bytes(const std::string& topic, std::size_t bytes) {
+  const std::lock_guard lock(mu_);
+  retention_[topic] = bytes;
+}
+
+void FakeCluster::apply_retention(const TopicPartition& tp) {
+  const auto it = retention_.find(tp.topic);
+  if (it == retention_.end() || it->second == 0) return;
+  auto& l = log(tp);
+  std::size_t drop = 0;
+  while (l.bytes > it->second && drop + 1 < l.records.size()) {
+    const auto& r = l.records[drop].record;
+    l.bytes -= r.key.size() + r.value.size();
+    ++drop;
+  }
+  l.records.erase(l.records.begin(), l.records.begin() + static_cast<std::ptrdiff_t>(drop));
+  l.base += static_cast<std::int64_t>(drop);
 }
 
 std::uint64_t FakeCluster::open_transaction() {
@@ -99,8 +121,9 @@ bool FakeCluster::visible(const Stored& s) const {
 std::optional<kafka::Record> FakeCluster::read_committed(const TopicPartition& tp, std::int64_t& offset) const {
   const std::lock_guard lock(mu_);
   const auto& l = log(tp);
-  while (offset < static_cast<std::int64_t>(l.size())) {
-    const auto& s = l[static_cast<std::size_t>(offset)];
+  offset = std::max(offset, l.base);  // what retention removed is gone: reading goes on after it
+  while (offset < l.base + static_cast<std::int64_t>(l.records.size())) {
+    const auto& s = l.records[static_cast<std::size_t>(offset - l.base)];
     if (open_.count(s.txn)) return std::nullopt;  // the last stable offset: an open transaction
     if (aborted_.count(s.txn)) {
       ++offset;
@@ -133,7 +156,7 @@ std::vector<kafka::Record> FakeCluster::committed_records(const std::string& top
 std::size_t FakeCluster::written(const std::string& topic) const {
   const std::lock_guard lock(mu_);
   std::size_t n = 0;
-  for (const auto& l : topics_.at(topic)) n += l.size();
+  for (const auto& l : topics_.at(topic)) n += static_cast<std::size_t>(l.base) + l.records.size();
   return n;
 }
 
@@ -145,7 +168,8 @@ kafka::OffsetMap FakeCluster::group_offsets(const std::string& group) const {
 
 kafka::Watermarks FakeCluster::watermarks(const TopicPartition& tp) const {
   const std::lock_guard lock(mu_);
-  return {0, static_cast<std::int64_t>(log(tp).size())};
+  const auto& l = log(tp);
+  return {l.base, l.base + static_cast<std::int64_t>(l.records.size())};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,6 +414,16 @@ std::int32_t FakeReader::partition_count(const std::string& topic, std::chrono::
   const auto n = cluster_.partitions(topic);
   if (n == 0) throw KafkaError(ErrorKind::failed, "topic " + topic + " does not exist", "UNKNOWN_TOPIC_OR_PART");
   return n;
+}
+
+void FakeReader::scan(const TopicPartition& tp, const std::function<void(const kafka::Record&)>& each,
+                      std::chrono::milliseconds, const std::function<bool()>& cancelled) {
+  if (on_scan) on_scan(tp);
+  ++scans_;
+  for (const auto& r : cluster_.committed_records(tp)) {
+    if (cancelled && cancelled()) throw kafka::Cancelled("reading a partition: stopped");
+    each(r);
+  }
 }
 
 std::optional<kafka::Record> FakeReader::newest(const TopicPartition& tp, std::string_view key, std::int64_t from,

@@ -26,6 +26,10 @@ class FakeCluster {
   // The partition a key goes to (a stable hash, like Kafka's default partitioner).
   [[nodiscard]] std::int32_t partition_for(const std::string& topic, std::string_view key) const;
 
+  // Like the embedded broker's: the oldest records of a partition go once its records take more
+  // than this many bytes (key + value), and its low watermark moves. 0: kept for ever.
+  void set_retention_bytes(const std::string& topic, std::size_t bytes);
+
   // Appends a committed record (a producer outside any transaction); returns its offset.
   std::int64_t append(const std::string& topic, std::string_view key, std::string_view value,
                       std::int64_t timestamp = 0, std::optional<std::int32_t> partition = {},
@@ -55,11 +59,19 @@ class FakeCluster {
   std::optional<kafka::Record> read_committed(const kafka::TopicPartition& tp, std::int64_t& offset) const;
 
  private:
+  // Per topic, per partition: the records kept, the first at offset `base`.
+  struct Log {
+    std::vector<Stored> records;
+    std::int64_t base = 0;
+    std::size_t bytes = 0;
+  };
   bool visible(const Stored& s) const;
-  std::vector<Stored>& log(const kafka::TopicPartition& tp);
-  [[nodiscard]] const std::vector<Stored>& log(const kafka::TopicPartition& tp) const;
+  Log& log(const kafka::TopicPartition& tp);
+  [[nodiscard]] const Log& log(const kafka::TopicPartition& tp) const;
   mutable std::recursive_mutex mu_;
-  std::map<std::string, std::vector<std::vector<Stored>>> topics_;
+  void apply_retention(const kafka::TopicPartition& tp);
+  std::map<std::string, std::vector<Log>> topics_;
+  std::map<std::string, std::size_t> retention_;
   std::map<std::string, kafka::OffsetMap> groups_;
   std::uint64_t next_txn_ = 1;
   std::set<std::uint64_t> open_, aborted_;
@@ -159,12 +171,17 @@ class FakeReader final : public kafka::Reader {
   std::int32_t partition_count(const std::string& topic, std::chrono::milliseconds) override;
   std::optional<kafka::Record> newest(const kafka::TopicPartition& tp, std::string_view key, std::int64_t from,
                                       std::chrono::milliseconds, const std::function<bool()>& cancelled) override;
+  void scan(const kafka::TopicPartition& tp, const std::function<void(const kafka::Record&)>& each,
+            std::chrono::milliseconds, const std::function<bool()>& cancelled) override;
   std::function<void(const kafka::TopicPartition&)> on_newest;  // runs first (may throw)
+  std::function<void(const kafka::TopicPartition&)> on_scan;    // runs first (may throw)
   [[nodiscard]] int lookups() const { return lookups_; }
+  [[nodiscard]] int scans() const { return scans_; }
 
  private:
   FakeCluster& cluster_;
   int lookups_ = 0;
+  int scans_ = 0;
 };
 
 }  // namespace cryptoflow::test

@@ -42,4 +42,11 @@ void MockCluster::set_broker_down(int broker_id, bool down) {
                 "mock broker " + std::to_string(broker_id));
 }
 
+void MockCluster::fail_requests(std::int16_t api_key, const std::vector<std::int16_t>& error_codes) {
+  std::vector<rd_kafka_resp_err_t> errors;
+  errors.reserve(error_codes.size());
+  for (const auto code : error_codes) errors.push_back(static_cast<rd_kafka_resp_err_t>(code));
+  rd_kafka_mock_push_request_errors_array(impl_->cluster, api_key, errors.size(), errors.data());
+}
+
 }  // namespace cryptoflow::kafka

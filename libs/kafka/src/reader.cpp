@@ -1,7 +1,7 @@
 #include "cryptoflow/kafka/reader.hpp"
 
 #include <algorithm>
-#include <set>
+#include <map>
 
 #include "cryptoflow/log.hpp"
 #include "native.hpp"
@@ -10,8 +10,27 @@ namespace cryptoflow::kafka {
 
 struct KafkaReader::Impl {
   native::HandlePtr rk;
-  std::set<TopicPartition> at_end;
+  std::map<TopicPartition, std::int64_t> at_end;  // partition -> the offset its end was reached at
 };
+
+namespace {
+
+// Unassigns the reader when a read ends, however it ends.
+struct Unassign {
+  KafkaReader& reader;
+  explicit Unassign(KafkaReader& r) : reader(r) {}
+  Unassign(const Unassign&) = delete;
+  Unassign& operator=(const Unassign&) = delete;
+  ~Unassign() {
+    try {
+      reader.assign({});
+    } catch (const KafkaError& e) {
+      log_warn("reader: unassign failed", {{"error", e.what()}});
+    }
+  }
+};
+
+}  // namespace
 
 KafkaReader::KafkaReader(const Properties& props, const std::string& client_id) : impl_(std::make_unique<Impl>()) {
   Properties p;
@@ -49,7 +68,8 @@ std::optional<Record> KafkaReader::poll(std::chrono::milliseconds timeout) {
   native::MessagePtr m(rd_kafka_consumer_poll(impl_->rk.get(), native::to_ms(timeout)));
   if (!m) return std::nullopt;
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-    impl_->at_end.insert({rd_kafka_topic_name(m->rkt), m->partition});
+    // read_committed: the end is the last stable offset, before any transaction still open.
+    impl_->at_end[{rd_kafka_topic_name(m->rkt), m->partition}] = m->offset;
     return std::nullopt;
   }
   if (m->err) {
@@ -94,6 +114,32 @@ OffsetMap KafkaReader::offsets_for_time(const std::string& topic, std::int64_t t
   return out;
 }
 
+void KafkaReader::scan(const TopicPartition& partition, const std::function<void(const Record&)>& each,
+                       std::chrono::milliseconds timeout, const std::function<bool()>& cancelled) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left = [&] { return std::chrono::milliseconds(native::remaining_ms(deadline)); };
+  const auto w = watermarks(partition, left());
+  if (w.high <= w.low) return;
+  const Unassign unassign{*this};
+  assign({{partition, w.low}});
+  for (;;) {
+    if (cancelled && cancelled()) throw Cancelled("reading " + partition.topic + ": stopped");
+    if (left().count() == 0)
+      throw KafkaError(ErrorKind::timed_out, "reading " + partition.topic + "/" + std::to_string(partition.partition) +
+                                                 " to its end: timed out");
+    auto r = poll(std::min(left(), std::chrono::milliseconds(100)));
+    if (!r) {
+      // The end of what is committed. Before the high watermark of the call a transaction is
+      // still open (KIP-447's require_stable): wait until it commits or aborts.
+      if (const auto end = impl_->at_end.find(partition); end != impl_->at_end.end() && end->second >= w.high) return;
+      continue;
+    }
+    if (r->offset >= w.high) return;
+    each(*r);
+    if (r->offset + 1 >= w.high) return;
+  }
+}
+
 std::optional<Record> KafkaReader::newest(const TopicPartition& partition, std::string_view key,
                                           std::int64_t from_offset, std::chrono::milliseconds timeout,
                                           const std::function<bool()>& cancelled) {
@@ -103,16 +149,7 @@ std::optional<Record> KafkaReader::newest(const TopicPartition& partition, std::
   const auto low = std::max(w.low, from_offset);
   std::int64_t end = w.high;
   std::int64_t step = 64;
-  struct Unassign {
-    KafkaReader& r;
-    ~Unassign() {
-      try {
-        r.assign({});
-      } catch (const KafkaError& e) {
-        log_warn("reader: unassign failed", {{"error", e.what()}});
-      }
-    }
-  } unassign{*this};
+  const Unassign unassign{*this};
   while (end > low) {
     const auto start = std::max(low, end - step);
     assign({{partition, start}});

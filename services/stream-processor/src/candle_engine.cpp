@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <tuple>
+#include <utility>
 
 namespace cryptoflow::processor {
 namespace {
@@ -29,7 +31,8 @@ constexpr std::int64_t kMaxEmptyRun = 10'080;
 
 // --- snapshot encoding: little-endian fixed-width integers, length-prefixed strings ---------
 
-constexpr std::uint32_t kSnapshotMagic = 0x31535043;  // "CPS1"
+constexpr std::uint32_t kSnapshotMagic = 0x32535043;  // "CPS2": a partition
+constexpr std::uint32_t kSymbolMagic = 0x31595343;    // "CSY1": a symbol
 
 class Writer {
  public:
@@ -129,13 +132,16 @@ CandleEngine::CandleEngine(EngineOptions options) : options_(std::move(options))
 }
 
 CandleEngine::Series& CandleEngine::series(const Trade& t, std::size_t interval, std::int32_t partition) {
-  key_.assign(t.symbol);
+  key_.assign(t.symbol);  // series_key() without an allocation per trade
   key_ += '\0';
   key_ += static_cast<char>('0' + interval);
   auto it = series_.find(key_);
   if (it == series_.end())
     it = series_.emplace(key_, Series{t.source, t.symbol, interval, partition, {}, kNone, std::nullopt}).first;
-  it->second.partition = partition;
+  if (it->second.partition != partition) {  // the symbol moved: its changes count for the new partition
+    it->second.partition = partition;
+    it->second.state_changed = false;
+  }
   return it->second;
 }
 
@@ -159,13 +165,18 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
     const auto start = window_start(t.trade_time, size);
     if (!slot.series[i]) slot.series[i] = &series(t, i, partition);
     Series& s = *slot.series[i];
-    s.partition = partition;
+    if (s.partition != partition) {
+      s.partition = partition;
+      s.state_changed = false;
+    }
     if (start + size <= watermark_ || start < s.closed_until) {  // that window is final already
       result.late = true;
       continue;
     }
     auto [w, fresh] = s.windows.try_emplace(start);
     Acc& a = w->second;
+    mark_changed(s.state_changed, partition, s.symbol);
+    s.last_trade_time = std::max(s.last_trade_time, t.trade_time);
     if (fresh) {
       a.open = a.high = a.low = a.close = t.price;
       a.open_time = a.close_time = t.trade_time;
@@ -204,13 +215,17 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
       slot.average = &it->second;
     }
     Average& avg = *slot.average;
-    avg.partition = partition;
+    if (avg.partition != partition) {
+      avg.partition = partition;
+      avg.state_changed = false;
+    }
     if (pane + slide <= watermark_ || pane + slide <= avg.emitted_until) {
       result.late = true;
     } else {
       auto& pn = avg.panes[pane];
       pn.sum = pn.count == 0 ? t.price : sum(pn.sum, t.price);
       ++pn.count;
+      mark_changed(avg.state_changed, partition, avg.symbol);
     }
   }
   return result;
@@ -292,6 +307,7 @@ void CandleEngine::close_series(Series& s, std::vector<FromPartition<Candle>>& o
       out.push_back({s.partition, make_candle(s, start, w.begin()->second, true)});
       s.last_close = w.begin()->second.close;
       w.erase(w.begin());
+      // Not a change to save: a restore derives what closing did from empty_through.
     } else if (options_.empty_candles && s.last_close) {
       out.push_back({s.partition, empty_candle(s, start)});
     } else if (!w.empty()) {
@@ -345,6 +361,7 @@ void CandleEngine::close_windows(std::int64_t now_ms, std::vector<FromPartition<
                                  std::vector<FromPartition<Indicator>>& indicators) {
   update_watermark(now_ms);
   if (watermark_ == kNone) return;  // no input yet: nothing can close
+  for (auto& [id, p] : partitions_) p.empty_through = std::max(p.empty_through, watermark_);
   const auto first = candles.size();
   for (auto& [key, s] : series_) close_series(s, candles);
   std::sort(candles.begin() + static_cast<std::ptrdiff_t>(first), candles.end(), [](const auto& a, const auto& b) {
@@ -393,25 +410,71 @@ std::vector<std::int32_t> CandleEngine::take_changed_partitions() {
   return out;
 }
 
-std::string CandleEngine::snapshot(std::int32_t partition) const {
-  Writer w;
-  w.u32(kSnapshotMagic);
-  const auto p = partitions_.find(partition);
-  w.i64(p == partitions_.end() ? kNone : p->second.max_trade_time);
-  std::vector<const Series*> series;
+std::string CandleEngine::series_key(const std::string& symbol, std::size_t interval) {
+  std::string key = symbol;
+  key += '\0';
+  key += static_cast<char>('0' + interval);
+  return key;
+}
+
+std::vector<std::string> CandleEngine::take_changed_symbols(std::int32_t partition) {
+  const auto it = changed_symbols_.find(partition);
+  if (it == changed_symbols_.end()) return {};
+  std::vector<std::string> out;
+  for (const auto& symbol : it->second) {
+    bool present = false;
+    for (std::size_t i = 0; i < options_.intervals.size(); ++i)
+      if (auto s = series_.find(series_key(symbol, i)); s != series_.end() && s->second.partition == partition) {
+        s->second.state_changed = false;
+        present = true;
+      }
+    if (auto a = averages_.find(symbol); a != averages_.end() && a->second.partition == partition) {
+      a->second.state_changed = false;
+      present = true;
+    }
+    if (present) out.push_back(symbol);  // not one evicted, dropped or moved to another partition since
+  }
+  changed_symbols_.erase(it);
+  return out;
+}
+
+std::vector<std::string> CandleEngine::symbols(std::int32_t partition) const {
+  std::set<std::string> out;
   for (const auto& [key, s] : series_)
-    if (s.partition == partition) series.push_back(&s);
-  std::sort(series.begin(), series.end(), [](const Series* a, const Series* b) {
-    return std::tie(a->symbol, a->interval) < std::tie(b->symbol, b->interval);
-  });
+    if (s.partition == partition) out.insert(s.symbol);
+  for (const auto& [key, a] : averages_)
+    if (a.partition == partition) out.insert(a.symbol);
+  return {out.begin(), out.end()};
+}
+
+CandleEngine::PartitionMeta CandleEngine::partition_meta(std::int32_t partition) const {
+  const auto it = partitions_.find(partition);
+  if (it == partitions_.end()) return {};
+  return {it->second.max_trade_time, it->second.empty_through};
+}
+
+// A symbol: source, symbol, then per interval it has a series for: the interval, closed_until,
+// last close, last trade time and the open windows; then its moving average, if any: the
+// window and slide it was made with, emitted_until and the panes.
+std::string CandleEngine::snapshot_symbol(const std::string& symbol) const {
+  Writer w;
+  w.u32(kSymbolMagic);
+  std::vector<const Series*> series;
+  for (std::size_t i = 0; i < options_.intervals.size(); ++i)
+    if (auto it = series_.find(series_key(symbol, i)); it != series_.end()) series.push_back(&it->second);
+  const auto avg = averages_.find(symbol);
+  const std::string& source = !series.empty()          ? series.front()->source
+                              : avg != averages_.end() ? avg->second.source
+                                                       : symbol;
+  w.str(source);
+  w.str(symbol);
   w.u32(static_cast<std::uint32_t>(series.size()));
   for (const auto* s : series) {
-    w.str(s->source);
-    w.str(s->symbol);
     w.i64(options_.intervals[s->interval].ms);
     w.i64(s->closed_until);
     w.u32(s->last_close ? 1 : 0);
     w.dec(s->last_close.value_or(Decimal()));
+    w.i64(s->last_trade_time);
     w.u32(static_cast<std::uint32_t>(s->windows.size()));
     for (const auto& [start, a] : s->windows) {
       w.i64(start);
@@ -420,20 +483,15 @@ std::string CandleEngine::snapshot(std::int32_t partition) const {
       for (auto v : {a.open_time, a.open_id, a.close_time, a.close_id, a.trades}) w.i64(v);
     }
   }
-  std::vector<const Average*> averages;
-  if (options_.sma)
-    for (const auto& [key, a] : averages_)
-      if (a.partition == partition) averages.push_back(&a);
-  std::sort(averages.begin(), averages.end(), [](const Average* a, const Average* b) { return a->symbol < b->symbol; });
-  w.i64(options_.sma ? options_.sma->window_ms : 0);
-  w.i64(options_.sma ? options_.sma->slide_ms : 0);
-  w.u32(static_cast<std::uint32_t>(averages.size()));
-  for (const auto* a : averages) {
-    w.str(a->source);
-    w.str(a->symbol);
-    w.i64(a->emitted_until);
-    w.u32(static_cast<std::uint32_t>(a->panes.size()));
-    for (const auto& [start, pane] : a->panes) {
+  const bool has_avg = options_.sma && avg != averages_.end();
+  w.u32(has_avg ? 1 : 0);
+  if (has_avg) {
+    const auto& a = avg->second;
+    w.i64(options_.sma->window_ms);
+    w.i64(options_.sma->slide_ms);
+    w.i64(a.emitted_until);
+    w.u32(static_cast<std::uint32_t>(a.panes.size()));
+    for (const auto& [start, pane] : a.panes) {
       w.i64(start);
       w.dec(pane.sum);
       w.i64(pane.count);
@@ -442,24 +500,33 @@ std::string CandleEngine::snapshot(std::int32_t partition) const {
   return w.take();
 }
 
-void CandleEngine::restore(std::int32_t partition, std::string_view bytes, std::int64_t now_ms) {
-  Reader r(bytes);
-  if (r.u32() != kSnapshotMagic) throw SnapshotError("snapshot: unknown format");
-  PartitionState ps;
-  ps.max_trade_time = r.i64();
+void CandleEngine::restore_partition(std::int32_t partition, const PartitionMeta& meta, std::int64_t now_ms) {
+  drop_partition(partition);
+  auto& ps = partitions_[partition];
+  ps.max_trade_time = meta.max_trade_time;
+  ps.empty_through = meta.empty_through;
   ps.last_input_ms = now_ms;
+}
+
+void CandleEngine::restore_symbol(std::int32_t partition, std::string_view bytes) {
+  Reader r(bytes);
+  if (r.u32() != kSymbolMagic) throw SnapshotError("symbol snapshot: unknown format");
+  const auto source = r.str();
+  const auto symbol = r.str();
+  const auto empty_through = partition_meta(partition).empty_through;
   std::vector<std::pair<std::string, Series>> series;
   const auto n_series = r.count(40);
   for (std::uint32_t i = 0; i < n_series; ++i) {
     Series s;
-    s.source = r.str();
-    s.symbol = r.str();
-    const auto ms = r.i64();
+    s.source = source;
+    s.symbol = symbol;
     s.partition = partition;
+    const auto ms = r.i64();
     s.closed_until = r.i64();
     const bool has_close = r.u32() != 0;
     const auto close = r.dec();
     if (has_close) s.last_close = close;
+    s.last_trade_time = r.i64();
     const auto n_windows = r.count(8);
     for (std::uint32_t k = 0; k < n_windows; ++k) {
       const auto start = r.i64();
@@ -472,20 +539,31 @@ void CandleEngine::restore(std::int32_t partition, std::string_view bytes, std::
                                  [&](const Interval& x) { return x.ms == ms; });
     if (iv == options_.intervals.end()) continue;  // CANDLE_INTERVALS no longer has it
     s.interval = static_cast<std::size_t>(iv - options_.intervals.begin());
-    std::string key = s.symbol;
-    key += '\0';
-    key += static_cast<char>('0' + s.interval);
-    series.emplace_back(std::move(key), std::move(s));
+    // What closing did after this record was saved follows from the partition's empty_through
+    // (the highest watermark windows were closed at): every window that ended by then was
+    // emitted, with trades or empty, and must not be again.
+    if (empty_through != kNone) {
+      auto& w = s.windows;
+      while (!w.empty() && w.begin()->first + ms <= empty_through) {
+        s.last_close = w.begin()->second.close;
+        s.closed_until = std::max(s.closed_until, w.begin()->first + ms);
+        w.erase(w.begin());
+      }
+      if (options_.empty_candles && s.last_close && s.closed_until != kNone) {
+        auto through = window_start(empty_through, ms);
+        if (!w.empty()) through = std::min(through, w.begin()->first);
+        s.closed_until = std::max(s.closed_until, through);
+      }
+    }
+    series.emplace_back(series_key(symbol, s.interval), std::move(s));
   }
-  const auto window_ms = r.i64();
-  const auto slide_ms = r.i64();
-  const bool same_sma = options_.sma && options_.sma->window_ms == window_ms && options_.sma->slide_ms == slide_ms;
-  std::vector<Average> averages;
-  const auto n_avg = r.count(20);
-  for (std::uint32_t i = 0; i < n_avg; ++i) {
+  std::optional<Average> average;
+  if (r.u32() != 0) {
+    const auto window_ms = r.i64();
+    const auto slide_ms = r.i64();
     Average a;
-    a.source = r.str();
-    a.symbol = r.str();
+    a.source = source;
+    a.symbol = symbol;
     a.partition = partition;
     a.emitted_until = r.i64();
     const auto n_panes = r.count(8);
@@ -495,15 +573,98 @@ void CandleEngine::restore(std::int32_t partition, std::string_view bytes, std::
       pane.sum = r.dec();
       pane.count = r.i64();
     }
-    if (same_sma) averages.push_back(std::move(a));
+    // Likewise the averages: windows that ended by empty_through and held a pane were emitted.
+    if (options_.sma && empty_through != kNone) {
+      const auto S = options_.sma->slide_ms;
+      const auto first_end = a.panes.empty() ? kNone : a.panes.begin()->first + S;
+      if (a.emitted_until != kNone || (first_end != kNone && first_end <= empty_through)) {
+        a.emitted_until = std::max(a.emitted_until, window_start(empty_through, S));
+        a.panes.erase(a.panes.begin(), a.panes.lower_bound(a.emitted_until + S - options_.sma->window_ms));
+      }
+    }
+    if (options_.sma && options_.sma->window_ms == window_ms && options_.sma->slide_ms == slide_ms)
+      average = std::move(a);
   }
-  if (!r.done()) throw SnapshotError("snapshot: trailing bytes");
+  if (!r.done()) throw SnapshotError("symbol snapshot: trailing bytes");
 
-  drop_partition(partition);
-  partitions_[partition] = ps;
   slots_.clear();
+  for (std::size_t i = 0; i < options_.intervals.size(); ++i) series_.erase(series_key(symbol, i));
+  averages_.erase(symbol);
   for (auto& [key, s] : series) series_.insert_or_assign(key, std::move(s));
-  for (auto& a : averages) averages_.insert_or_assign(a.symbol, std::move(a));
+  if (average) averages_.insert_or_assign(symbol, std::move(*average));
+}
+
+std::vector<std::string> CandleEngine::evict_quiet(std::int32_t partition, std::int64_t quiet_ms) {
+  const auto meta = partition_meta(partition);
+  if (meta.max_trade_time == kNone) return {};
+  const auto before = meta.max_trade_time - quiet_ms;
+  // A symbol is quiet when none of its series has an open window or a recent trade, and its
+  // average holds no pane.
+  std::map<std::string, bool> quiet;
+  for (const auto& [key, s] : series_)
+    if (s.partition == partition) {
+      auto [it, fresh] = quiet.try_emplace(s.symbol, true);
+      it->second = it->second && s.windows.empty() && s.last_trade_time != kNone && s.last_trade_time < before;
+    }
+  for (const auto& [symbol, a] : averages_)
+    if (a.partition == partition)
+      if (auto it = quiet.find(symbol); it != quiet.end()) it->second = it->second && a.panes.empty();
+  std::vector<std::string> evicted;
+  for (const auto& [symbol, yes] : quiet) {
+    if (!yes) continue;
+    for (std::size_t i = 0; i < options_.intervals.size(); ++i) series_.erase(series_key(symbol, i));
+    averages_.erase(symbol);
+    evicted.push_back(symbol);
+  }
+  if (!evicted.empty()) {
+    slots_.clear();
+    changed_.insert(partition);
+  }
+  return evicted;
+}
+
+std::size_t CandleEngine::max_symbol_snapshot_bytes(const EngineOptions& o, std::int64_t max_clock_skew_ms) {
+  constexpr std::size_t kDecimal = 20, kWindow = 8 + 7 * kDecimal + 40 /* 5 x 8 */,
+                        kSeries = 8 + 8 + 4 + kDecimal + 8 + 4;
+  constexpr std::size_t kPane = 8 + kDecimal + 8;
+  // Windows open at once: from the watermark (lateness behind the largest trade time) to a trade
+  // the clock skew ahead of now, plus the partial windows at both ends.
+  const auto span = o.allowed_lateness_ms + std::max<std::int64_t>(0, max_clock_skew_ms);
+  std::size_t bytes = 4 + 2 * (4 + kMaxSymbolLength + kMaxSourceLength) + 4 + 4 + 32;
+  for (const auto& iv : o.intervals) bytes += kSeries + static_cast<std::size_t>(span / iv.ms + 2) * kWindow;
+  if (o.sma) bytes += static_cast<std::size_t>((o.sma->window_ms + span) / o.sma->slide_ms + 2) * kPane;
+  return bytes;
+}
+
+// The whole partition: its meta, then each symbol's snapshot.
+std::string CandleEngine::snapshot(std::int32_t partition) const {
+  Writer w;
+  w.u32(kSnapshotMagic);
+  const auto meta = partition_meta(partition);
+  w.i64(meta.max_trade_time);
+  w.i64(meta.empty_through);
+  const auto names = symbols(partition);
+  w.u32(static_cast<std::uint32_t>(names.size()));
+  for (const auto& symbol : names) w.str(snapshot_symbol(symbol));
+  return w.take();
+}
+
+void CandleEngine::restore(std::int32_t partition, std::string_view bytes, std::int64_t now_ms) {
+  Reader r(bytes);
+  if (r.u32() != kSnapshotMagic) throw SnapshotError("snapshot: unknown format");
+  PartitionMeta meta;
+  meta.max_trade_time = r.i64();
+  meta.empty_through = r.i64();
+  std::vector<std::string> symbols;
+  const auto n = r.count(4);
+  for (std::uint32_t i = 0; i < n; ++i) symbols.push_back(r.str());
+  if (!r.done()) throw SnapshotError("snapshot: trailing bytes");
+  // Checked before anything changes: a bad snapshot leaves the engine as it was.
+  CandleEngine check(options_);
+  check.restore_partition(partition, meta, now_ms);
+  for (const auto& s : symbols) check.restore_symbol(partition, s);
+  restore_partition(partition, meta, now_ms);
+  for (const auto& s : symbols) restore_symbol(partition, s);
 }
 
 void CandleEngine::drop_partition(std::int32_t partition) {
@@ -512,6 +673,7 @@ void CandleEngine::drop_partition(std::int32_t partition) {
   std::erase_if(averages_, [&](const auto& kv) { return kv.second.partition == partition; });
   partitions_.erase(partition);
   changed_.erase(partition);
+  changed_symbols_.erase(partition);
 }
 
 }  // namespace cryptoflow::processor

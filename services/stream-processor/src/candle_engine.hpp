@@ -18,8 +18,14 @@
 // A trade is late when a window it belongs to is already behind the watermark (or emitted): it
 // changes nothing and the caller routes it to the late-trades topic.
 //
-// State is per input partition (the symbols it carries), so it can be snapshotted, restored
-// and moved with the partition: snapshot(p) / restore(p, bytes).
+// State is per input partition (the symbols it carries), so it can be saved, restored and moved
+// with the partition, and per symbol, so that what is saved at each commit grows with what
+// changed: take_changed_symbols(p), snapshot_symbol(symbol), restore_partition(p, ...) +
+// restore_symbol(p, bytes). Only trades change what must be saved of a symbol: what closing
+// windows did (emitted, erased, the last close, empty candles, averages) follows from the
+// partition's empty_through (the highest watermark at which windows were closed), saved with
+// the partition, and restore_symbol applies it.
+// snapshot(p) / restore(p, bytes) do the whole partition at once.
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -78,6 +84,8 @@ class SnapshotError : public std::runtime_error {
 
 class CandleEngine {
  public:
+  static constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::min();
+
   // Throws std::invalid_argument for options that break the rules above (intervals that do not
   // tile a day or repeat, a slide that does not divide its window).
   explicit CandleEngine(EngineOptions options);
@@ -102,6 +110,32 @@ class CandleEngine {
 
   // Partitions whose state changed since the last call (cleared by the call).
   std::vector<std::int32_t> take_changed_partitions();
+
+  // --- per symbol ---
+  // Symbols of the partition whose saved state changed since the last call (cleared by it).
+  std::vector<std::string> take_changed_symbols(std::int32_t partition);
+  [[nodiscard]] std::vector<std::string> symbols(std::int32_t partition) const;
+  // One symbol's state (its windows of every interval, its moving-average panes), as bytes.
+  [[nodiscard]] std::string snapshot_symbol(const std::string& symbol) const;
+  // The partition-wide part: its largest trade time and its empty_through.
+  struct PartitionMeta {
+    std::int64_t max_trade_time = kNone;
+    std::int64_t empty_through = kNone;
+    friend bool operator==(const PartitionMeta&, const PartitionMeta&) = default;
+  };
+  [[nodiscard]] PartitionMeta partition_meta(std::int32_t partition) const;
+  // Replaces the partition with an empty one with this meta (active at now_ms); then
+  // restore_symbol() puts its symbols back. Throws SnapshotError for bytes that are not a
+  // symbol snapshot (the partition keeps what was restored before).
+  void restore_partition(std::int32_t partition, const PartitionMeta& meta, std::int64_t now_ms);
+  void restore_symbol(std::int32_t partition, std::string_view bytes);
+  // Drops the partition's symbols that have no open window and have not traded for quiet_ms
+  // (of event time, before the partition's largest trade time); returns them. An evicted symbol
+  // gets no more empty candles; if it trades again it starts afresh.
+  std::vector<std::string> evict_quiet(std::int32_t partition, std::int64_t quiet_ms);
+  // The most bytes one symbol's snapshot can take with these options: its windows open at once
+  // (lateness and clock skew decide how many) and its panes.
+  static std::size_t max_symbol_snapshot_bytes(const EngineOptions& options, std::int64_t max_clock_skew_ms);
   // The whole state of one partition, as bytes (a versioned binary format).
   [[nodiscard]] std::string snapshot(std::int32_t partition) const;
   // Replaces the partition's state with a snapshot; the partition counts as active at now_ms.
@@ -117,7 +151,6 @@ class CandleEngine {
     std::int64_t trades = 0;
     bool dirty = false;
   };
-  static constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::min();
   struct Series {  // one symbol and interval
     std::string source, symbol;
     std::size_t interval = 0;
@@ -125,6 +158,8 @@ class CandleEngine {
     std::map<std::int64_t, Acc> windows;  // by start
     std::int64_t closed_until = kNone;    // end of the last final window emitted
     std::optional<Decimal> last_close;
+    std::int64_t last_trade_time = kNone;  // of a trade that counted (not late)
+    bool state_changed = false;            // since the last take_changed_symbols
   };
   struct Pane {
     Decimal sum;
@@ -135,13 +170,16 @@ class CandleEngine {
     std::int32_t partition = 0;
     std::map<std::int64_t, Pane> panes;  // by start
     std::int64_t emitted_until = kNone;  // end of the last window considered
+    bool state_changed = false;
   };
   struct PartitionState {
     std::int64_t max_trade_time = kNone;
-    std::int64_t last_input_ms = 0;     // the last trade, or the last time records were waiting
-    bool waiting_before_input = false;  // records waiting before its first trade: holds everything
+    std::int64_t empty_through = kNone;  // the highest watermark windows were closed at
+    std::int64_t last_input_ms = 0;      // the last trade, or the last time records were waiting
+    bool waiting_before_input = false;   // records waiting before its first trade: holds everything
   };
   Series& series(const Trade& t, std::size_t interval, std::int32_t partition);
+  static std::string series_key(const std::string& symbol, std::size_t interval);
   Candle make_candle(const Series& s, std::int64_t start, const Acc& a, bool final) const;
   Candle empty_candle(const Series& s, std::int64_t start) const;
   void update_watermark(std::int64_t now_ms);
@@ -161,6 +199,13 @@ class CandleEngine {
   std::unordered_map<std::string, Slot> slots_;
   std::map<std::int32_t, PartitionState> partitions_;
   std::set<std::int32_t> changed_;
+  // Symbols whose series or average got state_changed since the last take_changed_symbols.
+  std::map<std::int32_t, std::set<std::string>> changed_symbols_;
+  void mark_changed(bool& flag, std::int32_t partition, const std::string& symbol) {
+    if (flag) return;
+    flag = true;
+    changed_symbols_[partition].insert(symbol);
+  }
   std::int64_t watermark_ = kNone;
   std::string key_;  // scratch
 };

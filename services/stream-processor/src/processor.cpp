@@ -1,6 +1,7 @@
 #include "processor.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "cryptoflow/clock.hpp"
@@ -45,6 +46,12 @@ StreamProcessor::StreamProcessor(ProcessorOptions options, ProcessorClients clie
       watermark_(m.gauge("cryptoflow_processor_watermark_ms", "Current event-time watermark (ms since epoch)")),
       open_windows_(m.gauge("cryptoflow_processor_open_windows", "Candle windows held in memory")),
       state_bytes_(m.gauge("cryptoflow_processor_state_bytes", "Size of the committed state of all owned partitions")),
+      state_written_(m.counter("cryptoflow_processor_state_bytes_written_total", "Bytes of state records written")),
+      state_records_(m.counter("cryptoflow_processor_state_records_written_total", "State records written")),
+      state_record_max_(m.gauge("cryptoflow_processor_state_record_max_bytes", "The largest state record written")),
+      evicted_(m.counter("cryptoflow_processor_symbols_evicted_total", "Symbols evicted after STATE_EVICT_AFTER")),
+      refreshed_(m.counter("cryptoflow_processor_symbols_refreshed_total",
+                           "Unchanged symbols rewritten to stay within the state topic's retention")),
       commit_latency_(m.histogram("cryptoflow_processor_commit_latency_ms",
                                   "Outputs + state + offsets commit (transaction) time", latency_buckets_ms())),
       restore_time_(m.histogram("cryptoflow_processor_restore_ms", "Time to restore newly assigned partitions' state",
@@ -143,14 +150,15 @@ std::vector<kafka::Header> StreamProcessor::tag(std::int32_t partition) {
     output_.begin_transaction();
     in_txn_ = true;
   }
-  const auto it = committed_.find(partition);
-  return {{kCommitHeader, commit_tag(partition, nonce_, (it == committed_.end() ? 0 : it->second.seq) + 1)}};
+  const auto it = owned_.find(partition);
+  return {{kCommitHeader, commit_tag(partition, nonce_, (it == owned_.end() ? 0 : it->second.committed.seq) + 1)}};
 }
 
 void StreamProcessor::handle(const kafka::Record& r) {
   const auto p = r.partition;
-  if (!committed_.count(p)) return;  // not (or no longer) ours: its owner reads it
-  next_offset_[p] = r.offset + 1;
+  const auto owned = owned_.find(p);
+  if (owned == owned_.end()) return;  // not (or no longer) ours: its owner reads it
+  owned->second.next_offset = r.offset + 1;
   consumed_.insert(p);
   auto decoded = decode_trade(r.value);
   std::string error = decoded ? check_trade(*decoded.value) : decoded.error;
@@ -195,7 +203,7 @@ void StreamProcessor::emit() {
   const auto now_ms = wall_clock_ms();
   // A partition with records waiting (lagging, or its leader away) is not idle: its backlog
   // must not become late because the others moved on.
-  for (const auto& [p, next] : next_offset_)
+  for (const auto& [p, o] : owned_)
     if (input_.lag({options_.trades_topic, p}) > 0) engine_.mark_waiting(p, now_ms);
   engine_.close_windows(now_ms, candles_, indicators_);
   const auto n_final = candles_.size();
@@ -222,7 +230,7 @@ void StreamProcessor::emit() {
   watermark_.set(static_cast<double>(engine_.watermark()));
   open_windows_.set(static_cast<double>(engine_.open_windows()));
   const auto now = wall_clock_ms();
-  for (const auto& [p, next] : next_offset_)
+  for (const auto& [p, o] : owned_)
     if (const auto wm = engine_.partition_watermark(p))
       metrics_
           .gauge("cryptoflow_processor_watermark_lag_ms", "Wall clock minus the partition's watermark",
@@ -234,26 +242,85 @@ void StreamProcessor::commit() {
   if (failed_) return;
   std::set<std::int32_t> changed(consumed_.begin(), consumed_.end());
   for (auto p : engine_.take_changed_partitions()) changed.insert(p);
-  std::erase_if(changed, [&](std::int32_t p) { return !committed_.count(p); });  // revoked meanwhile
+  std::erase_if(changed, [&](std::int32_t p) { return !owned_.count(p); });  // revoked meanwhile
   if (changed.empty() && !in_txn_) return;
   const auto started = std::chrono::steady_clock::now();
+  // What this commit writes of each partition, applied to owned_ once it is committed.
+  struct Pending {
+    PartitionRecord record;
+    std::map<std::string, std::string> written;
+    std::map<std::string, std::int64_t> written_at;
+    std::vector<std::string> evicted;
+    std::int64_t state_bytes = 0;
+  };
   try {
     output_.flush(kFlushTimeout);
-    std::map<std::int32_t, StateRecord> pending;
+    std::map<std::int32_t, Pending> pending;
     kafka::OffsetMap offsets;
     for (const auto p : changed) {
+      auto& o = owned_.at(p);
+      auto& w = pending[p];
       const auto headers = tag(p);
-      StateRecord r{next_offset_.at(p), committed_[p].seq + 1, nonce_, engine_.snapshot(p)};
-      const auto key = state_key(options_.group_id, options_.trades_topic, p);
-      const auto value = encode_state(r);
-      output_.produce({.topic = options_.state_topic,
-                       .key = key,
-                       .value = value,
-                       .timestamp = wall_clock_ms(),
-                       .headers = headers,
-                       .partition = state_partition(p)});
-      offsets[{options_.trades_topic, p}] = r.next_offset;
-      pending.emplace(p, std::move(r));
+      const auto sp = state_partition(p);
+      w.state_bytes = o.state_bytes;
+      auto write = [&](const std::string& key, std::string_view value) {
+        output_.produce({.topic = options_.state_topic,
+                         .key = key,
+                         .value = value,
+                         .timestamp = wall_clock_ms(),
+                         .headers = headers,
+                         .partition = sp});
+        const auto size = static_cast<std::int64_t>(key.size() + value.size());
+        w.state_bytes += size;
+        state_written_.inc(static_cast<std::uint64_t>(size));
+        state_records_.inc();
+        if (static_cast<double>(size) > state_record_max_.value()) state_record_max_.set(static_cast<double>(size));
+      };
+      std::set<std::string> names;
+      for (auto& symbol : engine_.take_changed_symbols(p)) names.insert(std::move(symbol));
+      // Evicting looks at every symbol: once a minute of event time is often enough.
+      if (const auto now = engine_.partition_meta(p).max_trade_time;
+          options_.evict_after_ms > 0 && now != CandleEngine::kNone &&
+          (o.evicted_at == CandleEngine::kNone || now - o.evicted_at >= 60'000)) {
+        w.evicted = engine_.evict_quiet(p, options_.evict_after_ms);
+        o.evicted_at = now;
+      }
+      if (o.rewrite_all)
+        for (auto& symbol : engine_.symbols(p)) names.insert(std::move(symbol));
+      for (const auto& symbol : w.evicted) names.erase(symbol);
+      auto write_symbol = [&](const std::string& symbol) {
+        auto bytes = engine_.snapshot_symbol(symbol);
+        write(symbol_key(options_.group_id, options_.trades_topic, p, symbol), bytes);
+        w.written_at[symbol] = w.state_bytes;
+        w.written.emplace(symbol, std::move(bytes));
+      };
+      for (const auto& symbol : names) write_symbol(symbol);
+      // The refresh: the oldest unchanged symbols past half the window, as many as this commit's
+      // share of going through all of them once per refresh_bytes of writes. Spread over the
+      // commits; none while trading keeps every symbol's record young.
+      if (options_.refresh_bytes > 0 && !o.rewrite_all) {
+        const auto share = static_cast<double>(w.state_bytes - o.state_bytes) /
+                           static_cast<double>(options_.refresh_bytes) * static_cast<double>(o.oldest.size());
+        auto quota = static_cast<std::size_t>(std::ceil(share));
+        for (auto it = o.oldest.begin(); it != o.oldest.end() && quota > 0; ++it) {
+          if (o.state_bytes - it->first < options_.refresh_bytes / 2) break;  // young enough: no need yet
+          if (names.count(it->second) || std::find(w.evicted.begin(), w.evicted.end(), it->second) != w.evicted.end())
+            continue;
+          write_symbol(it->second);
+          refreshed_.inc();
+          --quota;
+        }
+      }
+      for (const auto& symbol : w.evicted) {
+        write(symbol_key(options_.group_id, options_.trades_topic, p, symbol), {});  // a tombstone
+        evicted_.inc();
+      }
+      auto live = static_cast<std::int64_t>(o.symbols.size());
+      for (const auto& [symbol, bytes] : w.written) live += o.symbols.count(symbol) ? 0 : 1;
+      for (const auto& symbol : w.evicted) live -= o.symbols.count(symbol) ? 1 : 0;
+      w.record = PartitionRecord{o.next_offset, o.committed.seq + 1, nonce_, engine_.partition_meta(p), live};
+      write(partition_key(options_.group_id, options_.trades_topic, p), encode_partition_record(w.record));
+      offsets[{options_.trades_topic, p}] = o.next_offset;
     }
     // The state records go out only after every output is acknowledged (see docs/processing.md).
     output_.flush(kFlushTimeout);
@@ -276,7 +343,28 @@ void StreamProcessor::commit() {
         log_warn("input offsets not committed; the state records hold them", {{"error", e.what()}});
       }
     }
-    for (auto& [p, r] : pending) committed_[p] = std::move(r);
+    for (auto& [p, w] : pending) {
+      auto& o = owned_.at(p);
+      o.committed = w.record;
+      o.state_bytes = w.state_bytes;
+      o.rewrite_all = false;
+      for (auto& [symbol, bytes] : w.written) o.symbols[symbol] = std::move(bytes);
+      auto place = [&o](const std::string& symbol, std::optional<std::int64_t> at) {
+        if (auto old = o.written_at.find(symbol); old != o.written_at.end()) {
+          o.oldest.erase({old->second, symbol});
+          o.written_at.erase(old);
+        }
+        if (at) {
+          o.written_at[symbol] = *at;
+          o.oldest.emplace(*at, symbol);
+        }
+      };
+      for (const auto& [symbol, at] : w.written_at) place(symbol, at);
+      for (const auto& symbol : w.evicted) {
+        o.symbols.erase(symbol);
+        place(symbol, std::nullopt);
+      }
+    }
     consumed_.clear();
   } catch (const kafka::KafkaError& e) {
     if (!options_.exactly_once || !recoverable(e)) throw;
@@ -287,7 +375,8 @@ void StreamProcessor::commit() {
     return;
   }
   std::size_t bytes = 0;
-  for (const auto& [p, c] : committed_) bytes += c.engine.size();
+  for (const auto& [p, o] : owned_)
+    for (const auto& [symbol, state] : o.symbols) bytes += state.size();
   state_bytes_.set(static_cast<double>(bytes));
   commit_latency_.observe(ms_since(started));
 }
@@ -296,15 +385,47 @@ void StreamProcessor::commit() {
 void StreamProcessor::rewind() {
   aborts_.inc();
   kafka::OffsetMap offsets;
-  for (const auto& [p, r] : committed_) {
-    engine_.restore(p, r.engine, wall_clock_ms());
-    next_offset_[p] = r.next_offset;
-    offsets[{options_.trades_topic, p}] = r.next_offset;
+  const auto now = wall_clock_ms();
+  for (auto& [p, o] : owned_) {
+    engine_.restore_partition(p, o.committed.meta, now);
+    for (const auto& [symbol, bytes] : o.symbols) engine_.restore_symbol(p, bytes);
+    o.next_offset = o.committed.next_offset;
+    offsets[{options_.trades_topic, p}] = o.next_offset;
   }
   (void)engine_.take_changed_partitions();
   consumed_.clear();
   nonce_ = new_nonce();  // the aborted transaction's tags must not match the next commit's
   input_.seek(offsets);
+}
+
+// The partition's state from its state partition; where the state topic's partitions changed
+// since it was written, from the one that holds it (foreign: then every symbol moves over).
+std::optional<RestoredState> StreamProcessor::read_state(std::int32_t partition,
+                                                         std::chrono::steady_clock::time_point deadline,
+                                                         bool& foreign) {
+  auto left = [&] {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+  };
+  auto read = [&](std::int32_t sp) {
+    StateAssembler assembler(options_.group_id, options_.trades_topic, partition);
+    state_.scan(
+        {options_.state_topic, sp}, [&](const kafka::Record& r) { assembler.add(r); }, left(), stop_);
+    return assembler.finish();
+  };
+  const auto home = state_partition(partition);
+  foreign = false;
+  if (auto found = read(home)) return found;
+  for (std::int32_t sp = 0; sp < state_partitions_; ++sp) {
+    if (sp == home) continue;
+    if (auto found = read(sp)) {
+      foreign = true;
+      log_warn("state found in another state partition (the state topic's partition count changed); moving it",
+               {{"partition", partition}, {"from", sp}, {"to", home}});
+      return found;
+    }
+  }
+  return std::nullopt;
 }
 
 kafka::OffsetMap StreamProcessor::restore(const std::vector<kafka::TopicPartition>& parts) {
@@ -317,41 +438,55 @@ kafka::OffsetMap StreamProcessor::restore(const std::vector<kafka::TopicPartitio
     return std::max(std::chrono::milliseconds(0),
                     std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
   };
-  std::map<std::int32_t, StateRecord> records;
+  int from_state = 0;
   std::vector<kafka::TopicPartition> fresh;
   for (const auto& tp : parts) {
-    const auto key = state_key(options_.group_id, options_.trades_topic, tp.partition);
-    const kafka::TopicPartition stp{options_.state_topic, state_partition(tp.partition)};
-    std::optional<StateRecord> found;
-    if (auto r = state_.newest(stp, key, 0, left(), stop_)) {
-      found = decode_state(r->value);
-      if (!found)
-        log_error("undecodable state record; the partition starts from its committed offset",
-                  {{"key", key}, {"offset", r->offset}});
-    }
-    if (found)
-      records.emplace(tp.partition, std::move(*found));
-    else
+    bool foreign = false;
+    auto state = read_state(tp.partition, deadline, foreign);
+    if (!state) {
       fresh.push_back(tp);
+      continue;
+    }
+    ++from_state;
+    Owned o;
+    o.committed = state->partition;
+    o.next_offset = o.committed.next_offset;
+    o.state_bytes = state->bytes;
+    o.written_at = std::move(state->written_at);
+    for (const auto& [symbol, at] : o.written_at) o.oldest.emplace(at, symbol);
+    o.rewrite_all = foreign;
+    engine_.restore_partition(tp.partition, o.committed.meta, wall_clock_ms());
+    for (auto& [symbol, bytes] : state->symbols) {
+      try {
+        engine_.restore_symbol(tp.partition, bytes);
+        o.symbols.emplace(symbol, std::move(bytes));
+      } catch (const SnapshotError& e) {
+        log_error("undecodable symbol state skipped; the symbol starts afresh",
+                  {{"partition", tp.partition}, {"symbol", symbol}, {"error", e.what()}});
+        if (auto at = o.written_at.find(symbol); at != o.written_at.end()) {
+          o.oldest.erase({at->second, symbol});
+          o.written_at.erase(at);
+        }
+      }
+    }
+    owned_[tp.partition] = std::move(o);
   }
-  const auto from_state = static_cast<int>(records.size());
   // Partitions without state start where the group's committed offset (or the log) starts.
   const auto committed = input_.committed(fresh, left());
   for (const auto& tp : fresh) {
     const auto it = committed.find(tp);
-    const auto start = it != committed.end() ? it->second : input_.watermarks(tp, left()).low;
-    engine_.drop_partition(tp.partition);
-    records[tp.partition] = StateRecord{start, 0, 0, engine_.snapshot(tp.partition)};
+    Owned o;
+    o.next_offset = it != committed.end() ? it->second : input_.watermarks(tp, left()).low;
+    o.committed.next_offset = o.next_offset;
+    engine_.restore_partition(tp.partition, {}, wall_clock_ms());
+    owned_[tp.partition] = std::move(o);
+  }
+  for (const auto& tp : parts) {
+    offsets[tp] = owned_.at(tp.partition).next_offset;
+    restores_.inc();
   }
   // Only these partitions' state is replaced: changes of the others since the last commit stay
   // marked (windows closed between commits must still reach their state record).
-  for (auto& [p, r] : records) {
-    engine_.restore(p, r.engine, wall_clock_ms());
-    next_offset_[p] = r.next_offset;
-    offsets[{options_.trades_topic, p}] = r.next_offset;
-    committed_[p] = std::move(r);
-    restores_.inc();
-  }
   restore_time_.observe(ms_since(started));
   ready_ = true;
   log_info("state restored",
@@ -368,8 +503,7 @@ void StreamProcessor::on_revoked(const std::vector<kafka::TopicPartition>& parts
     ~Forget() {
       for (const auto& tp : parts) {
         self.engine_.drop_partition(tp.partition);
-        self.next_offset_.erase(tp.partition);
-        self.committed_.erase(tp.partition);
+        self.owned_.erase(tp.partition);
         self.consumed_.erase(tp.partition);
       }
     }

@@ -2,12 +2,13 @@
 // The stream processor's loop: trades in; candles (final and live updates), moving averages and
 // late trades out; undecodable records to the dead-letter topic.
 //
-// Every commit interval it writes, in this order: the outputs, then one state record per input
-// partition that changed (its window state and next input offset), then the input offsets.
-// exactly_once does all of it in one Kafka transaction (read_committed in, transactional out,
-// offsets via send_offsets_to_transaction); at_least_once does the same without a transaction.
-// A partition's state is restored from its newest state record when it is assigned, before it
-// is read, and processing resumes at the offset stored with it.
+// Every commit interval it writes, in this order: the outputs, then for each input partition
+// that changed a record per symbol whose state changed (and per symbol due for a refresh or
+// evicted) and the partition record (next input offset, partition-wide state), then the input
+// offsets (state_store.hpp). exactly_once does all of it in one Kafka transaction
+// (read_committed in, transactional out, offsets via send_offsets_to_transaction);
+// at_least_once the same without a transaction. A partition's state is restored from the state
+// topic when it is assigned, before it is read; processing resumes at the offset saved with it.
 //
 // Failures (docs/processing.md): an abortable error, a flush that times out or an output that
 // could not be delivered aborts the transaction and rewinds every owned partition to its last
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -53,6 +55,14 @@ struct ProcessorOptions {
   // A trade stamped further ahead of the wall clock goes to dead-letter: one bad clock must not
   // move the watermark (it would close hours of windows early and make every later trade late).
   std::int64_t max_clock_skew_ms = 300'000;
+  // State: a symbol quiet this long (event time) is evicted (0: never). Unchanged symbols are
+  // rewritten ("refreshed") in proportion to what each commit writes, the oldest first, so that
+  // all of them are rewritten within about refresh_bytes of state writes (0: never, for a
+  // compacted state topic): a broker that keeps only the newest bytes of a partition (the
+  // embedded one keeps ~5 MB) keeps every symbol's record if it keeps refresh_bytes plus the
+  // live state.
+  std::int64_t evict_after_ms = 86'400'000;
+  std::int64_t refresh_bytes = std::int64_t{2} * 1024 * 1024;
 };
 
 // The Kafka clients the processor uses. output is transactional for exactly_once.
@@ -82,6 +92,8 @@ class StreamProcessor {
   void commit();
   void rewind();
   kafka::OffsetMap restore(const std::vector<kafka::TopicPartition>& parts);
+  std::optional<RestoredState> read_state(std::int32_t partition, std::chrono::steady_clock::time_point deadline,
+                                          bool& foreign);
   void on_revoked(const std::vector<kafka::TopicPartition>& parts, bool lost);
   std::vector<kafka::Header> tag(std::int32_t partition);
   std::int32_t state_partition(std::int32_t input_partition);
@@ -90,10 +102,19 @@ class StreamProcessor {
   kafka::Consumer& input_;
   kafka::Producer& output_;
   kafka::Reader& state_;
-  // Partition state. Declared before anything that may call back into it.
-  std::map<std::int32_t, std::int64_t> next_offset_;  // processed: next to read, per assigned partition
-  std::map<std::int32_t, StateRecord> committed_;     // last committed state per assigned partition
-  std::set<std::int32_t> consumed_;                   // partitions read since the last commit
+  // Per assigned input partition. Declared before anything that may call back into it.
+  struct Owned {
+    std::int64_t next_offset = 0;                           // processed: the next input offset to read
+    PartitionRecord committed;                              // the last committed partition record
+    std::map<std::string, std::string> symbols;             // the last committed state of each symbol
+    std::int64_t state_bytes = 0;                           // bytes of this partition's state records so far
+    std::map<std::string, std::int64_t> written_at;         // state_bytes at each symbol's last record
+    std::set<std::pair<std::int64_t, std::string>> oldest;  // the same, by position: refresh order
+    bool rewrite_all = false;                       // restored from another state partition: every symbol moves over
+    std::int64_t evicted_at = CandleEngine::kNone;  // max trade time at the last eviction pass
+  };
+  std::map<std::int32_t, Owned> owned_;
+  std::set<std::int32_t> consumed_;  // partitions read since the last commit
   CandleEngine engine_;
   std::int32_t state_partitions_ = 0;
   std::uint64_t nonce_ = 0;
@@ -115,6 +136,11 @@ class StreamProcessor {
   Gauge& watermark_;
   Gauge& open_windows_;
   Gauge& state_bytes_;
+  Counter& state_written_;
+  Counter& state_records_;
+  Gauge& state_record_max_;
+  Counter& evicted_;
+  Counter& refreshed_;
   Histogram& commit_latency_;
   Histogram& restore_time_;
   RateLimitedLog bad_input_log_;

@@ -65,10 +65,17 @@ ServiceInfo service_info() {
           {"UPDATE_INTERVAL_MS", "0", "emit candles and updates this often between commits (0 = at commits only)"},
           {"GROUP_ID", "stream-processor", "consumer group; scale by adding instances"},
           {"TRANSACTIONAL_ID", "", "stable, unique per instance (default <GROUP_ID>-<host name>, e.g. the pod name)"},
+          {"STATIC_MEMBERSHIP", "true",
+           "join the group as a static member (group.instance.id = TRANSACTIONAL_ID): a restarted instance takes "
+           "its partitions back at once; one that stops keeps them until KAFKA_SESSION_TIMEOUT_MS"},
           {"STATE_TOPIC", "crypto.processor-state",
            "window state per input partition, written in each transaction (compacted)"},
           {"MAX_CLOCK_SKEW", "5m",
            "a trade stamped further ahead of the wall clock goes to dead-letter and moves no watermark"},
+          {"STATE_EVICT_AFTER", "24h", "a symbol without a trade for this long (event time) is evicted; 0 keeps all"},
+          {"STATE_REFRESH_BYTES", "2097152",
+           "rewrite every unchanged symbol within about this many bytes of state writes, so a state topic "
+           "that keeps only its newest bytes keeps them all; 0 for a compacted topic"},
       });
   return {"stream-processor", "Computes exact OHLCV candles on event time from crypto.trades.", vars};
 }
@@ -83,6 +90,8 @@ Options parse(const Config& config) {
   p.exactly_once = config.choice("PROCESSING_GUARANTEE", {"exactly_once", "at_least_once"}) == "exactly_once";
   p.commit_interval = std::chrono::milliseconds(config.integer("COMMIT_INTERVAL_MS", 1, 600'000));
   p.max_clock_skew_ms = config.duration_ms("MAX_CLOCK_SKEW");
+  p.evict_after_ms = config.duration_ms("STATE_EVICT_AFTER");
+  p.refresh_bytes = config.integer("STATE_REFRESH_BYTES", 0, std::int64_t{1} << 40);
   p.update_interval = std::chrono::milliseconds(config.integer("UPDATE_INTERVAL_MS", 0, 600'000));
   p.group_id = config.str("GROUP_ID");
   p.trades_topic = config.str("TRADES_TOPIC");
@@ -93,6 +102,7 @@ Options parse(const Config& config) {
   p.state_topic = config.str("STATE_TOPIC");
   p.transactional_id = config.str("TRANSACTIONAL_ID");
   if (p.transactional_id.empty()) p.transactional_id = p.group_id + "-" + host_name(config);
+  if (config.choice("STATIC_MEMBERSHIP", {"true", "false"}) == "true") o.group_instance_id = p.transactional_id;
   o.kafka = kafka::Properties::from_config(config);
   // A transaction stays open for a whole commit interval; the coordinator aborts one that stays
   // open past transaction.timeout.ms. Keep the interval a small part of it.
@@ -102,6 +112,18 @@ Options parse(const Config& config) {
   if (end == txn_timeout.c_str() || *end != '\0' || txn_ms <= 0)
     throw ConfigError("KAFKA_TRANSACTION_TIMEOUT_MS='" + txn_timeout + "' is not a positive integer");
   p.transaction_timeout = std::chrono::milliseconds(txn_ms);
+  // A restore waits for transactions still open on the state partition; the coordinator aborts a
+  // dead writer's after the transaction timeout.
+  p.restore_timeout = p.transaction_timeout + std::chrono::seconds(30);
+  // A state record is one symbol's state: bounded by the options, never by the number of symbols.
+  const auto max_bytes_text = o.kafka.get("message.max.bytes").value_or("1000000");
+  const auto max_bytes = std::strtoll(max_bytes_text.c_str(), nullptr, 10);
+  const auto record = static_cast<long long>(CandleEngine::max_symbol_snapshot_bytes(p.engine, p.max_clock_skew_ms));
+  if (max_bytes > 0 && record > max_bytes / 4)
+    throw ConfigError("CANDLE_INTERVALS / ALLOWED_LATENESS / MAX_CLOCK_SKEW: one symbol's state may take " +
+                      std::to_string(record) + " bytes (that many windows open at once), over a quarter of " +
+                      "KAFKA_MESSAGE_MAX_BYTES (" + std::to_string(max_bytes) +
+                      "): use longer intervals or less lateness");
   if (p.exactly_once && p.commit_interval.count() * 10 > txn_ms)
     throw ConfigError("COMMIT_INTERVAL_MS=" + std::to_string(p.commit_interval.count()) +
                       " must be at most a tenth of the transaction timeout (KAFKA_TRANSACTION_TIMEOUT_MS, " +
@@ -117,7 +139,9 @@ int run(const Options& o, ServiceHost& host) {
                       {p.late_topic, {}},
                       {p.dead_letter_topic, {}},
                       {p.state_topic, {{"cleanup.policy", "compact"}}}});
-  kafka::KafkaConsumer input(o.kafka, p.group_id);
+  auto consumer_props = o.kafka;
+  if (!o.group_instance_id.empty()) consumer_props.set("group.instance.id", o.group_instance_id);
+  kafka::KafkaConsumer input(consumer_props, p.group_id);
   kafka::KafkaProducer output(o.kafka, host.metrics(), p.exactly_once ? p.transactional_id : std::string());
   kafka::KafkaReader state(o.kafka, "cryptoflow-state-reader");
   (void)output.warm_up({p.candles_topic, p.indicators_topic, p.state_topic, p.late_topic, p.dead_letter_topic},
@@ -127,7 +151,8 @@ int run(const Options& o, ServiceHost& host) {
   log_info("processing", {{"group", p.group_id},
                           {"topic", p.trades_topic},
                           {"guarantee", p.exactly_once ? "exactly_once" : "at_least_once"},
-                          {"transactional_id", p.exactly_once ? p.transactional_id : std::string("-")}});
+                          {"transactional_id", p.exactly_once ? p.transactional_id : std::string("-")},
+                          {"group_instance_id", o.group_instance_id.empty() ? std::string("-") : o.group_instance_id}});
   try {
     processor.run(host.stop_token());
   } catch (...) {

@@ -9,6 +9,9 @@ namespace cryptoflow::processor {
 struct Options {
   ProcessorOptions processor;
   kafka::Properties kafka;
+  // KIP-345 static membership: the consumer's group.instance.id (the transactional id), so that a
+  // restarted instance takes its partitions back without a rebalance. Empty: dynamic membership.
+  std::string group_instance_id;
 };
 
 ServiceInfo service_info();

@@ -1,32 +1,98 @@
 #pragma once
-// The processor's state topic: one record per input partition and commit, written in the same
-// transaction as the outputs it explains and the input offsets it covers. Its value is the
-// partition's whole window state plus the next input offset; its key names the group, input
-// topic and partition, so the newest record per key is all a restore needs (cleanup.policy=
-// compact on a real cluster; the embedded broker keeps the newest records of each partition).
+// The processor's state topic (docs/processing.md, "State"). Per input partition p and commit,
+// in the same transaction as the outputs they explain and the input offsets they cover:
+//   - one symbol record per symbol whose state changed (key <group>/<topic>/<p>/<symbol>, value
+//     the engine's snapshot of that symbol, or empty once the symbol is evicted), and the
+//     symbols due for a refresh;
+//   - then the partition record (key <group>/<topic>/<p>): next input offset, commit sequence,
+//     the writer's nonce and the partition-wide engine state. It is the transaction's last write.
+// Each carries the header cryptoflow.commit = "<p>/<nonce>/<seq>".
+//
+// A restore reads the state partition from its start and keeps, for each symbol, its newest
+// record that belongs to a committed transaction: one whose tag has a partition record (the
+// embedded broker keeps records of aborted transactions), or, where compaction removed the
+// partition records of its writer, one no newer than the newest partition record.
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "candle_engine.hpp"
+#include "cryptoflow/kafka/record.hpp"
 
 namespace cryptoflow::processor {
 
-struct StateRecord {
+struct PartitionRecord {
   std::int64_t next_offset = 0;  // next input offset to read
   std::int64_t seq = 0;          // +1 per commit of this partition
   std::uint64_t nonce = 0;       // the writing incarnation (new on each start and each abort)
-  std::string engine;            // CandleEngine::snapshot of the partition
+  CandleEngine::PartitionMeta meta;
+  std::int64_t symbols = 0;  // symbols with state after this commit
+  friend bool operator==(const PartitionRecord&, const PartitionRecord&) = default;
 };
 
-std::string encode_state(const StateRecord& r);
-// nullopt if the bytes are not a state record (the engine part is checked by restore()).
-std::optional<StateRecord> decode_state(std::string_view bytes);
-std::string state_key(const std::string& group, const std::string& input_topic, std::int32_t partition);
+std::string encode_partition_record(const PartitionRecord& r);
+// nothing if the bytes are not a partition record.
+std::optional<PartitionRecord> decode_partition_record(std::string_view bytes);
 
-// Header on every output record and on the state record of the same commit: "<partition>/
-// <nonce>/<seq>". An output belongs to a committed transaction when the state record with the
-// same tag exists; readers of a broker without transaction markers can filter on it.
+std::string partition_key(const std::string& group, const std::string& input_topic, std::int32_t partition);
+std::string symbol_key(const std::string& group, const std::string& input_topic, std::int32_t partition,
+                       const std::string& symbol);
+
+// Header on every output record and on the state records of the same commit: "<partition>/
+// <nonce>/<seq>". An output belongs to a committed transaction when the partition record with
+// the same tag exists; readers of a broker without transaction markers can filter on it.
 inline constexpr const char* kCommitHeader = "cryptoflow.commit";
 std::string commit_tag(std::int32_t partition, std::uint64_t nonce, std::int64_t seq);
+struct CommitTag {
+  std::int32_t partition = 0;
+  std::uint64_t nonce = 0;
+  std::int64_t seq = 0;
+  // NOLINTNEXTLINE(modernize-use-nullptr): a false positive on the defaulted <=>
+  friend auto operator<=>(const CommitTag&, const CommitTag&) = default;
+};
+std::optional<CommitTag> parse_commit_tag(std::string_view tag);
+
+// One input partition's state as read back from the state topic.
+struct RestoredState {
+  PartitionRecord partition;
+  std::map<std::string, std::string> symbols;  // symbol -> snapshot
+  // Bytes of this partition's state records read, in all and up to each symbol's record: where
+  // each symbol stands in the log, for the refresh that keeps it within the broker's retention.
+  std::int64_t bytes = 0;
+  std::map<std::string, std::int64_t> written_at;
+};
+
+// Rebuilds one input partition's state from the records of its state partition, given in
+// offset order (other partitions' records are skipped).
+class StateAssembler {
+ public:
+  StateAssembler(const std::string& group, const std::string& input_topic, std::int32_t partition);
+  void add(const kafka::Record& record);
+  // Nothing if no partition record of this input partition was read.
+  [[nodiscard]] std::optional<RestoredState> finish() const;
+  [[nodiscard]] std::int64_t records() const { return records_; }
+
+ private:
+  struct SymbolRecord {
+    std::int64_t offset;
+    CommitTag tag;
+    std::string symbol;
+    std::string value;  // empty: evicted
+    std::int64_t bytes_at;
+  };
+  std::string partition_key_;
+  std::string symbol_prefix_;
+  std::vector<SymbolRecord> symbols_;
+  std::set<CommitTag> committed_;
+  std::set<std::uint64_t> nonces_;  // of the partition records read
+  std::optional<PartitionRecord> newest_;
+  std::int64_t newest_offset_ = -1;
+  std::int64_t bytes_ = 0;
+  std::int64_t records_ = 0;
+};
 
 }  // namespace cryptoflow::processor

@@ -493,9 +493,110 @@ TEST_CASE("A snapshot restores a partition exactly - output after restore equals
     CHECK_THROWS_AS(c.restore(1, std::string_view(bytes).substr(0, cut), 0), SnapshotError);
   CHECK(c.open_windows() == 2);  // and changed nothing
   std::string hostile = bytes;
-  hostile[12] = '\xff';  // a series count far beyond the data
-  hostile[13] = '\xff';
+  hostile[20] = '\xff';  // a symbol count far beyond the data
+  hostile[21] = '\xff';
   CHECK_THROWS_AS(c.restore(1, hostile, 0), SnapshotError);
   c.restore(2, bytes, 0);  // moves to another partition
   CHECK(c.take_changed_partitions() == std::vector<std::int32_t>{1});
+}
+
+TEST_CASE("Per symbol: saving only what changed - empty windows from empty_through - equals an uninterrupted run") {
+  // 30 symbols on one partition: a few trade all the time, most trade once and then go quiet
+  // (Binance-style empty candles for them, which must not count as changes).
+  EngineOptions o{{{"1m", 60'000}, {"5m", 300'000}}, 2'000, 600'000, 12};
+  o.sma = MovingAverage{"30s", 30'000, 10'000};
+  std::vector<Trade> input;
+  for (std::int64_t t = 0; t < 2'400'000; t += 100) {
+    const auto k = t / 100;
+    const auto name = "S" + std::to_string(k % 30);
+    if (k % 30 >= 3 && t > 60'000) continue;  // S3..S29 trade only in the first minute
+    input.push_back(trade(name.c_str(), k, t, k % 2 ? "10.5" : "10.25", "1"));
+  }
+  auto run = [&](bool restart) {
+    std::vector<Candle> out;
+    std::vector<Indicator> inds;
+    CandleEngine a(o);
+    std::map<std::string, std::string> saved;  // what a state topic would hold: the newest per symbol
+    CandleEngine::PartitionMeta meta;
+    std::size_t changed_total = 0, commits = 0;
+    std::size_t i = 0;
+    for (; i < input.size(); ++i) {
+      a.add(0, input[i], 0);
+      if (i % 40 == 39) {  // a commit
+        close(a, 0, out, &inds);
+        for (const auto& s : a.take_changed_symbols(0)) {
+          saved[s] = a.snapshot_symbol(s);
+          if (input[i].trade_time > 1'200'000) ++changed_total;  // after the quiet ones' last windows closed
+        }
+        meta = a.partition_meta(0);
+        if (input[i].trade_time > 1'200'000) ++commits;
+        if (restart && i > input.size() / 2) break;
+      }
+    }
+    if (!restart) {
+      close(a, 1'000'000, out, &inds);
+      return std::tuple{out, inds,
+                        static_cast<double>(changed_total) / static_cast<double>(std::max<std::size_t>(1, commits))};
+    }
+    CandleEngine b(o);
+    b.restore_partition(0, meta, 0);
+    for (const auto& [s, bytes] : saved) b.restore_symbol(0, bytes);
+    for (++i; i < input.size(); ++i) {
+      b.add(0, input[i], 0);
+      if (i % 40 == 39) close(b, 0, out, &inds);
+    }
+    close(b, 1'000'000, out, &inds);
+    return std::tuple{out, inds, 0.0};
+  };
+  const auto [plain, plain_inds, changed_per_commit] = run(false);
+  const auto [restarted, restarted_inds, unused] = run(true);
+  CHECK(plain.size() > 1'000);
+  CHECK(plain == restarted);
+  CHECK(plain_inds == restarted_inds);
+  // What changes per commit is the symbols that trade (3), not every one that exists (30).
+  INFO("symbols saved per commit: " << changed_per_commit);
+  CHECK(changed_per_commit <= 3.0);
+}
+
+TEST_CASE("Quiet symbols are evicted - no more empty candles - a returning symbol starts afresh") {
+  CandleEngine e(opts(0));
+  std::vector<Candle> out;
+  e.add(0, trade("OLD", 1, 10'000, "5", "1"), 0);
+  e.add(0, trade("NEW", 2, 10'000, "7", "1"), 0);
+  e.add(0, trade("NEW", 3, 3'600'000, "8", "1"), 0);  // an hour later
+  close(e, 0, out);
+  CHECK(e.evict_quiet(0, 7'200'000).empty());  // an hour quiet is not two
+  e.add(0, trade("NEW", 4, 7'300'000, "9", "1"), 0);
+  close(e, 0, out);
+  CHECK(e.evict_quiet(0, 3'600'000) == std::vector<std::string>{"OLD"});
+  CHECK(e.symbols(0) == std::vector<std::string>{"NEW"});
+  out.clear();
+  e.add(0, trade("NEW", 5, 7'500'000, "9", "1"), 0);
+  close(e, 0, out);
+  CHECK(std::none_of(out.begin(), out.end(), [](const Candle& c) { return c.symbol == "OLD"; }));
+  e.add(0, trade("OLD", 6, 7'600'000, "6", "1"), 0);  // back: its first window is a fresh one
+  e.add(0, trade("NEW", 7, 7'700'000, "9", "1"), 0);
+  out.clear();
+  close(e, 0, out);
+  std::vector<Candle> old;
+  std::copy_if(out.begin(), out.end(), std::back_inserter(old), [](const Candle& c) { return c.symbol == "OLD"; });
+  REQUIRE(old.size() == 2);          // its window [7,560,000, 7,620,000) and the empty one after it
+  CHECK(old[0].start == 7'560'000);  // no run of empty windows bridging the gap
+  CHECK(old[0].trades == 1);
+  CHECK(old[1].trades == 0);
+}
+
+TEST_CASE("A symbol's saved state stays under the bound the options allow") {
+  EngineOptions o{{{"1m", 60'000}, {"5m", 300'000}, {"15m", 900'000}, {"1h", 3'600'000}}, 60'000, 10'000, 12};
+  o.sma = MovingAverage{"30s", 30'000, 10'000};
+  const auto bound = CandleEngine::max_symbol_snapshot_bytes(o, 300'000);
+  CandleEngine e(o);
+  // The worst case: a trade in every window the lateness and the clock skew keep open.
+  e.add(0, trade(std::string(30, 'X').c_str(), 0, 10'000'000, "123456789.123456789", "987654321.987654321"), 0);
+  for (std::int64_t t = 10'000'000 - 60'000; t <= 10'000'000 + 300'000; t += 1'000)
+    e.add(0, trade(std::string(30, 'X').c_str(), t, t, "123456789.123456789", "987654321.987654321"), 0);
+  const auto size = e.snapshot_symbol(std::string(30, 'X')).size();
+  INFO("snapshot " << size << " bytes, bound " << bound);
+  CHECK(size <= bound);
+  CHECK(bound < 64 * 1024);  // the default options: far under a Kafka record's limit
 }

@@ -11,6 +11,7 @@
 #include "cryptoflow/kafka/dead_letter.hpp"
 #include "fake_kafka.hpp"
 #include "state_store.hpp"
+#include "test_support.hpp"
 
 using namespace cryptoflow;
 using namespace cryptoflow::test;
@@ -265,7 +266,7 @@ TEST_CASE(
   b.consumer.assign({{"crypto.trades", 1}});
   b.run(c);
   CHECK(b.metric("cryptoflow_processor_partitions_restored_total") == 1);
-  CHECK(b.reader.lookups() == 1);
+  CHECK(b.reader.scans() == 1);  // its state partition: the state was there
   // A's last commit of partition 1 (before the revocation) is where B started.
   CHECK(output_of(c) == reference());
 }
@@ -305,8 +306,8 @@ TEST_CASE("An assignment that arrives while another partition is restored is res
   FakeCluster c;
   feed(c);
   Instance a(c, "sp-0");
-  a.reader.on_newest = [&](const TopicPartition& tp) {
-    if (tp.partition == 0 && a.reader.lookups() == 0) a.consumer.assign({{"crypto.trades", 1}});
+  a.reader.on_scan = [&](const TopicPartition& tp) {
+    if (tp.partition == 0 && a.reader.scans() == 0) a.consumer.assign({{"crypto.trades", 1}});
   };
   a.consumer.assign({{"crypto.trades", 0}});
   a.run(c);
@@ -318,7 +319,7 @@ TEST_CASE("A restore that fails (a rebalance callback that throws): run() ends w
   FakeCluster c;
   feed(c);
   Instance a(c, "sp-0");
-  a.reader.on_newest = [](const TopicPartition&) {
+  a.reader.on_scan = [](const TopicPartition&) {
     throw kafka::KafkaError(ErrorKind::timed_out, "state topic: restore timed out");
   };
   a.consumer.assign_all();
@@ -344,7 +345,7 @@ TEST_CASE("Restarted from its state: a second instance continues where the first
   CHECK(b.metric("cryptoflow_processor_partitions_restored_total") == 2);
   const auto state = c.committed_records("crypto.processor-state");
   REQUIRE_FALSE(state.empty());
-  CHECK(processor::decode_state(state.back().value).has_value());
+  CHECK(processor::decode_partition_record(state.back().value).has_value());  // the last write: a partition record
   CHECK(output_of(c) == reference());
 }
 
@@ -402,18 +403,25 @@ TEST_CASE("Windows closed between commits (UPDATE_INTERVAL_MS) reach the state e
   CHECK(out.finals == output_of(plain).finals);
 }
 
-TEST_CASE("A trade stamped 23 h ahead of the clock goes to dead-letter and changes no candle") {
-  FakeCluster c;
-  feed(c);
-  const auto ahead = wall_clock_ms() + 23 * 3'600'000LL;
-  // Mid-stream on partition 1; the rest of the data is years old.
-  c.append("crypto.trades", "CCC", trade("CCC", 5000, ahead), ahead, 1);
-  for (std::int64_t i = 360; i < 370; ++i)
-    c.append("crypto.trades", "CCC", trade("CCC", i, kBase + i * 1000 + 250), kBase + i * 1000, 1);
-  FakeCluster plain;
-  feed(plain);
-  for (std::int64_t i = 360; i < 370; ++i)
-    plain.append("crypto.trades", "CCC", trade("CCC", i, kBase + i * 1000 + 250), kBase + i * 1000, 1);
+TEST_CASE("Real data with one trade stamped 23 h ahead in the middle: the outlier to dead-letter - candles identical") {
+  const auto trades = trx_trades();  // 10,000 recorded TRXUSDT trades
+  REQUIRE(trades.size() == 10000);
+  auto fill = [&](FakeCluster& c, bool outlier) {
+    feed_topics(c, 1);
+    for (std::size_t i = 0; i < trades.size(); ++i) {
+      const auto& t = trades[i];
+      c.append("crypto.trades", t.symbol, to_json(t), t.trade_time, 0);
+      if (outlier && i == trades.size() / 2) {
+        auto bad = t;  // the same trade, from a clock 23 h ahead
+        bad.trade_id += 1'000'000'000;
+        bad.trade_time = bad.event_time = wall_clock_ms() + 23 * 3'600'000LL;
+        c.append("crypto.trades", bad.symbol, to_json(bad), bad.trade_time, 0);
+      }
+    }
+  };
+  FakeCluster c, plain;
+  fill(c, true);
+  fill(plain, false);
   Instance a(c, "sp-0"), ref(plain, "sp-ref");
   a.consumer.assign_all();
   ref.consumer.assign_all();
@@ -421,6 +429,7 @@ TEST_CASE("A trade stamped 23 h ahead of the clock goes to dead-letter and chang
   ref.run(plain);
   auto out = output_of(c);
   const auto expected = output_of(plain);
+  CHECK(expected.finals.size() >= 40);  // the recording's 1m and 5m windows the watermark passed
   CHECK(out.finals == expected.finals);
   CHECK(out.averages == expected.averages);
   CHECK(out.late == expected.late);
@@ -484,4 +493,160 @@ TEST_CASE("A 250,000-character symbol and a value near 1 MB go to dead-letter - 
   CHECK(big.value == huge.substr(0, kafka::kDeadLetterMaxValueBytes));
   const auto out = output_of(c);
   CHECK(out.finals == reference().finals);
+}
+
+namespace {
+
+// Many symbols on one partition: each trades once in the first minute, then a few keep trading
+// for `minutes`; one record a second of the few.
+void feed_many(FakeCluster& c, int symbols, int active, int minutes, std::int32_t state_partitions = 2) {
+  feed_topics(c, 1);
+  if (state_partitions != 2) c.create_topic("crypto.processor-state", state_partitions);
+  for (int s = 0; s < symbols; ++s) {
+    const auto name = "S" + std::to_string(s);
+    c.append("crypto.trades", name, trade(name, s, kBase + 100 + s % 50'000), 0, 0);
+  }
+  for (std::int64_t t = 60'000; t < minutes * 60'000LL; t += 1000)
+    for (int s = 0; s < active; ++s) {
+      const auto name = "S" + std::to_string(s);
+      c.append("crypto.trades", name, trade(name, t + s, kBase + t + s), 0, 0);
+    }
+}
+
+processor::ProcessorOptions many_options() {
+  auto o = options();
+  o.commit_interval = 0ms;
+  o.engine.intervals = {{"1m", 60'000}, {"5m", 300'000}};
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("5,000 symbols on a partition: every state record small - what a commit writes follows what changed") {
+  FakeCluster c;
+  feed_many(c, 5'000, 3, 20);
+  auto o = many_options();
+  o.commit_interval = 2ms;  // several records a commit: each emit looks at every symbol's windows
+  Instance a(c, "sp-0", o);
+  a.consumer.assign_all();
+  double written_at_start = 0, records_at_start = 0, commits_at_start = 0;
+  a.run(c, [&] {
+    if (commits_at_start == 0 && a.metric("cryptoflow_processor_trades_in_total") > 5'000 + 3 * 600) {
+      written_at_start = a.metric("cryptoflow_processor_state_bytes_written_total");
+      records_at_start = a.metric("cryptoflow_processor_state_records_written_total");
+      commits_at_start = a.producer.commits();
+    }
+    return false;
+  });
+  const auto commits = a.producer.commits() - commits_at_start;
+  const auto per_commit = (a.metric("cryptoflow_processor_state_bytes_written_total") - written_at_start) / commits;
+  const auto records_per_commit =
+      (a.metric("cryptoflow_processor_state_records_written_total") - records_at_start) / commits;
+  INFO("largest record " << a.metric("cryptoflow_processor_state_record_max_bytes") << " B; after the first 10 "
+                         << "minutes " << per_commit << " B and " << records_per_commit << " records per commit");
+  CHECK(a.metric("cryptoflow_processor_state_record_max_bytes") < 4'096);
+  // The three trading symbols at most, plus the partition record, plus the refresh's share:
+  // nothing like the 5,000 symbols' state (~1.5 MB) at every commit.
+  CHECK(per_commit < 4'000);
+  CHECK(records_per_commit < 8);  // 3 trading symbols + the partition record + ~3 refreshed
+}
+
+TEST_CASE("On a broker that keeps only the newest bytes, quiet symbols are refreshed and survive a restart") {
+  // 400 symbols trade once and go quiet; 2 keep trading. The state partition keeps 150 KB: without
+  // the refresh the quiet symbols' records would fall out of it, and a restart would forget them
+  // (no more empty candles for them, and duplicates of their last windows).
+  auto o = many_options();
+  o.refresh_bytes = 30'000;
+  auto run = [&](bool restart) {
+    FakeCluster c;
+    feed_many(c, 400, 2, 30);
+    c.set_retention_bytes("crypto.processor-state", 150'000);
+    {
+      Instance a(c, "sp-0", o);
+      a.consumer.assign_all();
+      a.run(c, [&] { return restart && a.metric("cryptoflow_processor_trades_in_total") > 400 + 2 * 1500; });
+    }
+    if (restart) {
+      Instance b(c, "sp-1", o);
+      b.consumer.assign_all();
+      b.run(c);
+      CHECK(b.metric("cryptoflow_processor_partitions_restored_total") == 1);
+    }
+    return output_of(c);
+  };
+  const auto plain = run(false);
+  const auto restarted = run(true);
+  CHECK(plain.finals.size() > 400 * 20);  // every quiet symbol's empty candles
+  CHECK(unique(restarted.finals));
+  CHECK(restarted.finals == plain.finals);
+}
+
+TEST_CASE("The state topic's partition count changed: a partition's state is found where it was - and moved") {
+  // Input partition 2's state is in state partition 0 of 2 (2 % 2); after the change to 3
+  // partitions it belongs in state partition 2.
+  auto make = [](FakeCluster& c) {
+    feed_topics(c, 3);
+    for (int q = 0; q < 10; ++q) {  // quiet after one trade: their records are not rewritten by trading
+      const auto name = "Q" + std::to_string(q);
+      c.append("crypto.trades", name, trade(name, q, kBase + q), 0, 2);
+    }
+    for (std::int64_t i = 0; i < 600; ++i)
+      for (int p = 0; p < 3; ++p) {
+        const auto name = "P" + std::to_string(p);
+        c.append("crypto.trades", name, trade(name, i, kBase + i * 1000 + p), 0, p);
+      }
+  };
+  auto o = options();
+  o.refresh_bytes = 0;  // as on a compacted topic: only the move brings the quiet symbols home
+  FakeCluster c;
+  make(c);
+  {
+    Instance a(c, "sp-0", o);
+    a.consumer.assign_all();
+    a.run(c, [&] { return a.metric("cryptoflow_processor_trades_in_total") > 900; });
+  }
+  c.create_topic("crypto.processor-state", 3);  // repartitioned
+  {
+    Instance b(c, "sp-1", o);
+    b.consumer.assign_all();
+    b.run(c, [&] { return b.metric("cryptoflow_processor_trades_in_total") > 450; });
+    CHECK(b.reader.scans() > 3);  // partition 2's state was not at home: the others were read
+  }
+  Instance d(c, "sp-2", o);
+  d.consumer.assign_all();
+  d.run(c);
+  CHECK(d.reader.scans() == 3);  // each partition's state at home now
+  FakeCluster plain;
+  make(plain);
+  Instance ref(plain, "sp-ref", o);
+  ref.consumer.assign_all();
+  ref.run(plain);
+  CHECK(unique(output_of(c).finals));
+  CHECK(output_of(c) == output_of(plain));
+}
+
+TEST_CASE("Symbols quiet past STATE_EVICT_AFTER are evicted: tombstoned - not restored - afresh if they return") {
+  auto o = many_options();
+  o.evict_after_ms = 300'000;  // five minutes of event time
+  FakeCluster c;
+  feed_many(c, 50, 1, 12);
+  c.append("crypto.trades", "S7", trade("S7", 99'999, kBase + 12 * 60'000 + 500), 0, 0);  // back after 12 minutes
+  for (std::int64_t t = 12 * 60'000 + 1'000; t < 15 * 60'000; t += 1000)
+    c.append("crypto.trades", "S0", trade("S0", t, kBase + t), 0, 0);
+  Instance a(c, "sp-0", o);
+  a.consumer.assign_all();
+  a.run(c);
+  CHECK(a.metric("cryptoflow_processor_symbols_evicted_total") >= 49);
+  const auto finals = output_of(c).finals;
+  const auto s7 = std::count_if(finals.begin(), finals.end(), [](const auto& f) { return f.first == "S7:1m"; });
+  // S7: its first minute, empty minutes until it was evicted (about five), then its return: no
+  // empty run across the gap.
+  CHECK(s7 < 12);
+  Instance b(c, "sp-1", o);
+  b.consumer.assign_all();
+  b.run(c, [&] { return b.metric("cryptoflow_processor_partitions_restored_total") == 1; });
+  const auto state = c.committed_records("crypto.processor-state");
+  const auto tombstones =
+      std::count_if(state.begin(), state.end(), [](const kafka::Record& r) { return r.value.empty(); });
+  CHECK(tombstones >= 49);
 }

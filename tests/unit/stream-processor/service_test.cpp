@@ -41,10 +41,19 @@ TEST_CASE("stream-processor: the contract's defaults") {
   CHECK(o.kafka.get("bootstrap.servers") == "localhost:9092");
 }
 
-TEST_CASE("stream-processor: the transactional id is stable per instance") {
+TEST_CASE("stream-processor: the transactional id and the group instance id are stable per instance") {
   CHECK(parse({{"TRANSACTIONAL_ID", "sp-a"}}).processor.transactional_id == "sp-a");
-  CHECK(parse({{"GROUP_ID", "g"}, {"HOSTNAME", "stream-processor-2"}}).processor.transactional_id ==
-        "g-stream-processor-2");
+  CHECK(parse({{"TRANSACTIONAL_ID", "sp-a"}}).group_instance_id == "sp-a");
+  const auto pod = parse({{"GROUP_ID", "g"}, {"HOSTNAME", "stream-processor-2"}});
+  CHECK(pod.processor.transactional_id == "g-stream-processor-2");
+  CHECK(pod.group_instance_id == "g-stream-processor-2");
+  CHECK(parse({{"STATIC_MEMBERSHIP", "false"}}).group_instance_id.empty());
+  CHECK(error_of({{"STATIC_MEMBERSHIP", "yes"}}).find("STATIC_MEMBERSHIP='yes'") == 0);
+}
+
+TEST_CASE("stream-processor: a restore may wait out a dead writer's open transaction") {
+  const auto o = parse({{"KAFKA_TRANSACTION_TIMEOUT_MS", "20000"}});
+  CHECK(o.processor.restore_timeout > o.processor.transaction_timeout);
 }
 
 TEST_CASE("stream-processor: bad values are refused naming the variable") {
@@ -60,6 +69,17 @@ TEST_CASE("stream-processor: bad values are refused naming the variable") {
   CHECK(error_of({{"COMMIT_INTERVAL_MS", "0"}}).find("COMMIT_INTERVAL_MS=0 is out of range") == 0);
   CHECK(error_of({{"KAFKA_LINGER_MS", "soon"}}).find("KAFKA_LINGER_MS") == 0);
   CHECK(error_of({{"MAX_CLOCK_SKEW", "a while"}}).find("MAX_CLOCK_SKEW='a while'") == 0);
+}
+
+TEST_CASE("stream-processor: one symbol's state must fit a quarter of a Kafka record") {
+  CHECK(parse({}).processor.evict_after_ms == 86'400'000);
+  CHECK(parse({}).processor.refresh_bytes == 2'097'152);
+  CHECK(parse({{"STATE_REFRESH_BYTES", "0"}, {"STATE_EVICT_AFTER", "0"}}).processor.refresh_bytes == 0);
+  // One-second candles with a day of lateness: 86,400 windows a symbol.
+  const auto e = error_of({{"CANDLE_INTERVALS", "1s"}, {"ALLOWED_LATENESS", "1d"}});
+  CHECK(e.find("CANDLE_INTERVALS / ALLOWED_LATENESS / MAX_CLOCK_SKEW: one symbol's state may take") == 0);
+  CHECK(error_of({{"CANDLE_INTERVALS", "1s"}, {"ALLOWED_LATENESS", "1d"}, {"KAFKA_MESSAGE_MAX_BYTES", "100000000"}}) ==
+        "accepted");
 }
 
 TEST_CASE("stream-processor: a commit interval is a small part of the transaction timeout") {

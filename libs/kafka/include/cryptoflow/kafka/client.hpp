@@ -93,6 +93,11 @@ class Reader {
   // KafkaError (timed_out) at the timeout, Cancelled as soon as cancelled() is true.
   virtual std::optional<Record> newest(const TopicPartition& partition, std::string_view key, std::int64_t from_offset,
                                        std::chrono::milliseconds timeout, const std::function<bool()>& cancelled) = 0;
+  // Every record of the partition from its start (the low watermark) to its end as of the call,
+  // in offset order, to each(). Throws KafkaError (timed_out) at the timeout, Cancelled once
+  // cancelled() is true.
+  virtual void scan(const TopicPartition& partition, const std::function<void(const Record&)>& each,
+                    std::chrono::milliseconds timeout, const std::function<bool()>& cancelled) = 0;
 };
 
 }  // namespace cryptoflow::kafka

@@ -3,8 +3,10 @@
 // (what dev-broker serves, and what integration tests run against). It does not implement
 // CreateTopics, so topics are created here; it keeps about 5 MB per partition and does not
 // compact.
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace cryptoflow::kafka {
 
@@ -22,6 +24,9 @@ class MockCluster {
   // Takes a broker (1-based id) off the network or puts it back: its connections are closed and
   // new ones refused.
   void set_broker_down(int broker_id, bool down);
+  // The next requests of this Kafka API (protocol ApiKey: 26 EndTxn, 0 Produce, ...) fail with
+  // these Kafka error codes (90 PRODUCER_FENCED, 47 INVALID_PRODUCER_EPOCH, ...), one each.
+  void fail_requests(std::int16_t api_key, const std::vector<std::int16_t>& error_codes);
 
   struct Impl;
 
