@@ -40,8 +40,12 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
   cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCRYPTOFLOW_SANITIZE=ON -DCRYPTOFLOW_WERROR=ON >/dev/null
   cmake --build build/asan -j "$jobs"
   echo "== unit, integration and end-to-end tests under ASan/UBSan"
+  # All but the 5,000-symbol crash test: there each trade is a state record, and the unoptimised
+  # sanitized processor (about a third of the speed it needs) never catches up with the 700
+  # trades/s the test feeds. Its code paths run here in the 40-symbol crash test and in the
+  # 5,000-symbol unit tests on fakes.
   (cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-     ctest --output-on-failure -j 2)
+     ctest --output-on-failure -j 2 -E "with 5000 symbols on one partition")
 
   # The tests whose executables run threads of their own (label "threaded": the admin server and
   # service host, the sinks' writer thread, the processor, the live producer): built and run with
