@@ -481,6 +481,12 @@ kafka::OffsetMap StreamProcessor::restore(const std::vector<kafka::TopicPartitio
     engine_.restore_partition(tp.partition, {}, wall_clock_ms());
     owned_[tp.partition] = std::move(o);
   }
+  // A partition without state at home (new, never read, or moved by a change of the state
+  // topic's partition count) gets its partition record at the next commit, even without input:
+  // later restores then find it at home instead of searching the other state partitions.
+  for (const auto& tp : fresh) consumed_.insert(tp.partition);
+  for (const auto& [p, o] : owned_)
+    if (o.rewrite_all) consumed_.insert(p);
   for (const auto& tp : parts) {
     offsets[tp] = owned_.at(tp.partition).next_offset;
     restores_.inc();

@@ -91,6 +91,7 @@ void StateAssembler::add(const kafka::Record& r) {
     if (!record) return;
     committed_.insert(*tag);
     nonces_.insert(tag->nonce);
+    if (!newest_) first_offset_ = r.offset;
     newest_ = record;
     newest_offset_ = r.offset;
   } else {
@@ -106,9 +107,11 @@ std::optional<RestoredState> StateAssembler::finish() const {
   for (const auto& s : symbols_) {         // in offset order: a later record of a symbol replaces an earlier one
     if (s.offset > newest_offset_) break;  // a transaction after the newest commit: not committed
     // Committed: its own partition record was read; or its writer's partition records are all
-    // gone (compacted away) and it is no newer than the newest commit.
-    const bool committed =
-        committed_.count(s.tag) > 0 || (nonces_.count(s.tag.nonce) == 0 && s.tag.seq <= newest_->seq);
+    // gone (compacted away, or past the retention of a broker that does not compact), which can
+    // only be before the first partition record left, and it is no newer than the newest commit.
+    // After that record, an unknown writer is one killed before its first commit.
+    const bool committed = committed_.count(s.tag) > 0 ||
+                           (nonces_.count(s.tag.nonce) == 0 && s.tag.seq <= newest_->seq && s.offset < first_offset_);
     if (!committed) continue;
     if (s.value.empty()) {
       out.symbols.erase(s.symbol);

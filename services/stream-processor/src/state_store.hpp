@@ -10,8 +10,9 @@
 //
 // A restore reads the state partition from its start and keeps, for each symbol, its newest
 // record that belongs to a committed transaction: one whose tag has a partition record (the
-// embedded broker keeps records of aborted transactions), or, where compaction removed the
-// partition records of its writer, one no newer than the newest partition record.
+// embedded broker keeps records of aborted transactions), or, where compaction or retention
+// removed the partition records of its writer, one before the first partition record left and
+// no newer than the newest.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -91,6 +92,7 @@ class StateAssembler {
   std::set<std::uint64_t> nonces_;  // of the partition records read
   std::optional<PartitionRecord> newest_;
   std::int64_t newest_offset_ = -1;
+  std::int64_t first_offset_ = -1;  // of the first partition record read
   std::int64_t bytes_ = 0;
   std::int64_t records_ = 0;
 };

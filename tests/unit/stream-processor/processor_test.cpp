@@ -625,6 +625,22 @@ TEST_CASE("The state topic's partition count changed: a partition's state is fou
   CHECK(output_of(c) == output_of(plain));
 }
 
+TEST_CASE("A partition without input gets its partition record: a restart reads only the home state partitions") {
+  FakeCluster c;
+  feed_topics(c, 3);  // trades on partition 0 only; 1 and 2 stay empty
+  for (std::int64_t i = 0; i < 120; ++i) c.append("crypto.trades", "AAA", trade("AAA", i, kBase + i * 1000), 0, 0);
+  {
+    Instance a(c, "sp-0");
+    a.consumer.assign_all();
+    a.run(c);
+  }
+  Instance b(c, "sp-0");
+  b.consumer.assign_all();
+  b.run(c);
+  CHECK(b.metric("cryptoflow_processor_partitions_restored_total") == 3);
+  CHECK(b.reader.scans() == 3);  // one state partition read per input partition, none searched
+}
+
 TEST_CASE("Symbols quiet past STATE_EVICT_AFTER are evicted: tombstoned - not restored - afresh if they return") {
   auto o = many_options();
   o.evict_after_ms = 300'000;  // five minutes of event time

@@ -87,6 +87,19 @@ TEST_CASE("Records of a transaction that never committed are ignored (the embedd
   CHECK(orphan.restore(0)->symbols.at("A") == "a1");
 }
 
+TEST_CASE("A writer killed in its first commit: its records never count - not even once a later commit has its seq") {
+  Log log;
+  log.symbol(0, "A", 1, 1, "a1");
+  log.partition(0, 1, 1, 10);
+  log.symbol(0, "A", 2, 2, "by a writer killed in its first commit");  // nonce 2 never committed
+  log.symbol(0, "B", 3, 2, "b2");
+  log.partition(0, 3, 2, 15);  // the next incarnation's first commit, seq 2 as well, without A
+  const auto s = log.restore(0);
+  REQUIRE(s);
+  CHECK(s->symbols.at("A") == "a1");
+  CHECK(s->symbols.at("B") == "b2");
+}
+
 TEST_CASE("A compacted topic: a symbol record whose partition records are gone still counts if not newer") {
   Log log;  // compaction kept each key's newest record: A from an old commit, the newest partition record
   log.symbol(0, "A", 5, 3, "a from commit 3");
