@@ -41,7 +41,7 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
   cmake --build build/asan -j "$jobs"
   echo "== unit, integration and end-to-end tests under ASan/UBSan"
   # All but the 5,000-symbol crash test: there each trade is a state record, and the unoptimised
-  # sanitized processor (about a third of the speed it needs) never catches up with the 700
+  # sanitized processor (well under half the speed it needs) never catches up with the 700
   # trades/s the test feeds. Its code paths run here in the 40-symbol crash test and in the
   # 5,000-symbol unit tests on fakes.
   (cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
