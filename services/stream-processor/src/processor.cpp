@@ -16,6 +16,12 @@ double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
+// What is left until deadline, never negative.
+std::chrono::milliseconds left(std::chrono::steady_clock::time_point deadline) {
+  return std::max(std::chrono::milliseconds(0),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+}
+
 std::uint64_t new_nonce() {
   static std::mt19937_64 rng{std::random_device{}()};
   return rng();
@@ -403,14 +409,10 @@ void StreamProcessor::rewind() {
 std::optional<RestoredState> StreamProcessor::read_state(std::int32_t partition,
                                                          std::chrono::steady_clock::time_point deadline,
                                                          bool& foreign) {
-  auto left = [&] {
-    return std::max(std::chrono::milliseconds(0),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
-  };
   auto read = [&](std::int32_t sp) {
     StateAssembler assembler(options_.group_id, options_.trades_topic, partition);
     state_.scan(
-        {options_.state_topic, sp}, [&](const kafka::Record& r) { assembler.add(r); }, left(), stop_);
+        {options_.state_topic, sp}, [&](const kafka::Record& r) { assembler.add(r); }, left(deadline), stop_);
     return assembler.finish();
   };
   const auto home = state_partition(partition);
@@ -434,10 +436,6 @@ kafka::OffsetMap StreamProcessor::restore(const std::vector<kafka::TopicPartitio
   ready_ = false;
   const auto started = std::chrono::steady_clock::now();
   const auto deadline = started + options_.restore_timeout;
-  auto left = [&] {
-    return std::max(std::chrono::milliseconds(0),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
-  };
   int from_state = 0;
   std::vector<kafka::TopicPartition> fresh;
   for (const auto& tp : parts) {
@@ -472,11 +470,11 @@ kafka::OffsetMap StreamProcessor::restore(const std::vector<kafka::TopicPartitio
     owned_[tp.partition] = std::move(o);
   }
   // Partitions without state start where the group's committed offset (or the log) starts.
-  const auto committed = input_.committed(fresh, left());
+  const auto committed = input_.committed(fresh, left(deadline));
   for (const auto& tp : fresh) {
     const auto it = committed.find(tp);
     Owned o;
-    o.next_offset = it != committed.end() ? it->second : input_.watermarks(tp, left()).low;
+    o.next_offset = it != committed.end() ? it->second : input_.watermarks(tp, left(deadline)).low;
     o.committed.next_offset = o.next_offset;
     engine_.restore_partition(tp.partition, {}, wall_clock_ms());
     owned_[tp.partition] = std::move(o);

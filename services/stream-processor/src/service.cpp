@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include "cryptoflow/kafka/consumer.hpp"
@@ -46,6 +47,21 @@ MovingAverage parse_moving_average(const Config& config) {
   if (m.window_ms % m.slide_ms != 0)
     throw ConfigError("MA_SLIDE: '" + slide + "' does not divide MA_WINDOW '" + window + "'");
   return m;
+}
+
+// A librdkafka property the processor itself relies on (KAFKA_<NAME> in the environment), as a
+// positive integer. librdkafka has checked its range already (Properties::from_config); this
+// refuses what it reads differently ("2000000x" reads as 2000000 there).
+long long positive_property(const kafka::Properties& props, const std::string& name, const std::string& fallback) {
+  const auto text = props.get(name).value_or(fallback);
+  char* end = nullptr;
+  const auto value = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0' || value <= 0) {
+    std::string var = "KAFKA_" + name;
+    for (auto& c : var) c = c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    throw ConfigError(var + "='" + text + "' is not a positive integer");
+  }
+  return value;
 }
 
 }  // namespace
@@ -106,20 +122,15 @@ Options parse(const Config& config) {
   o.kafka = kafka::Properties::from_config(config);
   // A transaction stays open for a whole commit interval; the coordinator aborts one that stays
   // open past transaction.timeout.ms. Keep the interval a small part of it.
-  const auto txn_timeout = o.kafka.get("transaction.timeout.ms").value_or("60000");
-  char* end = nullptr;
-  const auto txn_ms = std::strtoll(txn_timeout.c_str(), &end, 10);
-  if (end == txn_timeout.c_str() || *end != '\0' || txn_ms <= 0)
-    throw ConfigError("KAFKA_TRANSACTION_TIMEOUT_MS='" + txn_timeout + "' is not a positive integer");
+  const auto txn_ms = positive_property(o.kafka, "transaction.timeout.ms", "60000");
   p.transaction_timeout = std::chrono::milliseconds(txn_ms);
   // A restore waits for transactions still open on the state partition; the coordinator aborts a
   // dead writer's after the transaction timeout.
   p.restore_timeout = p.transaction_timeout + std::chrono::seconds(30);
   // A state record is one symbol's state: bounded by the options, never by the number of symbols.
-  const auto max_bytes_text = o.kafka.get("message.max.bytes").value_or("1000000");
-  const auto max_bytes = std::strtoll(max_bytes_text.c_str(), nullptr, 10);
+  const auto max_bytes = positive_property(o.kafka, "message.max.bytes", "1000000");
   const auto record = static_cast<long long>(CandleEngine::max_symbol_snapshot_bytes(p.engine, p.max_clock_skew_ms));
-  if (max_bytes > 0 && record > max_bytes / 4)
+  if (record > max_bytes / 4)
     throw ConfigError("CANDLE_INTERVALS / ALLOWED_LATENESS / MAX_CLOCK_SKEW: one symbol's state may take " +
                       std::to_string(record) + " bytes (that many windows open at once), over a quarter of " +
                       "KAFKA_MESSAGE_MAX_BYTES (" + std::to_string(max_bytes) +

@@ -80,6 +80,9 @@ TEST_CASE("stream-processor: one symbol's state must fit a quarter of a Kafka re
   CHECK(e.find("CANDLE_INTERVALS / ALLOWED_LATENESS / MAX_CLOCK_SKEW: one symbol's state may take") == 0);
   CHECK(error_of({{"CANDLE_INTERVALS", "1s"}, {"ALLOWED_LATENESS", "1d"}, {"KAFKA_MESSAGE_MAX_BYTES", "100000000"}}) ==
         "accepted");
+  // librdkafka checks these as the configuration is read (Properties::from_config): refused, named.
+  CHECK(error_of({{"KAFKA_MESSAGE_MAX_BYTES", "1MB"}}).find("KAFKA_MESSAGE_MAX_BYTES") == 0);
+  CHECK(error_of({{"KAFKA_TRANSACTION_TIMEOUT_MS", "0"}}).find("KAFKA_TRANSACTION_TIMEOUT_MS") == 0);
 }
 
 TEST_CASE("stream-processor: a commit interval is a small part of the transaction timeout") {
