@@ -34,8 +34,8 @@ class KafkaProducer final : public Producer {
 
   // Looks the topics' partitions and leaders up now. librdkafka otherwise does it on the first
   // produce to each topic, and in a transaction its refresh timer makes the first commit wait
-  // 1 s (measured on the embedded broker; an idempotent producer's first flush did not wait). False (and a warning) if a topic could not be looked up in time, or once
-  // stop() is true.
+  // 1 s (measured on the embedded broker; an idempotent producer's first flush did not wait).
+  // False (and a warning) if a topic could not be looked up in time, or once stop() is true.
   bool warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout,
                const std::function<bool()>& stop = {});
   // Whether the cluster answers a metadata request within the timeout. Thread-safe (for /readyz).
