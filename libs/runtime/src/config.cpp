@@ -1,6 +1,7 @@
 #include "cryptoflow/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <sstream>
 
@@ -122,10 +123,71 @@ std::vector<std::string> Config::list(const std::string& name) const {
   return split_list(str(name));
 }
 
+std::string Url::authority() const {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
+}
+
+Url parse_url(const std::string& text, const std::string& variable, const std::vector<std::string>& schemes) {
+  const auto bad = [&](const std::string& what) {
+    return ConfigError(variable + "='" + redact_url(text) + "' " + what);
+  };
+  std::string expected;
+  for (const auto& s : schemes) expected += (expected.empty() ? "" : " or ") + s + "://";
+  Url u;
+  const auto sep = text.find("://");
+  if (sep == std::string::npos) throw bad("is not a URL: write " + expected + "host[:port][/path]");
+  for (char c : text.substr(0, sep)) u.scheme += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (std::find(schemes.begin(), schemes.end(), u.scheme) == schemes.end())
+    throw bad("has scheme " + u.scheme + ": expected " + expected);
+  std::string rest = text.substr(sep + 3);
+  const auto end = rest.find_first_of("/?#");
+  std::string authority = rest.substr(0, end);
+  u.target = end == std::string::npos ? "/" : rest.substr(end);
+  if (u.target[0] != '/') u.target = "/" + u.target;
+  if (const auto at = authority.rfind('@'); at != std::string::npos) {
+    u.userinfo = authority.substr(0, at);
+    authority.erase(0, at + 1);
+  }
+  std::string port;
+  if (!authority.empty() && authority[0] == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string::npos) throw bad("has an IPv6 address without its closing ']'");
+    u.host = authority.substr(1, close - 1);
+    const auto after = authority.substr(close + 1);
+    if (!after.empty() && after[0] != ':') throw bad("has text after the IPv6 address: write [address]:port");
+    if (!after.empty()) port = after.substr(1);
+    if (u.host.empty()) throw bad("has no host");
+  } else {
+    const auto colon = authority.find(':');
+    u.host = authority.substr(0, colon);
+    if (colon != std::string::npos) port = authority.substr(colon + 1);
+    if (u.host.empty()) throw bad("has no host");
+    if (colon != std::string::npos && port.empty()) throw bad("has ':' but no port");
+    if (u.host.find_first_of("[] ") != std::string::npos) throw bad("has a malformed host");
+  }
+  if (!port.empty() || authority.back() == ':') {
+    const bool digits = !port.empty() && port.size() <= 5 &&
+                        std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || std::stoi(port) < 1 || std::stoi(port) > 65535) throw bad("has port '" + port + "': 1-65535");
+    u.port = port;
+  } else {
+    u.port = u.secure() ? "443" : "80";
+  }
+  return u;
+}
+
+std::string redact_url(const std::string& text) {
+  const auto sep = text.find("://");
+  if (sep == std::string::npos) return text;
+  const auto end = text.find_first_of("/?#", sep + 3);
+  const auto at = text.rfind('@', end == std::string::npos ? std::string::npos : end);
+  if (at == std::string::npos || at < sep + 3) return text;
+  return text.substr(0, sep + 3) + "***" + text.substr(at);
+}
+
 std::string Config::http_url(const std::string& name) const {
   auto v = str(name);
-  if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0)
-    throw ConfigError(name + "='" + v + "' is not an http:// or https:// URL");
+  (void)parse_url(v, name, {"http", "https"});
   return v;
 }
 

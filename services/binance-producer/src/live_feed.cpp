@@ -9,13 +9,13 @@ namespace cryptoflow::binance {
 
 struct LiveFeed::Slot {
   Slot(boost::asio::io_context& ioc, std::string url_text, const LiveOptions& o, std::uint64_t seed)
-      : url(parse_url(url_text, "BINANCE_WS_URL")),
+      : url(parse_ws_or_http_url(url_text, "BINANCE_WS_URL")),
         text(std::move(url_text)),
         backoff(o.reconnect_min, o.reconnect_max, seed),
         retry_timer(ioc),
         rotate_timer(ioc),
         overlap_timer(ioc) {}
-  ParsedUrl url;
+  Url url;
   std::string text;
   std::shared_ptr<WsConnection> current, replacement;
   std::uint64_t current_id = 0, replacement_id = 0;
@@ -88,7 +88,7 @@ void LiveFeed::connect(Slot& slot, bool replacement) {
     if (id == slot.current_id) {
       slot.current_open = true;
       update_connected();
-      log_info("connected", {{"url", slot.text.substr(0, 120)}});
+      log_info("connected", {{"url", redact_url(slot.text).substr(0, 120)}});
       schedule_rotation(slot);
     } else if (id == slot.replacement_id) {
       // Both read for a while; the tracker drops what arrives twice. Then the old one goes.

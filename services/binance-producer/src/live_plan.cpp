@@ -34,32 +34,8 @@ std::vector<std::string> stream_urls(const std::string& base, const std::vector<
   return urls;
 }
 
-ParsedUrl parse_url(const std::string& url, const std::string& variable) {
-  ParsedUrl p;
-  std::string rest;
-  for (const auto& [scheme, tls, port] : {std::tuple{"wss://", true, "443"}, std::tuple{"https://", true, "443"},
-                                          std::tuple{"ws://", false, "80"}, std::tuple{"http://", false, "80"}}) {
-    if (url.rfind(scheme, 0) == 0) {
-      p.tls = tls;
-      p.port = port;
-      rest = url.substr(std::string(scheme).size());
-      break;
-    }
-  }
-  if (rest.empty()) throw ConfigError(variable + "='" + url + "' is not a ws(s):// or http(s):// URL");
-  const auto slash = rest.find_first_of("/?");
-  std::string authority = rest.substr(0, slash);
-  p.target = slash == std::string::npos ? "/" : rest.substr(slash);
-  if (p.target[0] == '?') p.target = "/" + p.target;
-  if (const auto colon = authority.rfind(':'); colon != std::string::npos && authority.find(']') == std::string::npos) {
-    p.port = authority.substr(colon + 1);
-    authority.resize(colon);
-    if (p.port.empty() || !std::all_of(p.port.begin(), p.port.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      throw ConfigError(variable + "='" + url + "' has a bad port");
-  }
-  if (authority.empty()) throw ConfigError(variable + "='" + url + "' has no host");
-  p.host = authority;
-  return p;
+Url parse_ws_or_http_url(const std::string& url, const std::string& variable) {
+  return parse_url(url, variable, {"ws", "wss", "http", "https"});
 }
 
 GapTracker::Result GapTracker::check(const std::string& symbol, std::int64_t id) const {

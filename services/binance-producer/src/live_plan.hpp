@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cryptoflow/config.hpp"
+
 namespace cryptoflow::binance {
 
 inline constexpr std::size_t kMaxStreamsPerConnection = 1024;
@@ -21,12 +23,9 @@ inline constexpr std::size_t kMaxStreamsPerConnection = 1024;
 std::vector<std::string> stream_urls(const std::string& base, const std::vector<std::string>& symbols,
                                      const std::string& stream, std::size_t per_connection = kMaxStreamsPerConnection);
 
-struct ParsedUrl {
-  bool tls = false;
-  std::string host, port, target;  // target: path and query
-};
-// ws://, wss://, http://, https://; throws ConfigError naming `variable`.
-ParsedUrl parse_url(const std::string& url, const std::string& variable);
+// A ws://, wss://, http:// or https:// URL (cryptoflow::parse_url); throws ConfigError naming
+// `variable`.
+Url parse_ws_or_http_url(const std::string& url, const std::string& variable);
 
 class GapTracker {
  public:

@@ -7,6 +7,7 @@
 #include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka/producer.hpp"
 #include "cryptoflow/log.hpp"
+#include "frame_decoder.hpp"
 #include "publisher.hpp"
 #include "replay.hpp"
 
@@ -25,16 +26,18 @@ double replay_speed(const Config& config) {
 LiveOptions live_options(const Config& config, const std::string& stream) {
   LiveOptions o;
   o.urls = stream_urls(config.str("BINANCE_WS_URL"), config.list("BINANCE_SYMBOLS"), stream);
-  (void)parse_url(o.urls.front(), "BINANCE_WS_URL");
+  (void)parse_ws_or_http_url(o.urls.front(), "BINANCE_WS_URL");
   o.rest_base = config.str("BINANCE_REST_URL");
-  (void)parse_url(o.rest_base, "BINANCE_REST_URL");
+  (void)parse_ws_or_http_url(o.rest_base, "BINANCE_REST_URL");
   o.agg = stream == "aggTrade";
   o.rotate_after = std::chrono::milliseconds(config.duration_ms("BINANCE_ROTATE_AFTER"));
   o.reconnect_min = std::chrono::milliseconds(config.duration_ms("BINANCE_RECONNECT_MIN"));
   o.reconnect_max = std::chrono::milliseconds(config.duration_ms("BINANCE_RECONNECT_MAX"));
   if (o.rotate_after.count() <= 0 || o.reconnect_min.count() <= 0 || o.reconnect_max < o.reconnect_min)
     throw ConfigError("BINANCE_ROTATE_AFTER / BINANCE_RECONNECT_MIN / BINANCE_RECONNECT_MAX: positive, min <= max");
-  o.ws.max_message = static_cast<std::size_t>(config.integer("BINANCE_MAX_FRAME_BYTES", 1024, 16 << 20));
+  // Up to the decoder's own limit: a larger WebSocket message would be read only to be refused.
+  o.ws.max_message = static_cast<std::size_t>(
+      config.integer("BINANCE_MAX_FRAME_BYTES", 1024, static_cast<std::int64_t>(kMaxFrameBytes)));
   return o;
 }
 

@@ -24,7 +24,7 @@ template <class Stream>
 class Session : public WsConnection, public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <class... Args>
-  Session(asio::io_context& ioc, ParsedUrl url, WsOptions options, WsHandlers handlers, Args&&... stream_args)
+  Session(asio::io_context& ioc, Url url, WsOptions options, WsHandlers handlers, Args&&... stream_args)
       : resolver_(ioc),
         ws_(std::forward<Args>(stream_args)...),
         url_(std::move(url)),
@@ -53,12 +53,14 @@ class Session : public WsConnection, public std::enable_shared_from_this<Session
 
  private:
   void on_connect(error_code ec) {
-    if (ec) return fail("connect " + url_.host + ":" + url_.port, ec);
+    if (ec) return fail("connect " + url_.authority(), ec);
     if constexpr (std::is_same_v<Stream, TlsStream>) {
       auto& tls = ws_.next_layer();
-      // SNI (SSL_set_tlsext_host_name without its C cast)
-      if (!SSL_ctrl(tls.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                    const_cast<char*>(url_.host.c_str())))
+      // SNI (SSL_set_tlsext_host_name without its C cast); RFC 6066 allows no IP address there.
+      error_code not_ip;
+      (void)asio::ip::make_address(url_.host, not_ip);
+      if (not_ip && !SSL_ctrl(tls.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                              const_cast<char*>(url_.host.c_str())))
         return fail("TLS SNI", error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()));
       tls.set_verify_mode(asio::ssl::verify_peer);
       tls.set_verify_callback(asio::ssl::host_name_verification(url_.host));
@@ -83,7 +85,7 @@ class Session : public WsConnection, public std::enable_shared_from_this<Session
       if (kind == websocket::frame_type::ping && handlers_.ping)
         handlers_.ping(std::string_view(payload.data(), payload.size()));
     });
-    ws_.async_handshake(url_.host + ":" + url_.port, url_.target,
+    ws_.async_handshake(url_.authority(), url_.target,
                         [self = this->shared_from_this()](error_code e) { self->on_handshake(e); });
   }
 
@@ -122,7 +124,7 @@ class Session : public WsConnection, public std::enable_shared_from_this<Session
 
   tcp::resolver resolver_;
   Stream ws_;
-  ParsedUrl url_;
+  Url url_;
   WsOptions options_;
   WsHandlers handlers_;
   beast::flat_buffer buffer_;
@@ -139,9 +141,9 @@ asio::ssl::context make_client_tls_context() {
   return ctx;
 }
 
-std::shared_ptr<WsConnection> make_ws_connection(asio::io_context& ioc, asio::ssl::context& tls, const ParsedUrl& url,
+std::shared_ptr<WsConnection> make_ws_connection(asio::io_context& ioc, asio::ssl::context& tls, const Url& url,
                                                  WsOptions options, WsHandlers handlers) {
-  if (url.tls) return std::make_shared<Session<TlsStream>>(ioc, url, options, std::move(handlers), ioc, tls);
+  if (url.secure()) return std::make_shared<Session<TlsStream>>(ioc, url, options, std::move(handlers), ioc, tls);
   return std::make_shared<Session<PlainStream>>(ioc, url, options, std::move(handlers), ioc);
 }
 

@@ -43,6 +43,6 @@ class WsConnection {
 boost::asio::ssl::context make_client_tls_context();
 
 std::shared_ptr<WsConnection> make_ws_connection(boost::asio::io_context& ioc, boost::asio::ssl::context& tls,
-                                                 const ParsedUrl& url, WsOptions options, WsHandlers handlers);
+                                                 const Url& url, WsOptions options, WsHandlers handlers);
 
 }  // namespace cryptoflow::binance

@@ -54,7 +54,7 @@ int run(const Options& o, ServiceHost& host) {
   const auto polling = host.readiness().add("coingecko answers", [&] { return poller.ready(); });
   const auto kafka_ready =
       host.readiness().add("kafka reachable", [&] { return producer.reachable(std::chrono::milliseconds(500)); });
-  log_info("polling", {{"url", o.client.base_url},
+  log_info("polling", {{"url", redact_url(o.client.base_url)},
                        {"plan", o.client.plan},
                        {"key_set", !o.client.api_key.empty()},
                        {"coins", o.poller.ids.empty() ? "top " + std::to_string(o.poller.top_n)

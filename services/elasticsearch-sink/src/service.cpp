@@ -37,8 +37,14 @@ Options parse(const Config& config) {
   eo.index_prefix = config.str("ES_INDEX_PREFIX");
   const bool lower = std::none_of(eo.index_prefix.begin(), eo.index_prefix.end(),
                                   [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; });
-  if (eo.index_prefix.empty() || eo.index_prefix.find_first_of("/\\*?\"<>| ,#:") != std::string::npos || !lower)
-    throw ConfigError("ES_INDEX_PREFIX='" + eo.index_prefix + "' is not a valid lower-case index name prefix");
+  // Elasticsearch's index-name rules: lower case, none of \ / * ? " < > | space , # :, not
+  // starting with - _ +, at most 255 bytes (with "-indicators" appended).
+  if (eo.index_prefix.empty() || eo.index_prefix.find_first_of("/\\*?\"<>| ,#:") != std::string::npos || !lower ||
+      eo.index_prefix.find_first_of("-_+") == 0 || eo.index_prefix == "." || eo.index_prefix == ".." ||
+      eo.index_prefix.size() > 255 - std::string_view("-indicators").size())
+    throw ConfigError("ES_INDEX_PREFIX='" + eo.index_prefix +
+                      "' is not a valid index name prefix: lower case, not starting with - _ +, none of "
+                      "\\ / * ? \" < > | , # : or a space, at most 244 characters");
   o.sink = sink::options_from_config(config, "ES_BULK_ACTIONS", "ES_FLUSH_INTERVAL_MS");
   o.topics = {config.str("CANDLES_TOPIC"), config.str("INDICATORS_TOPIC"), config.str("TICKERS_TOPIC")};
   o.kafka = kafka::Properties::from_config(config);
@@ -65,7 +71,7 @@ int run(const Options& o, ServiceHost& host) {
   kafka::KafkaProducer dead_letters(o.kafka, host.metrics());
   sink::BatchSink sink(o.sink, {input, dead_letters}, destination, host.metrics());
   const auto ready = host.readiness().add("writes succeed", [&] { return sink.ready(); });
-  log_info("sinking", {{"url", o.es.url}, {"index_prefix", o.es.index_prefix}, {"group", o.sink.group_id}});
+  log_info("sinking", {{"url", redact_url(o.es.url)}, {"index_prefix", o.es.index_prefix}, {"group", o.sink.group_id}});
   sink.run(host.stop_token());
   return 0;
 }

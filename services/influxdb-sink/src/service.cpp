@@ -58,7 +58,7 @@ int run(const Options& o, ServiceHost& host) {
   InfluxDestination destination(o.topics, writer);
   sink::BatchSink sink(o.sink, {input, dead_letters}, destination, host.metrics());
   const auto ready = host.readiness().add("writes succeed", [&] { return sink.ready(); });
-  log_info("sinking", {{"url", writer.write_url()}, {"group", o.sink.group_id}});
+  log_info("sinking", {{"url", redact_url(writer.write_url())}, {"group", o.sink.group_id}});
   sink.run(host.stop_token());
   return 0;
 }

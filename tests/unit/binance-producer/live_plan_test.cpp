@@ -29,15 +29,15 @@ TEST_CASE("Stream URLs: lower-case combined streams - split past 1024 per connec
   CHECK(streams == 2500);
   CHECK_THROWS_AS(stream_urls("wss://x", {"BTC/USDT"}, "trade"), ConfigError);
 
-  const auto p = parse_url("wss://stream.binance.com:9443/stream?streams=a@trade", "BINANCE_WS_URL");
-  CHECK(p.tls);
+  const auto p = parse_ws_or_http_url("wss://stream.binance.com:9443/stream?streams=a@trade", "BINANCE_WS_URL");
+  CHECK(p.secure());
   CHECK(p.host == "stream.binance.com");
   CHECK(p.port == "9443");
   CHECK(p.target == "/stream?streams=a@trade");
-  CHECK(parse_url("ws://127.0.0.1", "X").port == "80");
-  CHECK(parse_url("https://api.binance.com", "X").target == "/");
-  CHECK_THROWS_AS(parse_url("stream.binance.com:9443", "BINANCE_WS_URL"), ConfigError);
-  CHECK_THROWS_AS(parse_url("wss://host:port/", "BINANCE_WS_URL"), ConfigError);
+  CHECK(parse_ws_or_http_url("ws://127.0.0.1", "X").port == "80");
+  CHECK(parse_ws_or_http_url("https://api.binance.com", "X").target == "/");
+  CHECK_THROWS_AS(parse_ws_or_http_url("stream.binance.com:9443", "BINANCE_WS_URL"), ConfigError);
+  CHECK_THROWS_AS(parse_ws_or_http_url("wss://host:port/", "BINANCE_WS_URL"), ConfigError);
 }
 
 TEST_CASE("Gap tracker: in order - duplicates - gaps per symbol") {

@@ -57,4 +57,10 @@ TEST_CASE("binance-producer: bad values are refused naming the variable") {
   CHECK(error_of({{"BINANCE_WS_URL", "ftp://x"}}).find("BINANCE_WS_URL") == 0);
   CHECK(error_of({{"BINANCE_RECONNECT_MIN", "2m"}, {"BINANCE_RECONNECT_MAX", "1m"}}).find("BINANCE_ROTATE_AFTER") == 0);
   CHECK(error_of({{"BINANCE_MAX_FRAME_BYTES", "10"}}).find("BINANCE_MAX_FRAME_BYTES=10 is out of range") == 0);
+  // No larger than what the frame decoder takes.
+  CHECK(error_of({{"BINANCE_MAX_FRAME_BYTES", "16000000"}}) ==
+        "BINANCE_MAX_FRAME_BYTES=16000000 is out of range [1024, 65536]");
+  CHECK(error_of({{"BINANCE_WS_URL", "wss://h:99999"}}).find("BINANCE_WS_URL='wss://h:99999/stream?streams=") == 0);
+  CHECK(error_of({{"BINANCE_REST_URL", "https://[::1"}}) ==
+        "BINANCE_REST_URL='https://[::1' has an IPv6 address without its closing ']'");
 }

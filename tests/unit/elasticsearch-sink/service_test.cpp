@@ -33,7 +33,12 @@ TEST_CASE("elasticsearch-sink: the contract's defaults") {
 
 TEST_CASE("elasticsearch-sink: bad values are refused naming the variable") {
   CHECK(error_of({{"ES_URL", "es:9200"}}).find("ES_URL='es:9200'") == 0);
-  for (const auto* prefix : {"Crypto", "a b", "x/y", "a*", ""})
+  for (const auto* prefix : {"Crypto", "a b", "x/y", "a*", "", "_x", "-x", "+x", ".", ".."})
     CHECK(error_of({{"ES_INDEX_PREFIX", prefix}}).find("ES_INDEX_PREFIX='") == 0);
+  CHECK(error_of({{"ES_INDEX_PREFIX", std::string(245, 'a')}}).find("ES_INDEX_PREFIX='") == 0);
+  CHECK(parse({{"ES_INDEX_PREFIX", std::string(244, 'a')}}).es.index_prefix.size() == 244);
+  CHECK(parse({{"ES_INDEX_PREFIX", "crypto_x.v2"}}).es.index_prefix == "crypto_x.v2");
+  CHECK(error_of({{"ES_URL", "http://elastic:pw@es:92000"}}) ==
+        "ES_URL='http://***@es:92000' has port '92000': 1-65535");
   CHECK(error_of({{"ES_BULK_ACTIONS", "many"}}).find("ES_BULK_ACTIONS='many'") == 0);
 }

@@ -41,7 +41,7 @@ TEST_CASE("Bad values are ConfigErrors that name the variable") {
         "ADMIN_PORT=70000 is out of range [0, 65535]");
   CHECK(msg({{"KAFKA_BOOTSTRAP_SERVERS", "ftp://x"}}, [](const Config& c) {
           (void)c.http_url("KAFKA_BOOTSTRAP_SERVERS");
-        }) == "KAFKA_BOOTSTRAP_SERVERS='ftp://x' is not an http:// or https:// URL");
+        }) == "KAFKA_BOOTSTRAP_SERVERS='ftp://x' has scheme ftp: expected http:// or https://");
   CHECK(make({{"KAFKA_BOOTSTRAP_SERVERS", "https://x"}}).http_url("KAFKA_BOOTSTRAP_SERVERS") == "https://x");
   CHECK(msg({{"WINDOW", "30 seconds"}}, [](const Config& c) {
           (void)c.duration_ms("WINDOW");
@@ -68,4 +68,43 @@ TEST_CASE("--help lists every declared variable with its default") {
     CHECK(help.find(v.name) != std::string::npos);
     if (!v.default_value.empty()) CHECK(help.find("[" + v.default_value + "]") != std::string::npos);
   }
+}
+
+TEST_CASE("URLs are checked at start: host, port 1-65535, IPv6 literals - the error hides the password") {
+  const auto error_of = [](const std::string& url) {
+    try {
+      (void)parse_url(url, "INFLUX_URL", {"http", "https"});
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_of("http://") == "INFLUX_URL='http://' has no host");
+  CHECK(error_of("http://:8086") == "INFLUX_URL='http://:8086' has no host");
+  CHECK(error_of("http://[::1") == "INFLUX_URL='http://[::1' has an IPv6 address without its closing ']'");
+  CHECK(error_of("http://localhost:99999") == "INFLUX_URL='http://localhost:99999' has port '99999': 1-65535");
+  CHECK(error_of("http://localhost:0/") == "INFLUX_URL='http://localhost:0/' has port '0': 1-65535");
+  CHECK(error_of("http://localhost:/") == "INFLUX_URL='http://localhost:/' has ':' but no port");
+  CHECK(error_of("http://a:b:c") == "INFLUX_URL='http://a:b:c' has port 'b:c': 1-65535");
+  CHECK(error_of("localhost:8086") ==
+        "INFLUX_URL='localhost:8086' is not a URL: write http:// or https://host[:port][/path]");
+  CHECK(error_of("http://admin:S3cretPW@h:99999") == "INFLUX_URL='http://***@h:99999' has port '99999': 1-65535");
+
+  const auto v6 = parse_url("https://user:pw@[2001:db8::1]:8443/x?y=1", "X", {"https"});
+  CHECK(v6.host == "2001:db8::1");
+  CHECK(v6.port == "8443");
+  CHECK(v6.userinfo == "user:pw");
+  CHECK(v6.target == "/x?y=1");
+  CHECK(v6.authority() == "[2001:db8::1]:8443");
+  CHECK(parse_url("HTTP://h", "X", {"http"}).authority() == "h:80");
+  CHECK(parse_url("wss://h?q", "X", {"wss"}).target == "/?q");
+  CHECK(parse_url("wss://[::1]", "X", {"wss"}).port == "443");
+}
+
+TEST_CASE("redact_url hides user info and nothing else") {
+  CHECK(redact_url("http://admin:S3cretPW@influx:8086/write?db=x") == "http://***@influx:8086/write?db=x");
+  CHECK(redact_url("https://token@es") == "https://***@es");
+  CHECK(redact_url("http://influx:8086/x?mail=a@b") == "http://influx:8086/x?mail=a@b");  // '@' after the path
+  CHECK(redact_url("http://influx:8086") == "http://influx:8086");
+  CHECK(redact_url("not a url @ all") == "not a url @ all");
 }

@@ -44,7 +44,7 @@ class Config {
   [[nodiscard]] std::int64_t duration_ms(const std::string& name) const;
   // Comma-separated, trimmed, empty items dropped.
   [[nodiscard]] std::vector<std::string> list(const std::string& name) const;
-  // An http:// or https:// URL.
+  // An http:// or https:// URL with a host and a valid port (parse_url); returned as written.
   [[nodiscard]] std::string http_url(const std::string& name) const;
   [[nodiscard]] std::string choice(const std::string& name, const std::vector<std::string>& allowed) const;
 
@@ -57,6 +57,24 @@ class Config {
   Env env_;
   std::vector<std::string> args_;
 };
+
+// A URL from the configuration, checked at start so that a typo is exit 2, not a retry loop.
+struct Url {
+  std::string scheme;    // lower case, e.g. "https"
+  std::string userinfo;  // "user:password" or empty: never log it (redact_url)
+  std::string host;      // an IPv6 literal without its brackets
+  std::string port;      // 1-65535; the scheme's default when the URL has none
+  std::string target;    // path and query; "/" when the URL has none
+  [[nodiscard]] bool secure() const { return scheme == "https" || scheme == "wss"; }
+  // host:port as a Host header writes it ("[::1]:8086" for an IPv6 literal).
+  [[nodiscard]] std::string authority() const;
+};
+// Accepts http, https, ws and wss URLs whose scheme is in `schemes`; throws a ConfigError that
+// names `variable` and says what is wrong (no host, a port outside 1-65535, an unclosed "[").
+Url parse_url(const std::string& text, const std::string& variable, const std::vector<std::string>& schemes);
+
+// The URL with its user info replaced by "***" ("http://***@host/"), for logs and errors.
+std::string redact_url(const std::string& text);
 
 // Parses "1m", "30s", ... into milliseconds; nullopt-like -1 on error.
 std::int64_t parse_duration_ms(const std::string& text);
