@@ -56,12 +56,14 @@ def check_env(where, binary, names, helps):
 
 def check_compose(src, helps):
     deploy = os.path.join(src, "deploy")
-    for profile in ["kafka", "redpanda"]:
+    all_services = {}
+    for profile in ["kafka", "redpanda", "kafka,scale-out"]:
         env = dict(os.environ, COMPOSE_PROFILES=profile)
         rc, out, err = run(["docker-compose", "--env-file", ".env.example", "config"], env=env, cwd=deploy)
         if rc != 0:
             fail(f"docker-compose config ({profile} profile) failed: {err.strip()}")
             return
+        all_services.update(yaml.safe_load(out)["services"])
     config = yaml.safe_load(out)
     seen = set()
     for name, svc in config["services"].items():
@@ -74,6 +76,17 @@ def check_compose(src, helps):
     for b in BINARIES:
         if b not in seen:
             fail(f"docker-compose runs no {b}")
+    # A recreated container gets a new host name: a transactional id derived from it would not
+    # fence the old instance's transaction.
+    ids = []
+    for name, svc in all_services.items():
+        if (svc.get("command") or [None])[0] == "stream-processor":
+            tid = (svc.get("environment") or {}).get("TRANSACTIONAL_ID")
+            if not tid:
+                fail(f"docker-compose service {name} has no pinned TRANSACTIONAL_ID")
+            ids.append(tid)
+    if len(ids) != len(set(ids)):
+        fail(f"docker-compose stream-processors share a TRANSACTIONAL_ID: {ids}")
     prom = yaml.safe_load(open(os.path.join(deploy, "prometheus", "prometheus.yml")))
     for job in prom["scrape_configs"]:
         for sc in job["static_configs"]:
@@ -94,6 +107,9 @@ def check_k8s(src, helps):
     for d in docs:
         if d["kind"] not in ("Deployment", "StatefulSet"):
             continue
+        if d["spec"]["template"]["spec"].get("enableServiceLinks") is not False:
+            # Else a Service named kafka injects KAFKA_SERVICE_HOST, KAFKA_PORT, ...
+            fail(f"{d['kind']} {d['metadata']['name']} does not set enableServiceLinks: false")
         for c in d["spec"]["template"]["spec"]["containers"]:
             binary = c["command"][0]
             names = {e["name"] for e in c.get("env", [])}

@@ -1,6 +1,7 @@
 // Client configuration: librdkafka confs with the library's log and error callbacks, handles,
 // and Properties.
 #include <cctype>
+#include <regex>
 
 #include "cryptoflow/log.hpp"
 #include "native.hpp"
@@ -68,11 +69,29 @@ std::optional<std::string> Properties::get(const std::string& key) const {
   return out;
 }
 
+bool is_service_link(const std::string& name, const std::string& value) {
+  // Kubernetes writes, for a Service named kafka(-x) in the namespace: KAFKA(_X)_SERVICE_HOST=<ip>,
+  // KAFKA(_X)_SERVICE_PORT(_<port name>)=<port>, KAFKA(_X)_PORT=tcp://<ip>:<port> and
+  // KAFKA(_X)_PORT_<port>_<PROTO>(_PROTO|_PORT|_ADDR)=tcp://<ip>:<port> | tcp | <port> | <ip>.
+  // No librdkafka property is named like that; the value's shape is checked as well.
+  static const std::regex name_shape(
+      R"(KAFKA(_[A-Z0-9_]+)?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?))");
+  static const std::regex value_shape(R"(((tcp|udp|sctp)://)?[0-9a-fA-F.:\[\]]+(:[0-9]+)?|tcp|udp|sctp)");
+  return std::regex_match(name, name_shape) && std::regex_match(value, value_shape);
+}
+
 Properties Properties::from_config(const Config& config) {
   Properties p;
-  p.set("bootstrap.servers", config.str("KAFKA_BOOTSTRAP_SERVERS"));
+  const auto servers = config.str("KAFKA_BOOTSTRAP_SERVERS");
+  if (split_list(servers).empty())
+    throw ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty: name the brokers as host:port,host:port");
+  p.set("bootstrap.servers", servers);
   for (const auto& [name, value] : config.env()) {
     if (name.rfind("KAFKA_", 0) != 0 || name == "KAFKA_BOOTSTRAP_SERVERS" || name.size() == 6) continue;
+    if (is_service_link(name, value)) {
+      log_info("ignoring a Kubernetes service-link variable; set enableServiceLinks: false", {{"variable", name}});
+      continue;
+    }
     std::string prop;
     for (char c : name.substr(6))
       prop += c == '_' ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -47,6 +47,37 @@ TEST_CASE("KAFKA_* variables pass through to librdkafka - a bad one names the va
   }
 }
 
+TEST_CASE("Kubernetes service-link variables are not librdkafka properties - an empty broker list is refused") {
+  // What a Service named kafka (port 9092) and one named kafka-ui (port name http) inject.
+  Config config(common_vars(), {{"KAFKA_BOOTSTRAP_SERVERS", "kafka:9092"},
+                                {"KAFKA_SERVICE_HOST", "10.96.0.12"},
+                                {"KAFKA_SERVICE_PORT", "9092"},
+                                {"KAFKA_PORT", "tcp://10.96.0.12:9092"},
+                                {"KAFKA_PORT_9092_TCP", "tcp://10.96.0.12:9092"},
+                                {"KAFKA_PORT_9092_TCP_PROTO", "tcp"},
+                                {"KAFKA_PORT_9092_TCP_PORT", "9092"},
+                                {"KAFKA_PORT_9092_TCP_ADDR", "10.96.0.12"},
+                                {"KAFKA_UI_SERVICE_HOST", "fd00::12"},
+                                {"KAFKA_UI_SERVICE_PORT_HTTP", "8080"},
+                                {"KAFKA_UI_PORT", "tcp://[fd00::12]:8080"},
+                                {"KAFKA_CLIENT_ID", "sp-1"}});
+  const auto p = kafka::Properties::from_config(config);
+  CHECK(p.items() ==
+        std::vector<std::pair<std::string, std::string>>{{"bootstrap.servers", "kafka:9092"}, {"client.id", "sp-1"}});
+  // The name alone does not decide: a value that is no address is still a property, and refused.
+  CHECK_FALSE(kafka::is_service_link("KAFKA_PORT", "many"));
+  CHECK_THROWS_AS(kafka::Properties::from_config(Config(common_vars(), {{"KAFKA_PORT", "many"}})), ConfigError);
+
+  for (const auto* servers : {"", " , "}) {
+    try {
+      (void)kafka::Properties::from_config(Config(common_vars(), {{"KAFKA_BOOTSTRAP_SERVERS", servers}}));
+      FAIL("expected a ConfigError");
+    } catch (const ConfigError& e) {
+      CHECK(std::string(e.what()).find("KAFKA_BOOTSTRAP_SERVERS is empty") == 0);
+    }
+  }
+}
+
 TEST_CASE("Errors say what to do") {
   const kafka::KafkaError fenced(kafka::ErrorKind::fatal, "commit: fenced", "PRODUCER_FENCED");
   CHECK(fenced.is_fatal());

@@ -35,4 +35,8 @@ std::string librdkafka_version_string();
 // The KAFKA_<NAME> variable of a librdkafka property (security.protocol -> KAFKA_SECURITY_PROTOCOL).
 std::string env_name_for(const std::string& property);
 
+// Whether KAFKA_<NAME>=value is a variable Kubernetes injects for a Service named kafka or
+// kafka-*, not a librdkafka property (from_config skips those, with a log line).
+bool is_service_link(const std::string& name, const std::string& value);
+
 }  // namespace cryptoflow::kafka
