@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <mutex>
 #include <stdexcept>
 
@@ -99,7 +100,32 @@ HttpResponse HttpClient::request(const std::string& method, const std::string& u
     return resp;
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+  if (auto it = resp.headers.find("retry-after"); it != resp.headers.end())
+    resp.retry_after = parse_retry_after(it->second, impl_->options.retry_after_max, std::chrono::system_clock::now());
   return resp;
+}
+
+std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value, std::chrono::milliseconds cap,
+                                                           std::chrono::system_clock::time_point now) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r'))
+    value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+  std::chrono::milliseconds wait{0};
+  if (std::all_of(value.begin(), value.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    if (value.size() > 9) return cap;  // more than 31 years: the cap anyway
+    wait = std::chrono::seconds(std::stoll(std::string(value)));
+  } else {
+    // IMF-fixdate, the form RFC 9110 requires senders to use: "Sun, 06 Nov 1994 08:49:37 GMT".
+    std::tm tm{};
+    const std::string text(value);
+    const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == nullptr || *end != '\0') return std::nullopt;
+    wait = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::from_time_t(timegm(&tm)) -
+                                                                 now);
+  }
+  if (wait.count() <= 0) return std::nullopt;
+  return std::min(wait, cap);
 }
 
 std::string HttpClient::escape(const std::string& s) const {

@@ -27,6 +27,10 @@ std::vector<VarSpec> common_vars() {
   };
 }
 
+VarSpec retry_after_max_var() {
+  return {"RETRY_AFTER_MAX", "60s", "longest wait an HTTP Retry-After header can impose (a longer one is cut to this)"};
+}
+
 Config::Config(std::vector<VarSpec> vars, Env env, std::vector<std::string> args)
     : vars_(std::move(vars)), env_(std::move(env)), args_(std::move(args)) {}
 

@@ -45,8 +45,7 @@ RestGet rest_over(HttpClient& http) {
   return [&http](const std::string& url) {
     const auto r = http.get(url);
     RestAnswer a{static_cast<int>(r.error.empty() ? r.status : 0), r.body, {}};
-    if (auto it = r.headers.find("retry-after"); it != r.headers.end())
-      a.retry_after = std::chrono::seconds(std::atoll(it->second.c_str()));
+    if (r.retry_after) a.retry_after = *r.retry_after;
     return a;
   };
 }
@@ -72,6 +71,7 @@ ServiceInfo service_info() {
                               {"REPLAY_SPEED", "0",
                                "0 = as fast as possible, 1 = real time, N = N x real time; exits 0 once delivered"},
                           });
+  vars.push_back(retry_after_max_var());
   return {"binance-producer", "Publishes Binance trades to Kafka (crypto.trades).", vars};
 }
 
@@ -87,6 +87,7 @@ Options parse(const Config& config) {
     throw ConfigError("REPLAY_FILE='" + o.replay_file + "' cannot be read");
   o.topic = config.str("TRADES_TOPIC");
   o.kafka = kafka::Properties::from_config(config);
+  o.http.retry_after_max = std::chrono::milliseconds(config.duration_ms("RETRY_AFTER_MAX"));
   return o;
 }
 
@@ -98,7 +99,7 @@ int run(const Options& o, ServiceHost& host) {
       host.readiness().add("kafka reachable", [&] { return producer.reachable(std::chrono::milliseconds(500)); });
 
   if (o.live) {
-    HttpClient http;
+    HttpClient http(o.http);
     LiveFeed feed(*o.live, publisher, host.metrics(), rest_over(http));
     const auto connected = host.readiness().add("exchange connected", [&] { return feed.connected(); });
     log_info("streaming",

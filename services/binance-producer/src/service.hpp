@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka/properties.hpp"
 #include "cryptoflow/service_host.hpp"
 #include "live_feed.hpp"
@@ -17,6 +18,7 @@ struct Options {
   double replay_speed = 0;
   std::string topic;
   kafka::Properties kafka;
+  HttpOptions http;  // for backfill over REST
 };
 
 ServiceInfo service_info();

@@ -12,7 +12,7 @@ CoinGeckoClient::CoinGeckoClient(ClientOptions options, Clock& clock, CallBudget
       clock_(clock),
       budget_(budget),
       metrics_(m),
-      http_(HttpOptions{options_.connect_timeout, options_.total_timeout, true}),
+      http_(HttpOptions{options_.connect_timeout, options_.total_timeout, true, options_.retry_after_max}),
       budget_waits_(m.counter("cryptoflow_coingecko_budget_waits_total", "Requests that waited for the call budget")),
       retries_(m.counter("cryptoflow_coingecko_retries_total", "Requests retried (429, 5xx, timeouts)")) {
   while (!options_.base_url.empty() && options_.base_url.back() == '/') options_.base_url.pop_back();
@@ -82,10 +82,7 @@ FetchResult CoinGeckoClient::get(const std::string& path) {
       return result;
     }
     std::int64_t wait = std::uniform_int_distribution<std::int64_t>(backoff / 2, backoff)(rng_);
-    if (auto it = resp.headers.find("retry-after"); resp.status == 429 && it != resp.headers.end()) {
-      const long secs = std::strtol(it->second.c_str(), nullptr, 10);
-      if (secs > 0) wait = std::max<std::int64_t>(wait, secs * 1000);
-    }
+    if (resp.status == 429 && resp.retry_after) wait = std::max<std::int64_t>(wait, resp.retry_after->count());
     backoff = std::min(backoff * 2, options_.max_backoff_ms);
     retries_.inc();
     log_warn("CoinGecko request failed; retrying",

@@ -22,6 +22,7 @@ struct ClientOptions {
   int max_attempts = 5;  // per request, within one poll
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds total_timeout{10000};
+  std::chrono::milliseconds retry_after_max{60000};  // RETRY_AFTER_MAX
   std::int64_t first_backoff_ms = 1000;
   std::int64_t max_backoff_ms = 60'000;
 };

@@ -18,6 +18,7 @@ ServiceInfo service_info() {
                               {"COINGECKO_POLL_INTERVAL_S", "60", "seconds between polls (aligned schedule)"},
                               {"COINGECKO_CALLS_PER_MINUTE", "30", "hard budget for all requests, retries included"},
                           });
+  vars.push_back(retry_after_max_var());
   return {"coingecko-producer", "Publishes CoinGecko market snapshots to Kafka (crypto.tickers).", vars};
 }
 
@@ -25,6 +26,7 @@ Options parse(const Config& config) {
   Options o;
   o.client.base_url = config.http_url("COINGECKO_URL");
   o.client.plan = config.choice("COINGECKO_PLAN", {"demo", "pro"});
+  o.client.retry_after_max = std::chrono::milliseconds(config.duration_ms("RETRY_AFTER_MAX"));
   o.client.api_key = config.str("COINGECKO_API_KEY");
   o.poller.ids = config.list("COINGECKO_IDS");
   o.poller.top_n = static_cast<int>(config.integer("COINGECKO_TOP_N", 1, 10'000));

@@ -56,10 +56,7 @@ sink::WriteOutcome EsDestination::write(const std::string& body, const std::vect
     return out;
   }
   out.error = resp.error.empty() ? "HTTP " + std::to_string(resp.status) + ": " + resp.body.substr(0, 300) : resp.error;
-  if (auto it = resp.headers.find("retry-after"); it != resp.headers.end()) {
-    const long secs = std::strtol(it->second.c_str(), nullptr, 10);
-    if (secs > 0) out.retry_after = std::chrono::seconds(secs);
-  }
+  out.retry_after = resp.retry_after;
   // The whole request failed (down, 429, 5xx, 401/403, a proxy's 413): every item waits.
   out.items.assign(slices.size(), {sink::Disposition::retry, out.error});
   return out;

@@ -24,6 +24,7 @@ ServiceInfo service_info() {
                   {"SINK_TOPICS", "crypto.candles,crypto.indicators,crypto.tickers", "topics to index"},
                   {"GROUP_ID", "elasticsearch-sink", "consumer group"},
               });
+  vars.push_back(retry_after_max_var());
   return {"elasticsearch-sink", "Indexes candles, indicators and tickers from Kafka into Elasticsearch.", vars};
 }
 
@@ -31,6 +32,7 @@ Options parse(const Config& config) {
   Options o;
   auto& eo = o.es;
   eo.url = config.http_url("ES_URL");
+  o.http.retry_after_max = std::chrono::milliseconds(config.duration_ms("RETRY_AFTER_MAX"));
   eo.username = config.str("ES_USERNAME");
   eo.password = config.str("ES_PASSWORD");
   eo.api_key = config.str("ES_API_KEY");
@@ -52,7 +54,7 @@ Options parse(const Config& config) {
 }
 
 int run(const Options& o, ServiceHost& host) {
-  EsDestination destination(o.es, o.topics);
+  EsDestination destination(o.es, o.topics, o.http);
   // Templates first: documents indexed before them would get dynamic mappings.
   std::atomic<bool> templates_ready{false};
   const auto templates = host.readiness().add("index templates", [&] { return templates_ready.load(); });

@@ -9,6 +9,7 @@ namespace cryptoflow::elastic {
 
 struct Options {
   EsOptions es;
+  HttpOptions http;
   sink::SinkOptions sink;
   TopicNames topics;
   kafka::Properties kafka;

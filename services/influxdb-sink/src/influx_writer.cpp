@@ -32,10 +32,7 @@ WriteResult InfluxWriter::write(const std::string& lines) {
   }
   if (resp.status >= 200 && resp.status < 300) return r;
   r.message = resp.body.substr(0, 500);
-  if (auto it = resp.headers.find("retry-after"); it != resp.headers.end()) {
-    const long secs = std::strtol(it->second.c_str(), nullptr, 10);
-    if (secs > 0) r.retry_after = std::chrono::seconds(secs);
-  }
+  r.retry_after = resp.retry_after;
   // 400: a record InfluxDB refuses (bad syntax, field type conflict); 413: the batch is too
   // large — both are resolved by splitting. 401/403/404 are configuration problems: retrying
   // keeps the data in Kafka until an operator fixes them. 429 and 5xx: back off and retry.

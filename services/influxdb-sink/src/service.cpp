@@ -24,6 +24,7 @@ ServiceInfo service_info() {
                               {"SINK_TOPICS", "crypto.candles,crypto.indicators,crypto.tickers", "topics to write"},
                               {"GROUP_ID", "influxdb-sink", "consumer group"},
                           });
+  vars.push_back(retry_after_max_var());
   return {"influxdb-sink", "Writes candles, indicators and tickers from Kafka to InfluxDB.", vars};
 }
 
@@ -31,6 +32,7 @@ Options parse(const Config& config) {
   Options o;
   auto& io = o.influx;
   io.url = config.http_url("INFLUX_URL");
+  o.http.retry_after_max = std::chrono::milliseconds(config.duration_ms("RETRY_AFTER_MAX"));
   io.api = config.choice("INFLUX_API", {"v2", "v1"});
   io.token = config.str("INFLUX_TOKEN");
   io.org = config.str("INFLUX_ORG");
@@ -47,7 +49,7 @@ Options parse(const Config& config) {
 }
 
 int run(const Options& o, ServiceHost& host) {
-  InfluxWriter writer(o.influx);
+  InfluxWriter writer(o.influx, o.http);
   if (const auto err = writer.ensure_database(); !err.empty())
     log_warn("could not create the InfluxDB database (writes will retry)", {{"db", o.influx.db}, {"error", err}});
   std::vector<TopicRequest> topics;

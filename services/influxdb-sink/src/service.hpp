@@ -10,6 +10,7 @@ namespace cryptoflow::influx {
 
 struct Options {
   InfluxOptions influx;
+  HttpOptions http;
   sink::SinkOptions sink;
   TopicNames topics;
   kafka::Properties kafka;

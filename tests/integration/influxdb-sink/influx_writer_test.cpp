@@ -90,6 +90,19 @@ TEST_CASE("v2: 429 with Retry-After and 503 are retried - 400 is rejected") {
   CHECK(r.message.find("unable to parse") != std::string::npos);
 }
 
+TEST_CASE("A Retry-After of days is cut to RETRY_AFTER_MAX") {
+  test::HttpStandIn server([&](const test::HttpRequest&) {
+    return test::HttpReply{503, "", {{"Retry-After", "259200"}}};
+  });
+  HttpOptions http;
+  http.retry_after_max = std::chrono::seconds(5);
+  InfluxWriter w({server.url(), "v2", "t", "o", "b", "", "", ""}, http);
+  const auto r = w.write("x v=1 1\n");
+  CHECK(r.status == WriteStatus::retry);
+  REQUIRE(r.retry_after.has_value());
+  CHECK(r.retry_after->count() == 5000);
+}
+
 TEST_CASE("v1 basic auth goes in a header - never in the URL") {
   test::HttpStandIn server([](const test::HttpRequest&) { return test::HttpReply{204, "", {}}; });
   InfluxWriter w({server.url(), "v1", "", "", "", "crypto", "admin", "pw"});

@@ -17,6 +17,8 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string error;                           // transport error (connection refused, timeout, TLS ...)
   double seconds = 0;                          // total time
+  // The server's Retry-After, at most HttpOptions::retry_after_max; none when absent or invalid.
+  std::optional<std::chrono::milliseconds> retry_after;
   [[nodiscard]] bool ok() const { return error.empty() && status >= 200 && status < 300; }
 };
 
@@ -24,7 +26,15 @@ struct HttpOptions {
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds total_timeout{10000};
   bool verify_tls = true;
+  // Caps Retry-After: a 418 ban from Binance can say days, and a sink must not sleep that long
+  // without trying (RETRY_AFTER_MAX in each service that speaks HTTP).
+  std::chrono::milliseconds retry_after_max{60000};
 };
+
+// A Retry-After value (RFC 9110: delay-seconds or an HTTP-date) as a wait from `now`, at most
+// `cap`; nullopt when it is neither, or not in the future.
+std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value, std::chrono::milliseconds cap,
+                                                           std::chrono::system_clock::time_point now);
 
 class HttpClient {
  public:

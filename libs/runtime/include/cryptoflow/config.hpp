@@ -23,6 +23,8 @@ struct VarSpec {
 
 // The variables every service reads (docs/contract.md, "Every service but dev-broker").
 std::vector<VarSpec> common_vars();
+// RETRY_AFTER_MAX, read by every service that speaks HTTP.
+VarSpec retry_after_max_var();
 
 class Config {
  public:
