@@ -6,9 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "cryptoflow/log.hpp"
 
@@ -38,7 +41,7 @@ void ShutdownSignal::request() {
 AdminServer::AdminServer(int port, MetricsRegistry& metrics, std::function<bool()> ready,
                          const std::string& bind_address)
     : metrics_(metrics), ready_(std::move(ready)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);  // accept4 until EAGAIN
   if (listen_fd_ < 0) throw std::runtime_error(std::string("admin server: socket: ") + errno_text(errno));
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -65,28 +68,76 @@ AdminServer::~AdminServer() {
   ::close(listen_fd_);
 }
 
+namespace {
+
+// A connection of the admin server: the request read so far, then the answer being written.
+struct AdminConnection {
+  int fd = -1;
+  std::string in, out;
+  std::size_t sent = 0;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+constexpr std::size_t kMaxAdminConnections = 32;
+constexpr auto kAdminRequestTime = std::chrono::seconds(2);  // to send a request and read the answer
+constexpr std::size_t kMaxAdminRequest = 8192;
+
+}  // namespace
+
+// One thread, non-blocking sockets: a client that sends slowly (or nothing) holds only its own
+// connection, for at most kAdminRequestTime, so /healthz answers at once for everyone else.
 void AdminServer::serve() {
+  std::vector<AdminConnection> conns;
+  std::vector<pollfd> fds;
+  const auto close_at = [&](std::size_t i) {
+    ::close(conns[i].fd);
+    conns.erase(conns.begin() + static_cast<std::ptrdiff_t>(i));
+  };
   while (!stop_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    timeval tv{2, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    handle(fd);
-    ::close(fd);
+    fds.assign(1, pollfd{listen_fd_, POLLIN, 0});
+    for (const auto& c : conns) fds.push_back(pollfd{c.fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
+    if (::poll(fds.data(), fds.size(), 200) < 0) continue;
+    const auto now = std::chrono::steady_clock::now();
+    // Existing connections first: fds[i + 1] is conns[i] until something is closed.
+    std::vector<bool> done(conns.size(), false);
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      auto& c = conns[i];
+      const auto ev = fds[i + 1].revents;
+      if (ev == 0) {
+        done[i] = now >= c.deadline;
+        continue;
+      }
+      if (c.out.empty()) {
+        char buf[2048];
+        const auto n = ::recv(c.fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+          done[i] = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+          continue;
+        }
+        c.in.append(buf, static_cast<std::size_t>(n));
+        if (c.in.find("\r\n\r\n") != std::string::npos || c.in.size() >= kMaxAdminRequest) c.out = respond(c.in);
+      } else {
+        const auto n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+        if (n > 0) c.sent += static_cast<std::size_t>(n);
+        done[i] = (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) || c.sent == c.out.size();
+      }
+      done[i] = done[i] || now >= c.deadline;
+    }
+    for (std::size_t i = conns.size(); i-- > 0;)
+      if (done[i]) close_at(i);
+    if (fds[0].revents & POLLIN) {
+      for (;;) {
+        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) break;
+        if (conns.size() >= kMaxAdminConnections) close_at(0);  // the oldest: probes come back
+        conns.push_back(AdminConnection{fd, {}, {}, 0, now + kAdminRequestTime});
+      }
+    }
   }
+  for (const auto& c : conns) ::close(c.fd);
 }
 
-void AdminServer::handle(int fd) {
-  std::string req;
-  char buf[2048];
-  while (req.find("\r\n\r\n") == std::string::npos && req.size() < 8192) {
-    const auto n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return;
-    req.append(buf, static_cast<std::size_t>(n));
-  }
+std::string AdminServer::respond(const std::string& req) {
   const auto line_end = req.find("\r\n");
   const std::string line = req.substr(0, line_end);
   const auto sp1 = line.find(' ');
@@ -121,12 +172,7 @@ void AdminServer::handle(int fd) {
   std::string resp = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + type +
                      "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
   if (method != "HEAD") resp += body;
-  std::size_t off = 0;
-  while (off < resp.size()) {
-    const auto n = ::send(fd, resp.data() + off, resp.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    off += static_cast<std::size_t>(n);
-  }
+  return resp;
 }
 
 }  // namespace cryptoflow

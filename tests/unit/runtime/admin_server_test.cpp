@@ -1,4 +1,12 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <thread>
+#include <vector>
 
 #include "cryptoflow/http.hpp"
 #include "cryptoflow/service.hpp"
@@ -24,4 +32,36 @@ TEST_CASE("Admin server: /healthz - /readyz follows readiness - /metrics is Prom
   CHECK(r.body.find("cryptoflow_test_total 7\n") != std::string::npos);
   CHECK(http.get(base + "/nope").status == 404);
   CHECK(http.post(base + "/metrics", "x").status == 405);
+}
+
+TEST_CASE("Admin server: clients that send slowly or nothing do not keep probes waiting") {
+  MetricsRegistry metrics;
+  AdminServer server(0, metrics, {}, "127.0.0.1");
+  // Three clients: two send nothing, one sends a byte every half second, each for 8 seconds.
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> slow;
+  for (int k = 0; k < 3; ++k)
+    slow.emplace_back([&, k] {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<std::uint16_t>(server.port()));
+      ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+        for (int i = 0; i < 16 && !stop; ++i) {
+          if (k == 0) (void)::send(fd, "G", 1, MSG_NOSIGNAL);
+          std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+      ::close(fd);
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the slow ones connect first
+  // A liveness probe with Kubernetes' default timeout of one second, three times in a row.
+  HttpClient http({std::chrono::milliseconds(1000), std::chrono::milliseconds(1000)});
+  for (int i = 0; i < 3; ++i) {
+    const auto r = http.get("http://127.0.0.1:" + std::to_string(server.port()) + "/healthz");
+    INFO(r.error);
+    CHECK(r.status == 200);
+  }
+  stop = true;
+  for (auto& t : slow) t.join();
 }

@@ -20,7 +20,8 @@ class ShutdownSignal {
 };
 
 // Minimal HTTP/1.1 server on its own thread for /healthz, /readyz and /metrics.
-// GET only; one request per connection; Connection: close.
+// GET only; one request per connection; Connection: close. Connections are served side by side
+// (poll): a slow or silent client is dropped after 2 s and never delays a probe.
 class AdminServer {
  public:
   // port 0 binds an ephemeral port (see port()); bind_address "0.0.0.0" for containers.
@@ -33,7 +34,7 @@ class AdminServer {
 
  private:
   void serve();
-  void handle(int fd);
+  std::string respond(const std::string& request);
   MetricsRegistry& metrics_;
   std::function<bool()> ready_;
   int listen_fd_ = -1;
