@@ -53,6 +53,9 @@ namespace detail {
 
 int run_hosted(int argc, char** argv, const ServiceInfo& info, const TopicCreatorFactory& topics,
                const std::function<std::function<int(ServiceHost&)>(const Config&)>& parse) {
+  // First of all: a SIGTERM that arrives while the configuration is read or the clients are
+  // created is a stop request (exit 0 after the drain), not the default action's exit 143.
+  ShutdownSignal::install();
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -76,7 +79,6 @@ int run_hosted(int argc, char** argv, const ServiceInfo& info, const TopicCreato
     if (config.declares("TOPIC_PARTITIONS")) (void)config.integer("TOPIC_PARTITIONS", 1, 10000);
     if (config.declares("TOPIC_REPLICATION_FACTOR")) (void)config.integer("TOPIC_REPLICATION_FACTOR", 1, 16);
     const auto run = parse(config);
-    ShutdownSignal::install();
     ServiceHost host(config, topics ? topics(config) : nullptr);
     const int code = run(host);
     log_info("stopped", {{"exit_code", code}});

@@ -3,9 +3,9 @@
 // right order.
 //
 //   main(argc, argv) -> run_service(argc, argv, service, topic_creator)
-//     1. --help / --version; the Config from the environment; logging (LOG_LEVEL, LOG_FORMAT)
-//     2. service.parse(config) -> Options           a ConfigError here: exit 2, nothing started
-//     3. SIGTERM / SIGINT handlers                  stop_requested() turns true; never a kill
+//     1. SIGTERM / SIGINT handlers                  stop_requested() turns true; never a kill
+//     2. --help / --version; the Config from the environment; logging (LOG_LEVEL, LOG_FORMAT)
+//     3. service.parse(config) -> Options           a ConfigError here: exit 2, nothing started
 //     4. ServiceHost: metrics, readiness, topic creation, the admin server (/healthz answers
 //        from now on; /readyz is false until the service registers checks that pass)
 //     5. service.run(options, host)                 creates its clients, registers readiness,
