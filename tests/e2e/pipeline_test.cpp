@@ -81,7 +81,15 @@ TEST_CASE("Every binary answers --help and --version - bad configuration exits 2
   CHECK(r.output.find("ES_INDEX_PREFIX='Crypto'") != std::string::npos);
   r = run({binary("elasticsearch-sink")}, {{"ES_URL", "localhost:9200"}});
   CHECK(r.code == 2);
-  CHECK(r.output.find("ES_URL='localhost:9200' is not an http:// or https:// URL") != std::string::npos);
+  CHECK(r.output.find("ES_URL='localhost:9200' is not a URL: write http:// or https://host[:port][/path]") !=
+        std::string::npos);
+  r = run({binary("influxdb-sink")}, {{"INFLUX_URL", "http://admin:S3cretPW@influx:99999"}, {"ADMIN_PORT", "0"}});
+  CHECK(r.code == 2);
+  CHECK(r.output.find("INFLUX_URL='http://***@influx:99999' has port '99999': 1-65535") != std::string::npos);
+  CHECK(r.output.find("S3cretPW") == std::string::npos);
+  r = run({binary("influxdb-sink")}, {{"KAFKA_BOOTSTRAP_SERVERS", ""}, {"ADMIN_PORT", "0"}});
+  CHECK(r.code == 2);
+  CHECK(r.output.find("KAFKA_BOOTSTRAP_SERVERS is empty") != std::string::npos);
   r = run({binary("dev-broker"), "--brokers", "0"});
   CHECK(r.code == 2);
   r = run({binary("stream-processor")}, {{"LOG_LEVEL", "loud"}});
