@@ -18,8 +18,15 @@ struct LogState {
   std::mutex mu;
 };
 LogState& state() {
-  static LogState s;
-  return s;
+  // Never destroyed: librdkafka's threads log from their own threads, also those of a consumer
+  // handle left to the process exit (libs/kafka consumer.cpp), and they may do so while static
+  // objects are being destroyed.
+  static union Immortal {
+    LogState s;
+    Immortal() : s() {}
+    ~Immortal() {}
+  } immortal;
+  return immortal.s;
 }
 
 const char* level_name(LogLevel l) {
