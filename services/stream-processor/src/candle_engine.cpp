@@ -32,7 +32,8 @@ constexpr std::int64_t kMaxEmptyRun = 10'080;
 // --- snapshot encoding: little-endian fixed-width integers, length-prefixed strings ---------
 
 constexpr std::uint32_t kSnapshotMagic = 0x32535043;  // "CPS2": a partition
-constexpr std::uint32_t kSymbolMagic = 0x31595343;    // "CSY1": a symbol
+constexpr std::uint32_t kSymbolMagicV1 = 0x31595343;  // "CSY1": a symbol, before its trade ids were kept
+constexpr std::uint32_t kSymbolMagic = 0x32595343;    // "CSY2": a symbol
 
 class Writer {
  public:
@@ -149,6 +150,15 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
   auto& p = partitions_[partition];
   const bool was_idle = now_ms - p.last_input_ms >= options_.idle_timeout_ms;
   p.last_input_ms = now_ms;
+  Slot& slot = slots_[t.symbol];
+  if (!slot.seen) slot.seen = &seen_[t.symbol];
+  Seen& seen = *slot.seen;
+  if (seen.partition != partition) {  // the symbol moved: its changes count for the new partition
+    seen.partition = partition;
+    seen.state_changed = false;
+  }
+  if (!seen.ids.insert(t.trade_id)) return {.duplicate = true};
+  mark_changed(seen.state_changed, partition, t.symbol);
   if (t.trade_time > p.max_trade_time || was_idle) {
     p.max_trade_time = std::max(p.max_trade_time, t.trade_time);
     update_watermark(now_ms);  // per record: what is late depends on input order, not on timing
@@ -158,7 +168,6 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
   AddResult result;
   const auto quote = t.price.checked_mul(t.quantity);
   if (!quote) throw std::overflow_error("decimal overflow in price * quantity");
-  Slot& slot = slots_[t.symbol];
   if (slot.series.size() != options_.intervals.size()) slot.series.assign(options_.intervals.size(), nullptr);
   for (std::size_t i = 0; i < options_.intervals.size(); ++i) {
     const auto size = options_.intervals[i].ms;
@@ -444,6 +453,8 @@ std::vector<std::string> CandleEngine::symbols(std::int32_t partition) const {
     if (s.partition == partition) out.insert(s.symbol);
   for (const auto& [key, a] : averages_)
     if (a.partition == partition) out.insert(a.symbol);
+  for (const auto& [symbol, seen] : seen_)
+    if (seen.partition == partition) out.insert(symbol);
   return {out.begin(), out.end()};
 }
 
@@ -453,9 +464,9 @@ CandleEngine::PartitionMeta CandleEngine::partition_meta(std::int32_t partition)
   return {it->second.max_trade_time, it->second.empty_through};
 }
 
-// A symbol: source, symbol, then per interval it has a series for: the interval, closed_until,
-// last close, last trade time and the open windows; then its moving average, if any: the
-// window and slide it was made with, emitted_until and the panes.
+// A symbol: source, symbol, the trade ids seen (floor flag, floor, ranges), then per interval it has a series for: the
+// interval, closed_until, last close, last trade time and the open windows; then its moving average, if any: the window
+// and slide it was made with, emitted_until and the panes.
 std::string CandleEngine::snapshot_symbol(const std::string& symbol) const {
   Writer w;
   w.u32(kSymbolMagic);
@@ -468,6 +479,15 @@ std::string CandleEngine::snapshot_symbol(const std::string& symbol) const {
                                                        : symbol;
   w.str(source);
   w.str(symbol);
+  const auto seen = seen_.find(symbol);
+  const IdSet ids = seen == seen_.end() ? IdSet() : seen->second.ids;
+  w.u32(ids.floor() ? 1 : 0);
+  w.i64(ids.floor().value_or(0));
+  w.u32(static_cast<std::uint32_t>(ids.ranges().size()));
+  for (const auto& [first, last] : ids.ranges()) {
+    w.i64(first);
+    w.i64(last);
+  }
   w.u32(static_cast<std::uint32_t>(series.size()));
   for (const auto* s : series) {
     w.i64(options_.intervals[s->interval].ms);
@@ -510,9 +530,23 @@ void CandleEngine::restore_partition(std::int32_t partition, const PartitionMeta
 
 void CandleEngine::restore_symbol(std::int32_t partition, std::string_view bytes) {
   Reader r(bytes);
-  if (r.u32() != kSymbolMagic) throw SnapshotError("symbol snapshot: unknown format");
+  const auto magic = r.u32();
+  if (magic != kSymbolMagic && magic != kSymbolMagicV1) throw SnapshotError("symbol snapshot: unknown format");
   const auto source = r.str();
   const auto symbol = r.str();
+  Seen seen;
+  seen.partition = partition;
+  if (magic == kSymbolMagic) {
+    const bool has_floor = r.u32() != 0;
+    const auto floor = r.i64();
+    std::vector<IdSet::Range> ranges(r.count(16));
+    for (auto& [first, last] : ranges) {
+      first = r.i64();
+      last = r.i64();
+    }
+    if (!seen.ids.assign(has_floor ? std::optional(floor) : std::nullopt, std::move(ranges)))
+      throw SnapshotError("symbol snapshot: trade ids out of order");
+  }
   const auto empty_through = partition_meta(partition).empty_through;
   std::vector<std::pair<std::string, Series>> series;
   const auto n_series = r.count(40);
@@ -590,6 +624,7 @@ void CandleEngine::restore_symbol(std::int32_t partition, std::string_view bytes
   slots_.clear();
   for (std::size_t i = 0; i < options_.intervals.size(); ++i) series_.erase(series_key(symbol, i));
   averages_.erase(symbol);
+  seen_.insert_or_assign(symbol, std::move(seen));
   for (auto& [key, s] : series) series_.insert_or_assign(key, std::move(s));
   if (average) averages_.insert_or_assign(symbol, std::move(*average));
 }
@@ -614,6 +649,7 @@ std::vector<std::string> CandleEngine::evict_quiet(std::int32_t partition, std::
     if (!yes) continue;
     for (std::size_t i = 0; i < options_.intervals.size(); ++i) series_.erase(series_key(symbol, i));
     averages_.erase(symbol);
+    seen_.erase(symbol);
     evicted.push_back(symbol);
   }
   if (!evicted.empty()) {
@@ -631,6 +667,7 @@ std::size_t CandleEngine::max_symbol_snapshot_bytes(const EngineOptions& o, std:
   // the clock skew ahead of now, plus the partial windows at both ends.
   const auto span = o.allowed_lateness_ms + std::max<std::int64_t>(0, max_clock_skew_ms);
   std::size_t bytes = 4 + 2 * (4 + kMaxSymbolLength + kMaxSourceLength) + 4 + 4 + 32;
+  bytes += 4 + 8 + 4 + IdSet::kMaxRanges * 16;  // the trade ids
   for (const auto& iv : o.intervals) bytes += kSeries + static_cast<std::size_t>(span / iv.ms + 2) * kWindow;
   if (o.sma) bytes += static_cast<std::size_t>((o.sma->window_ms + span) / o.sma->slide_ms + 2) * kPane;
   return bytes;
@@ -671,6 +708,7 @@ void CandleEngine::drop_partition(std::int32_t partition) {
   slots_.clear();
   std::erase_if(series_, [&](const auto& kv) { return kv.second.partition == partition; });
   std::erase_if(averages_, [&](const auto& kv) { return kv.second.partition == partition; });
+  std::erase_if(seen_, [&](const auto& kv) { return kv.second.partition == partition; });
   partitions_.erase(partition);
   changed_.erase(partition);
   changed_symbols_.erase(partition);

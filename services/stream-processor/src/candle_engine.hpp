@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "cryptoflow/messages.hpp"
+#include "id_set.hpp"
 
 namespace cryptoflow::processor {
 
@@ -67,7 +68,8 @@ struct EngineOptions {
 };
 
 struct AddResult {
-  bool late = false;  // late for at least one window
+  bool late = false;       // late for at least one window
+  bool duplicate = false;  // its id was seen already: it changed nothing
 };
 
 // An output and the input partition whose state produced it.
@@ -90,7 +92,9 @@ class CandleEngine {
   // tile a day or repeat, a slide that does not divide its window).
   explicit CandleEngine(EngineOptions options);
 
-  // Adds a trade read from `partition`; now_ms is wall-clock time (idleness).
+  // Adds a trade read from `partition`; now_ms is wall-clock time (idleness). A trade whose id
+  // the symbol has seen (IdSet) is a duplicate: a second producer, a resend or an overlapping
+  // backfill. It changes nothing.
   AddResult add(std::int32_t partition, const Trade& trade, std::int64_t now_ms);
 
   // Recomputes the watermark at now_ms and appends every window it closes (final = true), in
@@ -178,6 +182,11 @@ class CandleEngine {
     std::int64_t last_input_ms = 0;      // the last trade, or the last time records were waiting
     bool waiting_before_input = false;   // records waiting before its first trade: holds everything
   };
+  struct Seen {  // one symbol's trade ids
+    std::int32_t partition = 0;
+    IdSet ids;
+    bool state_changed = false;
+  };
   Series& series(const Trade& t, std::size_t interval, std::int32_t partition);
   static std::string series_key(const std::string& symbol, std::size_t interval);
   Candle make_candle(const Series& s, std::int64_t start, const Acc& a, bool final) const;
@@ -189,12 +198,14 @@ class CandleEngine {
   EngineOptions options_;
   std::unordered_map<std::string, Series> series_;     // key: symbol + '\0' + interval index
   std::unordered_map<std::string, Average> averages_;  // key: symbol
+  std::unordered_map<std::string, Seen> seen_;         // key: symbol
   // The hot path's shortcut: per symbol, its series (by interval) and average, found with one
   // lookup per trade instead of one per interval. The maps' nodes do not move; cleared whenever
   // entries are erased or replaced (drop_partition, restore).
   struct Slot {
     std::vector<Series*> series;
     Average* average = nullptr;
+    Seen* seen = nullptr;
   };
   std::unordered_map<std::string, Slot> slots_;
   std::map<std::int32_t, PartitionState> partitions_;

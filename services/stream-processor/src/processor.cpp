@@ -43,6 +43,8 @@ StreamProcessor::StreamProcessor(ProcessorOptions options, ProcessorClients clie
       metrics_(m),
       trades_in_(m.counter("cryptoflow_processor_trades_in_total", "Trades read")),
       late_(m.counter("cryptoflow_processor_late_trades_total", "Trades behind the watermark (to late-trades)")),
+      duplicates_(m.counter("cryptoflow_processor_duplicate_trades_total",
+                            "Trades whose id was seen already (a second producer, a resend): ignored")),
       dead_lettered_(m.counter("cryptoflow_processor_dead_lettered_total", "Records sent to the dead-letter topic")),
       finals_(m.counter("cryptoflow_processor_candles_out_total", "Candles emitted", {{"kind", "final"}})),
       updates_(m.counter("cryptoflow_processor_candles_out_total", "Candles emitted", {{"kind", "update"}})),
@@ -187,6 +189,10 @@ void StreamProcessor::handle(const kafka::Record& r) {
     return;
   }
   trades_in_.inc();
+  if (added.duplicate) {
+    duplicates_.inc();
+    return;
+  }
   if (added.late) {
     late_.inc();
     const auto headers = tag(p);

@@ -127,6 +127,7 @@ class StreamProcessor {
   MetricsRegistry& metrics_;
   Counter& trades_in_;
   Counter& late_;
+  Counter& duplicates_;
   Counter& dead_lettered_;
   Counter& finals_;
   Counter& updates_;

@@ -509,7 +509,8 @@ void feed_many(FakeCluster& c, int symbols, int active, int minutes, std::int32_
   for (std::int64_t t = 60'000; t < minutes * 60'000LL; t += 1000)
     for (int s = 0; s < active; ++s) {
       const auto name = "S" + std::to_string(s);
-      c.append("crypto.trades", name, trade(name, t + s, kBase + t + s), 0, 0);
+      // Consecutive ids per symbol, as an exchange numbers them.
+      c.append("crypto.trades", name, trade(name, 1'000'000 + t / 1000, kBase + t + s), 0, 0);
     }
 }
 
