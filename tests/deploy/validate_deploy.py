@@ -110,6 +110,9 @@ def check_k8s(src, helps):
         if d["spec"]["template"]["spec"].get("enableServiceLinks") is not False:
             # Else a Service named kafka injects KAFKA_SERVICE_HOST, KAFKA_PORT, ...
             fail(f"{d['kind']} {d['metadata']['name']} does not set enableServiceLinks: false")
+        if d["metadata"]["name"] == "binance-producer" and d["spec"].get("strategy", {}).get("type") != "Recreate":
+            # A rolling update runs two producers side by side: every trade published twice.
+            fail("Deployment binance-producer does not use the Recreate strategy")
         for c in d["spec"]["template"]["spec"]["containers"]:
             binary = c["command"][0]
             names = {e["name"] for e in c.get("env", [])}

@@ -15,6 +15,29 @@ using namespace cryptoflow;
 using namespace cryptoflow::test;
 using namespace std::chrono_literals;
 
+namespace {
+
+// crypto.trades holds the 10,000 recorded TRXUSDT trades, each once and in id order.
+void check_every_trade_once_in_order(const std::string& bootstrap) {
+  kafka::Properties p;
+  p.set("bootstrap.servers", bootstrap).set("fetch.wait.max.ms", "5");
+  kafka::KafkaConsumer c(p, "trades-reader", {"crypto.trades"});
+  std::vector<std::int64_t> ids;
+  eventually(
+      [&] {
+        while (auto m = c.poll(std::chrono::milliseconds(20))) {
+          const auto t = decode_trade(m->value);
+          if (t && t.value->symbol == "TRXUSDT") ids.push_back(t.value->trade_id);
+        }
+        return ids.size() >= 10000;
+      },
+      30s, 0ms);
+  REQUIRE(ids.size() == 10000);
+  for (std::size_t i = 0; i < ids.size(); ++i) REQUIRE(ids[i] == 348656870 + static_cast<std::int64_t>(i));
+}
+
+}  // namespace
+
 TEST_CASE("binance-producer live over wss: ready while connected - every trade once - SIGTERM exits 0") {
   FakeExchangeOptions fo;
   fo.tls = true;
@@ -54,17 +77,54 @@ TEST_CASE("binance-producer live over wss: ready while connected - every trade o
   CHECK(eventually([&] { return ready() == 503; }, 20s));
   CHECK(producer.terminate() == 0);
 
-  kafka::Properties p;
-  p.set("bootstrap.servers", *bootstrap).set("fetch.wait.max.ms", "5");
-  kafka::KafkaConsumer c(p, "live-e2e", {"crypto.trades"});
-  std::vector<std::int64_t> ids;
-  eventually(
-      [&] {
-        while (auto m = c.poll(std::chrono::milliseconds(20))) ids.push_back(decode_trade(m->value).value->trade_id);
-        return ids.size() >= 10000;
-      },
-      30s, 0ms);
-  REQUIRE(ids.size() == 10000);
-  for (std::size_t i = 0; i < ids.size(); ++i) REQUIRE(ids[i] == 348656870 + static_cast<std::int64_t>(i));
+  check_every_trade_once_in_order(*bootstrap);
+  CHECK(broker.terminate() == 0);
+}
+
+TEST_CASE("binance-producer SIGKILL then restart - resumes at the topic end - no id lost") {
+  FakeExchangeOptions fo;
+  fo.frames = trx_frames();
+  fo.frames_per_second = 1000;
+  fo.rest_trades = trx_trades();
+  FakeExchange ex(fo);
+
+  TempDir dir;
+  Process broker({binary("dev-broker"), "--partitions", "3"}, {}, (dir.path() / "broker.log").string());
+  const auto bootstrap = broker.read_line(30s);
+  REQUIRE(bootstrap.has_value());
+  const int port = free_port();
+  const std::map<std::string, std::string> env{{"KAFKA_BOOTSTRAP_SERVERS", *bootstrap},
+                                               {"ADMIN_PORT", std::to_string(port)},
+                                               {"LOG_FORMAT", "text"},
+                                               {"BINANCE_SYMBOLS", "trxusdt,btcusdt"},
+                                               {"BINANCE_WS_URL", ex.ws_url()},
+                                               {"BINANCE_REST_URL", ex.rest_url()},
+                                               // the recorded trades keep their 2025 times
+                                               {"BINANCE_RESUME_LOOKBACK", "3650d"}};
+  HttpClient http;
+  const auto published = [&] {
+    const auto body = http.get("http://127.0.0.1:" + std::to_string(port) + "/metrics").body;
+    const std::string name = "\ncryptoflow_binance_trades_total ";
+    const auto at = body.find(name);
+    return at == std::string::npos ? 0 : std::stoll(body.substr(at + name.size()));
+  };
+  const auto log1 = (dir.path() / "producer1.log").string(), log2 = (dir.path() / "producer2.log").string();
+  {
+    Process first({binary("binance-producer")}, env, log1);
+    REQUIRE(eventually([&] { return published() > 2'000; }, 30s));
+    first.signal(SIGKILL);  // whatever librdkafka still held is gone with it
+    REQUIRE(first.wait(10s).has_value());
+  }
+  std::this_thread::sleep_for(1500ms);  // the exchange trades on: ~1,500 ids the second must backfill
+  Process second({binary("binance-producer")}, env, log2);
+  REQUIRE(eventually([&] { return ex.finished(); }, 60s));
+  CHECK(eventually([&] { return read_file(log2).find("resuming after the topic's last trade") != std::string::npos; },
+                   10s));
+  REQUIRE(eventually([&] { return published() > 0; }, 30s));
+  CHECK(second.terminate() == 0);
+  INFO("first producer log:\n" << read_file(log1) << "\nsecond producer log:\n" << read_file(log2));
+  CHECK(read_file(log2).find("trades lost") == std::string::npos);
+
+  check_every_trade_once_in_order(*bootstrap);
   CHECK(broker.terminate() == 0);
 }

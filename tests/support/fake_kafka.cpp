@@ -426,14 +426,17 @@ void FakeReader::scan(const TopicPartition& tp, const std::function<void(const k
   }
 }
 
-std::optional<kafka::Record> FakeReader::newest(const TopicPartition& tp, std::string_view key, std::int64_t from,
-                                                std::chrono::milliseconds, const std::function<bool()>& cancelled) {
+std::optional<kafka::Record> FakeReader::newest(const TopicPartition& tp, std::string_view key,
+                                                std::int64_t not_before_ms, std::chrono::milliseconds,
+                                                const std::function<bool()>& cancelled) {
   if (on_newest) on_newest(tp);
   if (cancelled && cancelled()) throw kafka::Cancelled("newest record of a key: stopped");
   ++lookups_;
   const auto records = cluster_.committed_records(tp);
-  for (auto it = records.rbegin(); it != records.rend() && it->offset >= from; ++it)
+  for (auto it = records.rbegin(); it != records.rend(); ++it) {  // back to the first record older than the bound
     if (it->key == key) return *it;
+    if (it->timestamp < not_before_ms) break;
+  }
   return std::nullopt;
 }
 

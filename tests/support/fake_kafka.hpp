@@ -169,7 +169,7 @@ class FakeReader final : public kafka::Reader {
  public:
   explicit FakeReader(FakeCluster& cluster) : cluster_(cluster) {}
   std::int32_t partition_count(const std::string& topic, std::chrono::milliseconds) override;
-  std::optional<kafka::Record> newest(const kafka::TopicPartition& tp, std::string_view key, std::int64_t from,
+  std::optional<kafka::Record> newest(const kafka::TopicPartition& tp, std::string_view key, std::int64_t not_before_ms,
                                       std::chrono::milliseconds, const std::function<bool()>& cancelled) override;
   void scan(const kafka::TopicPartition& tp, const std::function<void(const kafka::Record&)>& each,
             std::chrono::milliseconds, const std::function<bool()>& cancelled) override;

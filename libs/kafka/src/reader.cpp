@@ -141,12 +141,12 @@ void KafkaReader::scan(const TopicPartition& partition, const std::function<void
 }
 
 std::optional<Record> KafkaReader::newest(const TopicPartition& partition, std::string_view key,
-                                          std::int64_t from_offset, std::chrono::milliseconds timeout,
+                                          std::int64_t not_before_ms, std::chrono::milliseconds timeout,
                                           const std::function<bool()>& cancelled) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto left = [&] { return std::chrono::milliseconds(native::remaining_ms(deadline)); };
   const auto w = watermarks(partition, left());
-  const auto low = std::max(w.low, from_offset);
+  const auto low = w.low;
   std::int64_t end = w.high;
   std::int64_t step = 64;
   const Unassign unassign{*this};
@@ -154,6 +154,7 @@ std::optional<Record> KafkaReader::newest(const TopicPartition& partition, std::
     const auto start = std::max(low, end - step);
     assign({{partition, start}});
     std::optional<Record> found;
+    bool recent = false;  // a record of this step at or after not_before_ms
     for (;;) {
       if (cancelled && cancelled()) throw Cancelled("newest record of a key: stopped");
       if (left().count() == 0)
@@ -165,9 +166,11 @@ std::optional<Record> KafkaReader::newest(const TopicPartition& partition, std::
         continue;
       }
       if (r->offset >= end) break;
+      recent = recent || r->timestamp >= not_before_ms;
       if (r->key == key) found = std::move(r);
     }
     if (found) return found;
+    if (!recent) break;  // the whole step is older than the bound
     end = start;
     step *= 4;
   }

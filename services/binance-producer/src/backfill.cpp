@@ -77,7 +77,8 @@ BackfillResult backfill(const RestGet& get, const std::string& rest_base, bool a
                         std::int64_t from, std::int64_t to, std::int64_t now_ms,
                         const std::function<void(std::chrono::milliseconds)>& sleep, int max_pages) {
   BackfillResult r;
-  std::int64_t next = from;
+  const std::int64_t most = static_cast<std::int64_t>(std::max(max_pages, 0)) * kBackfillPage;
+  std::int64_t next = to - from + 1 > most ? to - most + 1 : from;
   std::string base = rest_base;
   while (!base.empty() && base.back() == '/') base.pop_back();
   for (int page = 0; page < max_pages && next <= to; ++page) {
@@ -113,7 +114,9 @@ BackfillResult backfill(const RestGet& get, const std::string& rest_base, bool a
     }
   }
   r.missing = to - from + 1 - static_cast<std::int64_t>(r.trades.size());
-  if (r.missing > 0 && r.error.empty()) r.error = "page limit reached";
+  if (r.missing > 0 && r.error.empty())
+    r.error =
+        "the gap is longer than the backfill limit of " + std::to_string(most) + " trades; its newest were fetched";
   return r;
 }
 

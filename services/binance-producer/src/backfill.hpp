@@ -33,8 +33,9 @@ struct BackfillResult {
   std::string error;          // why, when missing > 0
 };
 
-// Fetches ids [from, to] of symbol (at most max_pages pages; retries 429/418/5xx up to 3 times,
-// honouring Retry-After). `sleep` waits (a parameter so tests need not).
+// Fetches ids [from, to] of symbol (at most max_pages pages: of a longer gap, the newest ids,
+// which the open windows need; retries 429/418/5xx up to 3 times, honouring Retry-After). `sleep` waits (a parameter so
+// tests need not).
 BackfillResult backfill(const RestGet& get, const std::string& rest_base, bool agg, const std::string& symbol,
                         std::int64_t from, std::int64_t to, std::int64_t now_ms,
                         const std::function<void(std::chrono::milliseconds)>& sleep, int max_pages = 50);

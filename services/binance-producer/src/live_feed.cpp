@@ -40,6 +40,7 @@ LiveFeed::LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& m
       binary_frames_(m.counter("cryptoflow_binance_binary_frames_total", "Binary WebSocket messages (ignored)")),
       pings_(m.counter("cryptoflow_binance_pings_total", "Server pings answered with a pong")),
       connected_gauge_(m.gauge("cryptoflow_binance_connected", "Open WebSocket connections")) {
+  for (const auto& [symbol, id] : options_.resume) tracker_.published(symbol, id);
   std::uint64_t seed = std::random_device{}();
   for (const auto& u : options_.urls) slots_.push_back(std::make_unique<Slot>(ioc_, u, options_, seed++));
 }
@@ -195,8 +196,9 @@ void LiveFeed::on_trade(const Trade& t) {
   }
   if (r.verdict == GapTracker::Verdict::gap) {
     gaps_.inc();
-    auto res = backfill(rest_, options_.rest_base, options_.agg, t.symbol, r.missing_from, r.missing_to,
-                        wall_clock_ms(), [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); });
+    auto res = backfill(
+        rest_, options_.rest_base, options_.agg, t.symbol, r.missing_from, r.missing_to, wall_clock_ms(),
+        [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }, options_.backfill_max_pages);
     for (const auto& b : res.trades) {
       publisher_.publish_trade(b);
       tracker_.published(b.symbol, b.trade_id);

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ struct LiveOptions {
   int attempts_per_window = 300;
   std::chrono::milliseconds attempt_window = std::chrono::minutes(5);
   WsOptions ws;
+  // The last trade id of each symbol already in the topic (resume.hpp): the first live trade
+  // after it is a gap to backfill, not a fresh start.
+  std::map<std::string, std::int64_t> resume;
+  int backfill_max_pages = 50;  // a longer gap keeps its newest ids; the older ones are counted lost
 };
 
 class LiveFeed {

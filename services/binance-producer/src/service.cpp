@@ -4,12 +4,15 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "cryptoflow/clock.hpp"
 #include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka/producer.hpp"
+#include "cryptoflow/kafka/reader.hpp"
 #include "cryptoflow/log.hpp"
 #include "frame_decoder.hpp"
 #include "publisher.hpp"
 #include "replay.hpp"
+#include "resume.hpp"
 
 namespace cryptoflow::binance {
 namespace {
@@ -50,6 +53,20 @@ RestGet rest_over(HttpClient& http) {
   };
 }
 
+// Each symbol's newest trade in the last resume_lookback of the topic. A failure here fails the
+// start (and the orchestrator restarts it): streaming without knowing where the topic ends
+// would lose the trades made while the producer was away, silently.
+std::map<std::string, std::int64_t> resume_points(const Options& o, ServiceHost& host) {
+  kafka::KafkaReader reader(o.kafka, "binance-producer-resume");
+  auto points = last_trade_ids(reader, o.topic, o.symbols, wall_clock_ms() - o.resume_lookback.count(),
+                               std::chrono::seconds(60), host.stop_token());
+  for (const auto& [symbol, id] : points)
+    log_info("resuming after the topic's last trade", {{"symbol", symbol}, {"trade_id", id}});
+  log_info("resume points read", {{"symbols", static_cast<std::int64_t>(o.symbols.size())},
+                                  {"found", static_cast<std::int64_t>(points.size())}});
+  return points;
+}
+
 }  // namespace
 
 ServiceInfo service_info() {
@@ -65,6 +82,9 @@ ServiceInfo service_info() {
                               {"BINANCE_RECONNECT_MIN", "1s", "first reconnect delay (doubles, with jitter)"},
                               {"BINANCE_RECONNECT_MAX", "60s", "largest reconnect delay"},
                               {"BINANCE_MAX_FRAME_BYTES", "65536", "larger WebSocket messages close the connection"},
+                              {"BINANCE_RESUME_LOOKBACK", "24h",
+                               "live: at start, look this far back in the trades topic for each symbol's last trade "
+                               "and backfill from it; 0 = start from the live stream"},
                               {"REPLAY_FILE", "",
                                "replay recorded frames instead of connecting (one JSON event or combined-stream "
                                "wrapper per line, optionally prefixed '<ts>: ')"},
@@ -86,6 +106,8 @@ Options parse(const Config& config) {
   else if (!std::ifstream(o.replay_file))
     throw ConfigError("REPLAY_FILE='" + o.replay_file + "' cannot be read");
   o.topic = config.str("TRADES_TOPIC");
+  o.symbols = topic_keys(config.list("BINANCE_SYMBOLS"));
+  o.resume_lookback = std::chrono::milliseconds(config.duration_ms("BINANCE_RESUME_LOOKBACK"));
   o.kafka = kafka::Properties::from_config(config);
   o.http.retry_after_max = std::chrono::milliseconds(config.duration_ms("RETRY_AFTER_MAX"));
   return o;
@@ -99,8 +121,14 @@ int run(const Options& o, ServiceHost& host) {
       host.readiness().add("kafka reachable", [&] { return producer.reachable(std::chrono::milliseconds(500)); });
 
   if (o.live) {
+    auto live = *o.live;
+    try {
+      if (o.resume_lookback.count() > 0) live.resume = resume_points(o, host);
+    } catch (const kafka::Cancelled&) {  // SIGTERM while looking
+      return 0;
+    }
     HttpClient http(o.http);
-    LiveFeed feed(*o.live, publisher, host.metrics(), rest_over(http));
+    LiveFeed feed(live, publisher, host.metrics(), rest_over(http));
     const auto connected = host.readiness().add("exchange connected", [&] { return feed.connected(); });
     log_info("streaming",
              {{"connections", static_cast<int>(o.live->urls.size())}, {"stream", o.stream}, {"topic", o.topic}});

@@ -18,7 +18,9 @@ struct Options {
   double replay_speed = 0;
   std::string topic;
   kafka::Properties kafka;
-  HttpOptions http;  // for backfill over REST
+  HttpOptions http;                                       // for backfill over REST
+  std::vector<std::string> symbols;                       // as they key the topic (upper case)
+  std::chrono::milliseconds resume_lookback{86'400'000};  // live: where to look for each symbol's last trade; 0: do not
 };
 
 ServiceInfo service_info();

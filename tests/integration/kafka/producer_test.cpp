@@ -45,6 +45,28 @@ TEST_CASE("Producer to consumer: keys - values - timestamps and headers arrive -
   CHECK(seen.size() == 600);
 }
 
+TEST_CASE("default_partition names the partition librdkafka's partitioner puts each key in") {
+  DevBroker broker({1, 0, 7}, {"t.partitioner"});
+  MetricsRegistry metrics;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 200; ++i) keys.push_back((i % 2 ? "SYM" : "btcusdt-") + std::to_string(i * 7919));
+  {
+    kafka::KafkaProducer p(props_for(broker), metrics);
+    for (const auto& k : keys) produce(p, "t.partitioner", k, "v");
+    REQUIRE_NOTHROW(p.flush(30s));
+  }
+  kafka::KafkaConsumer c(props_for(broker), "g.partitioner", {"t.partitioner"});
+  const auto records = consume(c, keys.size());
+  REQUIRE(records.size() == keys.size());
+  std::set<std::int32_t> used;
+  for (const auto& r : records) {
+    INFO(r.key);
+    CHECK(r.partition == kafka::default_partition(r.key, 7));
+    used.insert(r.partition);
+  }
+  CHECK(used.size() == 7);
+}
+
 TEST_CASE("A full local queue makes produce wait - nothing is dropped") {
   DevBroker broker({1, 0, 2}, {"t.full"});
   MetricsRegistry metrics;

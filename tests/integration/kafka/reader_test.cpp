@@ -12,15 +12,15 @@ using namespace cryptoflow;
 using namespace cryptoflow::test;
 using namespace std::chrono_literals;
 
-TEST_CASE("newest: the last record of a key - far back too - within an offset range - none for an unknown key") {
+TEST_CASE("newest: the last record of a key - far back too - not behind a time bound - none for an unknown key") {
   DevBroker broker({1, 0, 1}, {"t.state"});
   MetricsRegistry metrics;
   kafka::KafkaProducer p(props_for(broker), metrics);
-  produce(p, "t.state", "old", "first");
-  produce(p, "t.state", "a", "a1");
-  for (int i = 0; i < 3000; ++i) produce(p, "t.state", "b", "b" + std::to_string(i));  // reads back in steps
-  produce(p, "t.state", "a", "a2");
-  for (int i = 0; i < 100; ++i) produce(p, "t.state", "b", "later");
+  produce(p, "t.state", "old", "first", 1'000);
+  produce(p, "t.state", "a", "a1", 2'000);
+  for (int i = 0; i < 3000; ++i) produce(p, "t.state", "b", "b" + std::to_string(i), 3'000 + i);  // read back in steps
+  produce(p, "t.state", "a", "a2", 10'000);
+  for (int i = 0; i < 100; ++i) produce(p, "t.state", "b", "later", 10'001);
   p.flush(30s);
   kafka::KafkaReader reader(props_for(broker));
   const kafka::TopicPartition tp{"t.state", 0};
@@ -31,7 +31,8 @@ TEST_CASE("newest: the last record of a key - far back too - within an offset ra
   const auto old = reader.newest(tp, "old", 0, 30s, {});
   REQUIRE(old);
   CHECK(old->offset == 0);
-  CHECK_FALSE(reader.newest(tp, "old", 1, 30s, {}));  // before the range
+  CHECK_FALSE(reader.newest(tp, "old", 6'000, 30s, {}));  // gives up after a step older than the bound
+  CHECK(reader.newest(tp, "old", 1'000, 30s, {}));
   CHECK_FALSE(reader.newest(tp, "nobody", 0, 30s, {}));
   CHECK(reader.partition_count("t.state", 10s) == 1);
 }

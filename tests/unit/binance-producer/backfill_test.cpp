@@ -54,6 +54,18 @@ TEST_CASE("REST backfill: pages of at most 1000 - retries - what it cannot get i
   CHECK(slept == std::vector<std::chrono::milliseconds>{1ms, 1ms});  // Retry-After honoured
   for (const auto& u : urls) CHECK(std::stoll(u.substr(u.find("limit=") + 6)) <= 1000);
 
+  // A gap longer than max_pages pages: its newest ids are fetched, the older ones counted.
+  urls.clear();
+  const auto newest = backfill(
+      get, "https://api.binance.com", false, "BTCUSDT", 1, 2500, 5,
+      [&](std::chrono::milliseconds d) { slept.push_back(d); }, 2);
+  REQUIRE(newest.trades.size() == 2000);
+  CHECK(newest.trades.front().trade_id == 501);
+  CHECK(newest.trades.back().trade_id == 2500);
+  CHECK(newest.missing == 500);
+  CHECK(newest.error.find("longer than the backfill limit of 2000 trades") != std::string::npos);
+  CHECK(urls[0] == "https://api.binance.com/api/v3/historicalTrades?symbol=BTCUSDT&fromId=501&limit=1000");
+
   std::vector<Trade> out;
   std::string error;
   CHECK(parse_rest_trades(R"([{"a":7,"p":"1.5","q":"2","f":10,"l":12,"T":1700000000000,"m":true,"M":true}])", true,

@@ -88,11 +88,14 @@ class Reader {
  public:
   virtual ~Reader() = default;
   [[nodiscard]] virtual std::int32_t partition_count(const std::string& topic, std::chrono::milliseconds timeout) = 0;
-  // The newest record with this key in [from_offset, end of the partition); nothing if none.
-  // Reads backwards in growing steps: a key's newest record is normally near the end. Throws
-  // KafkaError (timed_out) at the timeout, Cancelled as soon as cancelled() is true.
-  virtual std::optional<Record> newest(const TopicPartition& partition, std::string_view key, std::int64_t from_offset,
-                                       std::chrono::milliseconds timeout, const std::function<bool()>& cancelled) = 0;
+  // The newest record with this key; nothing if none. Reads backwards from the end in growing
+  // steps (a key's newest record is normally near the end) and gives up after a step whose
+  // records are all older than not_before_ms (record timestamps; 0: search the whole
+  // partition). Throws KafkaError (timed_out) at the timeout, Cancelled as soon as cancelled()
+  // is true.
+  virtual std::optional<Record> newest(const TopicPartition& partition, std::string_view key,
+                                       std::int64_t not_before_ms, std::chrono::milliseconds timeout,
+                                       const std::function<bool()>& cancelled) = 0;
   // Every record of the partition from its start (the low watermark) to its end as of the call,
   // in offset order, to each(). Throws KafkaError (timed_out) at the timeout, Cancelled once
   // cancelled() is true.

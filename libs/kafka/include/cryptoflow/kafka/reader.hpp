@@ -20,7 +20,7 @@ class KafkaReader final : public Reader {
   KafkaReader& operator=(const KafkaReader&) = delete;
 
   std::int32_t partition_count(const std::string& topic, std::chrono::milliseconds timeout) override;
-  std::optional<Record> newest(const TopicPartition& partition, std::string_view key, std::int64_t from_offset,
+  std::optional<Record> newest(const TopicPartition& partition, std::string_view key, std::int64_t not_before_ms,
                                std::chrono::milliseconds timeout, const std::function<bool()>& cancelled) override;
   void scan(const TopicPartition& partition, const std::function<void(const Record&)>& each,
             std::chrono::milliseconds timeout, const std::function<bool()>& cancelled) override;

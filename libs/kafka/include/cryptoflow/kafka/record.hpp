@@ -55,6 +55,11 @@ struct Message {
   std::optional<std::int32_t> partition{};  // none: the partitioner chooses from the key
 };
 
+// The partition librdkafka's default partitioner (consistent_random) puts a non-empty key in:
+// the key's CRC-32 modulo the partition count. Every service produces with it, so a reader can
+// tell which partition holds a key's records.
+std::int32_t default_partition(std::string_view key, std::int32_t partitions);
+
 // The first offset still in a partition and the offset the next record will get.
 struct Watermarks {
   std::int64_t low = 0;
