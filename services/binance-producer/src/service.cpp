@@ -69,6 +69,15 @@ std::map<std::string, std::int64_t> resume_points(const Options& o, ServiceHost&
 
 }  // namespace
 
+kafka::Properties producer_properties(const kafka::Properties& configured) {
+  auto p = configured;
+  if (const auto t = p.get("message.timeout.ms"); t && *t != "0")
+    log_warn("KAFKA_MESSAGE_TIMEOUT_MS ignored: binance-producer keeps a trade queued until Kafka has it",
+             {{"configured", *t}});
+  p.set("message.timeout.ms", "0");
+  return p;
+}
+
 ServiceInfo service_info() {
   auto vars = common_vars();
   vars.insert(vars.end(), {
@@ -115,7 +124,7 @@ Options parse(const Config& config) {
 
 int run(const Options& o, ServiceHost& host) {
   host.ensure_topics({{o.topic, {}}});
-  kafka::KafkaProducer producer(o.kafka, host.metrics());
+  kafka::KafkaProducer producer(producer_properties(o.kafka), host.metrics());
   Publisher publisher(producer, o.topic, host.metrics());
   const auto kafka_ready =
       host.readiness().add("kafka reachable", [&] { return producer.reachable(std::chrono::milliseconds(500)); });

@@ -23,6 +23,12 @@ struct Options {
   std::chrono::milliseconds resume_lookback{86'400'000};  // live: where to look for each symbol's last trade; 0: do not
 };
 
+// The producer's librdkafka properties: message.timeout.ms is 0 (no limit), whatever was set. A
+// trade handed to librdkafka stays queued until Kafka has it, however long the broker is away:
+// the queue (queue.buffering.max.kbytes) is the bound; once it is full, produce() waits, the
+// sockets are not read, and what the exchange sends meanwhile comes back by backfill.
+kafka::Properties producer_properties(const kafka::Properties& configured);
+
 ServiceInfo service_info();
 Options parse(const Config& config);
 // Live: streams until a stop is requested. Replay: exits once the whole file is delivered.

@@ -15,6 +15,7 @@
 #include "embedded_broker.hpp"
 #include "fake_exchange.hpp"
 #include "replay.hpp"
+#include "service.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;
@@ -26,7 +27,9 @@ namespace {
 struct Run {
   DevBroker broker{{1, 0, 1}, {"crypto.trades"}};
   MetricsRegistry metrics;
-  kafka::KafkaProducer producer{props_for(broker), metrics};
+  // As the service makes it; the test's 1.5 s message timeout is what it must survive.
+  kafka::KafkaProducer producer{binance::producer_properties(props_for(broker).set("message.timeout.ms", "1500")),
+                                metrics};
   binance::Publisher publisher{producer, "crypto.trades", metrics};
   HttpClient http;
   std::unique_ptr<binance::LiveFeed> feed;
@@ -227,5 +230,26 @@ TEST_CASE("live: malformed - binary - oversized and unknown frames are counted a
   CHECK(run.metric("cryptoflow_binance_binary_frames_total") == 1);
   CHECK(run.metric("cryptoflow_binance_ignored_frames_total") == 1 + other);
   CHECK(run.metric("cryptoflow_binance_reconnects_total") == 1);  // the oversized frame closed it (1009)
+  CHECK(run.metric("cryptoflow_binance_unrecoverable_total") == 0);
+}
+
+TEST_CASE("live: Kafka away for longer than the message timeout - no trade id lost") {
+  FakeExchangeOptions fo;
+  fo.frames = trx_frames();
+  fo.frames_per_second = 1000;
+  fo.rest_trades = trx_trades();
+  FakeExchange ex(fo);
+  Run run(ex, fast_options());
+  REQUIRE(eventually([&] { return run.metric("cryptoflow_kafka_messages_delivered_total") > 1'000; }, 30s));
+  run.broker.cluster().set_broker_down(1, true);
+  std::this_thread::sleep_for(5s);  // more than three times the 1.5 s message timeout
+  run.broker.cluster().set_broker_down(1, false);
+  REQUIRE(eventually([&] { return ex.finished(); }, 30s));
+  std::this_thread::sleep_for(500ms);
+  const auto want = expected_ids();
+  const auto ids = run.read_ids(want.size());
+  INFO(difference(ids, want));
+  CHECK(difference(ids, want).empty());
+  CHECK(run.metric("cryptoflow_kafka_delivery_errors_total") == 0);
   CHECK(run.metric("cryptoflow_binance_unrecoverable_total") == 0);
 }
