@@ -249,6 +249,7 @@ FakeExchange::FakeExchange(FakeExchangeOptions options) : options_(std::move(opt
   rest_ = std::make_unique<HttpStandIn>([this](const HttpRequest& req) {
     const bool agg = req.target.rfind("/api/v3/aggTrades", 0) == 0;
     if (!agg && req.target.rfind("/api/v3/historicalTrades", 0) != 0) return HttpReply{404, "{}", {}};
+    if (options_.rest_status != 200) return HttpReply{options_.rest_status, "", {}};
     const auto from = std::stoll(query_param(req.target, "fromId"));
     const auto limit = std::min<long long>(1000, std::stoll(query_param(req.target, "limit")));
     std::vector<Trade> page;

@@ -32,6 +32,7 @@ struct FakeExchangeOptions {
   std::chrono::milliseconds ping_every{0};
   std::vector<Trade> rest_trades;  // what the REST API knows (all trades, id order)
   bool rest_agg = false;
+  int rest_status = 200;  // anything else: every REST call is answered with it, and no body
 };
 
 inline constexpr const char* kBinaryMarker = "\x01binary:";

@@ -109,6 +109,7 @@ BackfillResult backfill(const RestGet& get, const std::string& rest_base, bool a
       progressed = true;
     }
     if (!progressed) {
+      r.past_exchange_end = got.empty() || got.back().trade_id < next;
       r.error = "the exchange returned no trades from id " + std::to_string(next);
       break;
     }

@@ -31,6 +31,9 @@ struct BackfillResult {
   std::vector<Trade> trades;  // ids from..to that the exchange returned, in id order, no duplicates
   std::int64_t missing = 0;   // ids in from..to it did not return
   std::string error;          // why, when missing > 0
+  // The exchange answered that it has no trade from some id of the range on: ids up to `to`
+  // do not exist (yet), so a trade claiming id to + 1 is not one of its trades.
+  bool past_exchange_end = false;
 };
 
 // Fetches ids [from, to] of symbol (at most max_pages pages: of a longer gap, the newest ids,

@@ -37,6 +37,10 @@ LiveFeed::LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& m
       backfilled_(m.counter("cryptoflow_binance_backfilled_total", "Missing trades fetched over REST and published")),
       unrecoverable_(m.counter("cryptoflow_binance_unrecoverable_total", "Missing trades REST could not return")),
       duplicates_(m.counter("cryptoflow_binance_duplicates_dropped_total", "Trades seen twice (not republished)")),
+      implausible_(m.counter("cryptoflow_binance_implausible_ids_total",
+                             "Trades whose id is beyond the exchange's newest by REST (dropped)")),
+      resyncs_(m.counter("cryptoflow_binance_id_resyncs_total",
+                         "Trades whose id is far below the symbol's last id: the symbol started over there")),
       binary_frames_(m.counter("cryptoflow_binance_binary_frames_total", "Binary WebSocket messages (ignored)")),
       pings_(m.counter("cryptoflow_binance_pings_total", "Server pings answered with a pong")),
       connected_gauge_(m.gauge("cryptoflow_binance_connected", "Open WebSocket connections")) {
@@ -194,6 +198,14 @@ void LiveFeed::on_trade(const Trade& t) {
     duplicates_.inc();
     return;
   }
+  if (r.verdict == GapTracker::Verdict::resync) {  // the last id was bogus (REST could not tell), or ids restarted
+    resyncs_.inc();
+    log_warn("trade id far below the symbol's last one; starting the symbol over from it",
+             {{"symbol", t.symbol}, {"trade_id", t.trade_id}, {"last", *tracker_.last(t.symbol)}});
+    tracker_.reset(t.symbol, t.trade_id);
+    publisher_.publish_trade(t);
+    return;
+  }
   if (r.verdict == GapTracker::Verdict::gap) {
     gaps_.inc();
     auto res = backfill(
@@ -204,6 +216,16 @@ void LiveFeed::on_trade(const Trade& t) {
       tracker_.published(b.symbol, b.trade_id);
     }
     backfilled_.inc(res.trades.size());
+    // The exchange's newest id is known and the trade claims one well past it: not a trade of
+    // the exchange (a corrupted or forged frame). Were it published, every real trade up to its
+    // id would be dropped as a repeat. A few ids past it could be REST lagging the stream.
+    const auto newest = res.trades.empty() ? r.missing_from - 1 : res.trades.back().trade_id;
+    if (res.past_exchange_end && t.trade_id - newest > kBackfillPage) {
+      implausible_.inc();
+      log_warn("trade id beyond the exchange's newest; dropped",
+               {{"symbol", t.symbol}, {"trade_id", t.trade_id}, {"exchange_newest", newest}});
+      return;
+    }
     if (res.missing > 0) {
       unrecoverable_.inc(static_cast<std::uint64_t>(res.missing));
       log_error("trades lost: the REST API did not return them", {{"symbol", t.symbol},

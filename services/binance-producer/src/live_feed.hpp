@@ -79,6 +79,8 @@ class LiveFeed {
   Counter& backfilled_;
   Counter& unrecoverable_;
   Counter& duplicates_;
+  Counter& implausible_;
+  Counter& resyncs_;
   Counter& binary_frames_;
   Counter& pings_;
   Gauge& connected_gauge_;

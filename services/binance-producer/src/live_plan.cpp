@@ -41,6 +41,7 @@ Url parse_ws_or_http_url(const std::string& url, const std::string& variable) {
 GapTracker::Result GapTracker::check(const std::string& symbol, std::int64_t id) const {
   auto it = last_.find(symbol);
   if (it == last_.end()) return {Verdict::first};
+  if (id < it->second - kResyncDistance) return {Verdict::resync};
   if (id <= it->second) return {Verdict::duplicate};
   if (id == it->second + 1) return {Verdict::in_order};
   return {Verdict::gap, it->second + 1, id - 1};

@@ -29,7 +29,10 @@ Url parse_ws_or_http_url(const std::string& url, const std::string& variable);
 
 class GapTracker {
  public:
-  enum class Verdict { first, in_order, duplicate, gap };
+  // An id this far below the last one is not a repeat (repeats come from connection overlaps
+  // and are near the last id): the last id was bogus, or the ids started over.
+  static constexpr std::int64_t kResyncDistance = 100'000;
+  enum class Verdict { first, in_order, duplicate, gap, resync };
   struct Result {
     Verdict verdict = Verdict::first;
     std::int64_t missing_from = 0, missing_to = 0;  // inclusive, for a gap
@@ -38,6 +41,8 @@ class GapTracker {
   [[nodiscard]] Result check(const std::string& symbol, std::int64_t id) const;
   // Records that id was published (ids only move forward).
   void published(const std::string& symbol, std::int64_t id);
+  // Starts the symbol over at id (after a resync verdict).
+  void reset(const std::string& symbol, std::int64_t id) { last_[symbol] = id; }
   [[nodiscard]] std::optional<std::int64_t> last(const std::string& symbol) const;
 
  private:

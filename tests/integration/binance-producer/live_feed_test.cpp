@@ -253,3 +253,52 @@ TEST_CASE("live: Kafka away for longer than the message timeout - no trade id lo
   CHECK(run.metric("cryptoflow_kafka_delivery_errors_total") == 0);
   CHECK(run.metric("cryptoflow_binance_unrecoverable_total") == 0);
 }
+
+TEST_CASE("live: a frame with a far-ahead trade id is dropped - it silences nothing") {
+  FakeExchangeOptions fo;
+  fo.frames = trx_frames();
+  auto bogus = fo.frames[3000];
+  const auto at = bogus.find("\"t\":");
+  REQUIRE(at != std::string::npos);
+  bogus.insert(at + 4, "9000");  // id 9000348659870: far beyond anything the exchange has
+  fo.frames.insert(fo.frames.begin() + 3001, bogus);
+  fo.frames_per_second = 2500;
+  fo.rest_trades = trx_trades();
+  FakeExchange ex(fo);
+  Run run(ex, fast_options());
+  REQUIRE(eventually([&] { return ex.finished(); }, 30s));
+  std::this_thread::sleep_for(500ms);
+  const auto want = expected_ids();
+  const auto ids = run.read_ids(want.size());
+  INFO(difference(ids, want));
+  CHECK(difference(ids, want).empty());
+  CHECK(run.metric("cryptoflow_binance_implausible_ids_total") == 1);
+  CHECK(run.metric("cryptoflow_binance_unrecoverable_total") == 0);
+  CHECK(run.metric("cryptoflow_binance_duplicates_dropped_total") == 0);
+}
+
+TEST_CASE("live: a far-ahead trade id that REST cannot check is overcome by the next real trade") {
+  FakeExchangeOptions fo;
+  fo.frames = trx_frames();
+  fo.frames.resize(4000);
+  auto bogus = fo.frames[3000];
+  bogus.insert(bogus.find("\"t\":") + 4, "9000");
+  fo.frames.insert(fo.frames.begin() + 3001, bogus);
+  fo.frames_per_second = 2500;
+  fo.rest_status = 503;  // REST down: the backfill of the jump gets no answer
+  FakeExchange ex(fo);
+  auto o = fast_options();
+  o.backfill_max_pages = 1;
+  Run run(ex, o);
+  REQUIRE(eventually([&] { return ex.finished(); }, 30s));
+  // The feed reads on once the backfill's retries (3.5 s) are over.
+  REQUIRE(eventually([&] { return run.metric("cryptoflow_binance_trades_total") >= 4001; }, 30s));
+  auto want = expected_ids();
+  want.resize(4000);
+  want.insert(want.begin() + 3001, 9000348659870);  // published: nothing could tell it was bogus
+  const auto ids = run.read_ids(want.size());
+  INFO(difference(ids, want));
+  CHECK(difference(ids, want).empty());
+  CHECK(run.metric("cryptoflow_binance_id_resyncs_total") == 1);
+  CHECK(run.metric("cryptoflow_binance_implausible_ids_total") == 0);
+}

@@ -65,6 +65,19 @@ TEST_CASE("REST backfill: pages of at most 1000 - retries - what it cannot get i
   CHECK(newest.missing == 500);
   CHECK(newest.error.find("longer than the backfill limit of 2000 trades") != std::string::npos);
   CHECK(urls[0] == "https://api.binance.com/api/v3/historicalTrades?symbol=BTCUSDT&fromId=501&limit=1000");
+  CHECK_FALSE(newest.past_exchange_end);
+
+  // Ids the exchange does not have: it answers with an empty page.
+  const auto beyond = backfill(get, "https://api.binance.com", false, "BTCUSDT", 2'400, 9'000, 5,
+                               [&](std::chrono::milliseconds d) { slept.push_back(d); });
+  CHECK(beyond.trades.size() == 101);  // 2400..2500
+  CHECK(beyond.past_exchange_end);
+  const auto down = backfill(
+      [](const std::string&) {
+        return RestAnswer{503, "", {}};
+      },
+      "https://x", false, "BTCUSDT", 1, 10, 5, [](std::chrono::milliseconds) {});
+  CHECK_FALSE(down.past_exchange_end);  // no answer tells nothing
 
   std::vector<Trade> out;
   std::string error;

@@ -55,6 +55,12 @@ TEST_CASE("Gap tracker: in order - duplicates - gaps per symbol") {
   g.published("A", 15);
   g.published("A", 12);  // never moves back
   CHECK(*g.last("A") == 15);
+  // Far below the last id: not a repeat but a new start (the last id was bogus).
+  g.published("A", 5'000'000);
+  CHECK(g.check("A", 5'000'000 - GapTracker::kResyncDistance).verdict == GapTracker::Verdict::duplicate);
+  CHECK(g.check("A", 4'000'000).verdict == GapTracker::Verdict::resync);
+  g.reset("A", 4'000'000);
+  CHECK(g.check("A", 4'000'001).verdict == GapTracker::Verdict::in_order);
 }
 
 TEST_CASE("Backoff grows with jitter and resets - the attempt budget holds any window") {
