@@ -32,7 +32,11 @@ struct FakeExchangeOptions {
   std::chrono::milliseconds ping_every{0};
   std::vector<Trade> rest_trades;  // what the REST API knows (all trades, id order)
   bool rest_agg = false;
-  int rest_status = 200;  // anything else: every REST call is answered with it, and no body
+  // The first rest_failures REST calls (all of them if < 0) are answered with rest_status (if not
+  // 200), no body, and rest_retry_after as Retry-After if set.
+  int rest_status = 200;
+  int rest_failures = -1;
+  std::string rest_retry_after;
 };
 
 inline constexpr const char* kBinaryMarker = "\x01binary:";
@@ -67,6 +71,7 @@ class FakeExchange {
   std::unique_ptr<HttpStandIn> rest_;
   std::unique_ptr<Impl> impl_;
   std::atomic<int> sessions_{0};
+  std::atomic<int> rest_calls_{0};
   mutable std::mutex mu_;
   std::vector<std::chrono::steady_clock::time_point> accepts_;
   std::vector<std::string> targets_, pings_, pongs_;

@@ -1,6 +1,10 @@
 #include "live_feed.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
 
 #include "cryptoflow/clock.hpp"
@@ -24,6 +28,68 @@ struct LiveFeed::Slot {
   boost::asio::steady_timer retry_timer, rotate_timer, overlap_timer;
 };
 
+// Runs backfills one at a time on its own thread and posts each result to the feed's thread.
+// Its waits (between retries) end at once on stop().
+class LiveFeed::Worker {
+ public:
+  Worker(LiveFeed& feed) : feed_(feed), thread_([this] { loop(); }) {}
+  ~Worker() { stop(); }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  void submit(std::string symbol, std::int64_t from, std::int64_t to) {
+    std::lock_guard lock(mu_);
+    jobs_.push_back({std::move(symbol), from, to});
+    cv_.notify_all();
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Job {
+    std::string symbol;
+    std::int64_t from = 0, to = 0;
+  };
+  void loop() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (stopping_) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      const auto& o = feed_.options_;
+      auto result = backfill(
+          feed_.rest_, o.rest_base, o.agg, job.symbol, job.from, job.to, wall_clock_ms(),
+          [this](std::chrono::milliseconds d) {
+            std::unique_lock lock(mu_);
+            cv_.wait_for(lock, d, [&] { return stopping_; });
+          },
+          o.backfill_max_pages);
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return;  // the feed's thread no longer runs handlers
+      }
+      boost::asio::post(feed_.ioc_, [this, symbol = std::move(job.symbol), r = std::move(result)]() mutable {
+        feed_.on_backfilled(symbol, std::move(r));
+      });
+    }
+  }
+  LiveFeed& feed_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 LiveFeed::LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& m, RestGet rest)
     : options_(std::move(options)),
       publisher_(publisher),
@@ -41,6 +107,10 @@ LiveFeed::LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& m
                              "Trades whose id is beyond the exchange's newest by REST (dropped)")),
       resyncs_(m.counter("cryptoflow_binance_id_resyncs_total",
                          "Trades whose id is far below the symbol's last id: the symbol started over there")),
+      deferred_(m.counter("cryptoflow_binance_deferred_total",
+                          "Live trades not held during a backfill (over max_held): fetched by the next one")),
+      behind_gauge_(m.gauge("cryptoflow_binance_symbols_behind", "Symbols whose gap is being backfilled")),
+      held_gauge_(m.gauge("cryptoflow_binance_held_trades", "Live trades held until their symbol's backfill ends")),
       binary_frames_(m.counter("cryptoflow_binance_binary_frames_total", "Binary WebSocket messages (ignored)")),
       pings_(m.counter("cryptoflow_binance_pings_total", "Server pings answered with a pong")),
       connected_gauge_(m.gauge("cryptoflow_binance_connected", "Open WebSocket connections")) {
@@ -49,12 +119,16 @@ LiveFeed::LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& m
   for (const auto& u : options_.urls) slots_.push_back(std::make_unique<Slot>(ioc_, u, options_, seed++));
 }
 
-LiveFeed::~LiveFeed() = default;
+LiveFeed::~LiveFeed() = default;  // worker_ first: it posts to ioc_
 
 void LiveFeed::run(const std::function<bool()>& stop) {
   auto guard = boost::asio::make_work_guard(ioc_);
+  worker_ = std::make_unique<Worker>(*this);
   for (auto& s : slots_) connect(*s, false);
   while (!stop()) ioc_.run_for(std::chrono::milliseconds(100));
+  // Trades held for a backfill are not published: they are not in the topic, so the next start
+  // resumes before them.
+  worker_->stop();
   for (auto& s : slots_) {
     for (auto* t : {&s->retry_timer, &s->rotate_timer, &s->overlap_timer}) t->cancel();
     for (auto& c : {s->current, s->replacement})
@@ -193,55 +267,87 @@ void LiveFeed::on_message(Slot& slot, std::string_view payload, bool binary) {
 }
 
 void LiveFeed::on_trade(const Trade& t) {
+  if (const auto p = pending_.find(t.symbol); p != pending_.end()) {  // its gap is being fetched
+    if (const auto last = tracker_.last(t.symbol); (last && t.trade_id <= *last) ||
+                                                   t.trade_id == p->second.trigger.trade_id ||
+                                                   p->second.held.count(t.trade_id) == 1) {
+      duplicates_.inc();
+    } else if (held_ >= options_.max_held) {
+      deferred_.inc();  // not lost: past the last id, so the next gap fetches it
+    } else {
+      p->second.held.emplace(t.trade_id, t);
+      held_gauge_.set(static_cast<double>(++held_));
+    }
+    return;
+  }
   const auto r = tracker_.check(t.symbol, t.trade_id);
-  if (r.verdict == GapTracker::Verdict::duplicate) {
-    duplicates_.inc();
-    return;
-  }
-  if (r.verdict == GapTracker::Verdict::resync) {  // the last id was bogus (REST could not tell), or ids restarted
-    resyncs_.inc();
-    log_warn("trade id far below the symbol's last one; starting the symbol over from it",
-             {{"symbol", t.symbol}, {"trade_id", t.trade_id}, {"last", *tracker_.last(t.symbol)}});
-    tracker_.reset(t.symbol, t.trade_id);
-    publisher_.publish_trade(t);
-    return;
-  }
-  if (r.verdict == GapTracker::Verdict::gap) {
-    gaps_.inc();
-    auto res = backfill(
-        rest_, options_.rest_base, options_.agg, t.symbol, r.missing_from, r.missing_to, wall_clock_ms(),
-        [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }, options_.backfill_max_pages);
-    for (const auto& b : res.trades) {
-      publisher_.publish_trade(b);
-      tracker_.published(b.symbol, b.trade_id);
-    }
-    backfilled_.inc(res.trades.size());
-    // The exchange's newest id is known and the trade claims one well past it: not a trade of
-    // the exchange (a corrupted or forged frame). Were it published, every real trade up to its
-    // id would be dropped as a repeat. A few ids past it could be REST lagging the stream.
-    const auto newest = res.trades.empty() ? r.missing_from - 1 : res.trades.back().trade_id;
-    if (res.past_exchange_end && t.trade_id - newest > kBackfillPage) {
-      implausible_.inc();
-      log_warn("trade id beyond the exchange's newest; dropped",
-               {{"symbol", t.symbol}, {"trade_id", t.trade_id}, {"exchange_newest", newest}});
+  switch (r.verdict) {
+    case GapTracker::Verdict::duplicate: duplicates_.inc(); return;
+    case GapTracker::Verdict::resync:  // the last id was bogus (REST could not tell), or ids restarted
+      resyncs_.inc();
+      log_warn("trade id far below the symbol's last one; starting the symbol over from it",
+               {{"symbol", t.symbol}, {"trade_id", t.trade_id}, {"last", *tracker_.last(t.symbol)}});
+      tracker_.reset(t.symbol, t.trade_id);
+      publisher_.publish_trade(t);
       return;
-    }
+    case GapTracker::Verdict::gap: start_backfill(t, r); return;
+    case GapTracker::Verdict::first:
+    case GapTracker::Verdict::in_order: publish(t); return;
+  }
+}
+
+void LiveFeed::publish(const Trade& t) {
+  publisher_.publish_trade(t);
+  tracker_.published(t.symbol, t.trade_id);
+}
+
+void LiveFeed::start_backfill(const Trade& trigger, const GapTracker::Result& gap) {
+  gaps_.inc();
+  pending_[trigger.symbol] = Pending{trigger, gap.missing_from, gap.missing_to, {}};
+  update_behind();
+  worker_->submit(trigger.symbol, gap.missing_from, gap.missing_to);
+}
+
+void LiveFeed::on_backfilled(const std::string& symbol, BackfillResult res) {
+  auto it = pending_.find(symbol);
+  if (it == pending_.end()) return;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  held_ -= p.held.size();
+  held_gauge_.set(static_cast<double>(held_));
+  update_behind();
+  const Trade& t = p.trigger;
+  for (const auto& b : res.trades) publish(b);
+  backfilled_.inc(res.trades.size());
+  // The exchange's newest id is known and the trade claims one well past it: not a trade of
+  // the exchange (a corrupted or forged frame). Were it published, every real trade up to its
+  // id would be dropped as a repeat. A few ids past it could be REST lagging the stream.
+  const auto newest = res.trades.empty() ? p.from - 1 : res.trades.back().trade_id;
+  if (res.past_exchange_end && t.trade_id - newest > kBackfillPage) {
+    implausible_.inc();
+    log_warn("trade id beyond the exchange's newest; dropped",
+             {{"symbol", t.symbol}, {"trade_id", t.trade_id}, {"exchange_newest", newest}});
+  } else {
     if (res.missing > 0) {
       unrecoverable_.inc(static_cast<std::uint64_t>(res.missing));
-      log_error("trades lost: the REST API did not return them", {{"symbol", t.symbol},
-                                                                  {"from", r.missing_from},
-                                                                  {"to", r.missing_to},
-                                                                  {"missing", res.missing},
-                                                                  {"error", res.error}});
+      log_error("trades lost: the REST API did not return them",
+                {{"symbol", t.symbol}, {"from", p.from}, {"to", p.to}, {"missing", res.missing}, {"error", res.error}});
     }
     gap_log_(LogLevel::info, "gap filled",
              {{"symbol", t.symbol},
-              {"from", r.missing_from},
-              {"to", r.missing_to},
+              {"from", p.from},
+              {"to", p.to},
               {"backfilled", static_cast<std::int64_t>(res.trades.size())}});
+    publish(t);
   }
-  publisher_.publish_trade(t);
-  tracker_.published(t.symbol, t.trade_id);
+  // What arrived meanwhile, in id order, as if it arrived now: repeats of the backfill are
+  // dropped, and a new gap among them starts the next backfill (the rest is held again).
+  for (const auto& [id, h] : p.held) on_trade(h);
+}
+
+void LiveFeed::update_behind() {
+  behind_ = static_cast<int>(pending_.size());
+  behind_gauge_.set(static_cast<double>(pending_.size()));
 }
 
 }  // namespace cryptoflow::binance

@@ -7,7 +7,11 @@
 //     is opened; the old one is closed once the new one delivers, and the two overlap briefly;
 //   - every trade goes through a per-symbol GapTracker: a repeated id is dropped, a jump in ids
 //     (after a reconnect, or anywhere) is filled from the REST API first, in id order.
-// Everything runs on one thread; a full Kafka queue blocks it, which stops reading the sockets.
+// The connections, the gap tracker and publishing run on one thread (run()'s); a full Kafka
+// queue blocks it, which stops reading the sockets. Backfills run on a second thread, one at a
+// time: while a symbol's gap is fetched, its live trades are held (at most max_held, all symbols
+// together; the rest come back by the next backfill), the sockets are read and pings answered,
+// and behind() counts the symbol.
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -43,7 +47,8 @@ struct LiveOptions {
   // The last trade id of each symbol already in the topic (resume.hpp): the first live trade
   // after it is a gap to backfill, not a fresh start.
   std::map<std::string, std::int64_t> resume;
-  int backfill_max_pages = 50;  // a longer gap keeps its newest ids; the older ones are counted lost
+  int backfill_max_pages = 50;     // a longer gap keeps its newest ids; the older ones are counted lost
+  std::size_t max_held = 200'000;  // live trades held while their symbol is backfilled
 };
 
 class LiveFeed {
@@ -54,6 +59,8 @@ class LiveFeed {
   void run(const std::function<bool()>& stop);
   // True while every URL has an open connection.
   [[nodiscard]] bool connected() const { return open_connections_.load() >= static_cast<int>(slots_.size()); }
+  // Symbols whose gap is being backfilled (thread-safe, for /readyz).
+  [[nodiscard]] int behind() const { return behind_.load(); }
 
  private:
   struct Slot;
@@ -62,7 +69,18 @@ class LiveFeed {
   void schedule_rotation(Slot& slot);
   void on_message(Slot& slot, std::string_view payload, bool binary);
   void on_trade(const Trade& t);
+  void publish(const Trade& t);
+  void start_backfill(const Trade& trigger, const GapTracker::Result& gap);
+  void on_backfilled(const std::string& symbol, BackfillResult result);
   void update_connected();
+  void update_behind();
+
+  struct Pending {  // a symbol being backfilled
+    Trade trigger;  // the trade that revealed the gap
+    std::int64_t from = 0, to = 0;
+    std::map<std::int64_t, Trade> held;  // live trades since, by id
+  };
+  class Worker;
 
   LiveOptions options_;
   Publisher& publisher_;
@@ -71,6 +89,10 @@ class LiveFeed {
   boost::asio::ssl::context tls_;
   std::vector<std::unique_ptr<Slot>> slots_;
   GapTracker tracker_;
+  std::map<std::string, Pending> pending_;
+  std::size_t held_ = 0;
+  std::atomic<int> behind_{0};
+  std::unique_ptr<Worker> worker_;
   CallBudget budget_;  // connection attempts, on steady-clock milliseconds
   std::atomic<int> open_connections_{0};
   Counter& reconnects_;
@@ -81,6 +103,9 @@ class LiveFeed {
   Counter& duplicates_;
   Counter& implausible_;
   Counter& resyncs_;
+  Counter& deferred_;
+  Gauge& behind_gauge_;
+  Gauge& held_gauge_;
   Counter& binary_frames_;
   Counter& pings_;
   Gauge& connected_gauge_;

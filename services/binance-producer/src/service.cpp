@@ -139,6 +139,7 @@ int run(const Options& o, ServiceHost& host) {
     HttpClient http(o.http);
     LiveFeed feed(live, publisher, host.metrics(), rest_over(http));
     const auto connected = host.readiness().add("exchange connected", [&] { return feed.connected(); });
+    const auto caught_up = host.readiness().add("no symbol behind (backfilling)", [&] { return feed.behind() == 0; });
     log_info("streaming",
              {{"connections", static_cast<int>(o.live->urls.size())}, {"stream", o.stream}, {"topic", o.topic}});
     feed.run(host.stop_token());

@@ -41,7 +41,8 @@ struct Run {
     o.rest_base = ex.rest_url();
     feed = std::make_unique<binance::LiveFeed>(o, publisher, metrics, [this](const std::string& url) {
       const auto r = http.get(url);
-      return binance::RestAnswer{static_cast<int>(r.error.empty() ? r.status : 0), r.body, {}};
+      return binance::RestAnswer{static_cast<int>(r.error.empty() ? r.status : 0), r.body,
+                                 r.retry_after.value_or(std::chrono::milliseconds(0))};
     });
     thread = std::thread([this] { feed->run([this] { return stop.load(); }); });
   }
@@ -301,4 +302,57 @@ TEST_CASE("live: a far-ahead trade id that REST cannot check is overcome by the 
   CHECK(difference(ids, want).empty());
   CHECK(run.metric("cryptoflow_binance_id_resyncs_total") == 1);
   CHECK(run.metric("cryptoflow_binance_implausible_ids_total") == 0);
+}
+
+TEST_CASE("live: while a gap is backfilled the connection is read - held trades follow in order") {
+  FakeExchangeOptions fo;
+  fo.frames = trx_frames();
+  fo.frames_per_second = 2500;
+  fo.drop_after = 3000;
+  fo.rest_trades = trx_trades();
+  fo.rest_status = 429;  // the backfill's first three calls wait 0.5 s, 1 s and 2 s
+  fo.rest_failures = 3;
+  FakeExchange ex(fo);
+  Run run(ex, fast_options());
+  REQUIRE(eventually([&] { return run.metrics.value("cryptoflow_binance_symbols_behind") == 1; }, 30s, 1ms));
+  const auto frames_then = run.metric("cryptoflow_binance_frames_total");
+  // Live frames keep coming in while the symbol is behind (the old code read nothing until the
+  // backfill was over).
+  CHECK(eventually(
+      [&] {
+        return run.metrics.value("cryptoflow_binance_symbols_behind") == 1 &&
+               run.metric("cryptoflow_binance_frames_total") > frames_then + 500;
+      },
+      20s, 1ms));
+  CHECK(run.metrics.value("cryptoflow_binance_held_trades") > 0);
+  REQUIRE(
+      eventually([&] { return ex.finished() && run.metrics.value("cryptoflow_binance_symbols_behind") == 0; }, 30s));
+  std::this_thread::sleep_for(500ms);
+  const auto want = expected_ids();
+  const auto ids = run.read_ids(want.size());
+  INFO(difference(ids, want));
+  CHECK(difference(ids, want).empty());
+  CHECK(run.metric("cryptoflow_binance_unrecoverable_total") == 0);
+  CHECK(run.metrics.value("cryptoflow_binance_held_trades") == 0);
+}
+
+TEST_CASE("live: a stop during a backfill's Retry-After wait returns at once") {
+  FakeExchangeOptions fo;
+  fo.frames = trx_frames();
+  fo.frames_per_second = 2500;
+  fo.drop_after = 3000;
+  fo.rest_trades = trx_trades();
+  fo.rest_status = 418;  // banned: Retry-After 50 s
+  fo.rest_retry_after = "50";
+  FakeExchange ex(fo);
+  Run run(ex, fast_options());
+  REQUIRE(eventually([&] { return run.metrics.value("cryptoflow_binance_symbols_behind") == 1; }, 30s, 1ms));
+  std::this_thread::sleep_for(500ms);  // in the wait
+  const auto t0 = std::chrono::steady_clock::now();
+  run.stop = true;
+  run.thread.join();
+  run.thread = std::thread([] {});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  // The close handshakes get up to 2 s; a wait that ignored the stop would take 50 s.
+  CHECK(took < 10s);
 }
