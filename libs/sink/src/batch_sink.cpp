@@ -81,7 +81,8 @@ void BatchSink::loop(const std::function<bool()>& stop) {
     // While a write is out, poll briefly so that its end is noticed soon.
     if (auto m = poll(std::chrono::milliseconds(flight_ ? 5 : 50))) add(std::move(*m));
     if (flight_ && flight_->outcome.wait_for(std::chrono::seconds(0)) == std::future_status::ready) ok = land(stop);
-    const bool full = batch_.records.size() >= options_.batch_size;
+    const bool full = batch_.records.size() >= options_.batch_size ||
+                      (options_.batch_bytes > 0 && batch_.body.size() >= options_.batch_bytes);
     const bool due =
         !batch_.records.empty() && std::chrono::steady_clock::now() - batch_.started >= options_.flush_interval;
     if (ok && (full || due)) {

@@ -6,6 +6,16 @@
 
 namespace cryptoflow::elastic {
 
+sink::Disposition item_disposition(int status) {
+  // Refusals of the cluster or the index, not of the document: an index write block (403
+  // cluster_block_exception), an index that does not exist with auto-create off (404
+  // index_not_found_exception), credentials (401), a timeout (408), back-pressure (429), the
+  // cluster's own trouble (5xx). They pass; the record waits, like in an outage.
+  if (status == 401 || status == 403 || status == 404 || status == 408 || status == 429 || status >= 500)
+    return sink::Disposition::retry;
+  return sink::Disposition::rejected;  // 400 mapper_parsing_exception, ...: this document never fits
+}
+
 std::vector<sink::ItemResult> parse_bulk_response(std::string_view body, std::size_t items) {
   std::vector<sink::ItemResult> out(items, {sink::Disposition::retry, "no result for this item"});
   rapidjson::Document d;
@@ -28,7 +38,7 @@ std::vector<sink::ItemResult> parse_bulk_response(std::string_view body, std::si
       if (auto why = e->value.FindMember("reason"); why != e->value.MemberEnd() && why->value.IsString())
         reason += ": " + std::string(why->value.GetString());
     }
-    out[i] = {status == 429 || status >= 500 ? sink::Disposition::retry : sink::Disposition::rejected, reason};
+    out[i] = {item_disposition(status), reason};
   }
   return out;
 }
@@ -44,22 +54,45 @@ EsDestination::EsDestination(EsOptions options, TopicNames topics, HttpOptions h
 
 sink::WriteOutcome EsDestination::write(const std::string& body, const std::vector<sink::Slice>& slices) {
   sink::WriteOutcome out;
+  out.items.assign(slices.size(), {sink::Disposition::retry, "not sent"});
+  write_range(body, slices, 0, slices.size(), out);
+  return out;
+}
+
+void EsDestination::write_range(const std::string& body, const std::vector<sink::Slice>& slices, std::size_t lo,
+                                std::size_t hi, sink::WriteOutcome& out) {
   std::string ndjson;
-  for (const auto& s : slices) ndjson.append(body, s.begin, s.end - s.begin);
+  for (std::size_t i = lo; i < hi; ++i) ndjson.append(body, slices[i].begin, slices[i].end - slices[i].begin);
   auto headers = auth_;
   headers.push_back("Content-Type: application/x-ndjson");
   headers.push_back("Content-Encoding: gzip");
   const auto resp = http_.post(options_.url + "/_bulk", gzip(ndjson), headers);
   out.http_status = resp.status;
   if (resp.ok()) {
-    out.items = parse_bulk_response(resp.body, slices.size());
-    return out;
+    const auto items = parse_bulk_response(resp.body, hi - lo);
+    std::copy(items.begin(), items.end(), out.items.begin() + static_cast<std::ptrdiff_t>(lo));
+    for (const auto& item : items)  // what the retry log says
+      if (item.disposition == sink::Disposition::retry && out.error.empty()) out.error = item.reason;
+    return;
   }
-  out.error = resp.error.empty() ? "HTTP " + std::to_string(resp.status) + ": " + resp.body.substr(0, 300) : resp.error;
+  const auto error =
+      resp.error.empty() ? "HTTP " + std::to_string(resp.status) + ": " + resp.body.substr(0, 300) : resp.error;
+  if (resp.error.empty() && resp.status == 413) {  // larger than http.max_content_length: halve it
+    if (hi - lo == 1) {                            // one document, too large alone: it can never be taken
+      out.items[lo] = {sink::Disposition::rejected,
+                       "elasticsearch rejected (413): the document alone is larger "
+                       "than the cluster takes (http.max_content_length)"};
+      return;
+    }
+    const auto mid = lo + (hi - lo) / 2;
+    write_range(body, slices, lo, mid, out);
+    write_range(body, slices, mid, hi, out);
+    return;
+  }
+  // The whole request failed (down, 429, 5xx, 401/403): every item waits.
+  out.error = error;
   out.retry_after = resp.retry_after;
-  // The whole request failed (down, 429, 5xx, 401/403, a proxy's 413): every item waits.
-  out.items.assign(slices.size(), {sink::Disposition::retry, out.error});
-  return out;
+  for (std::size_t i = lo; i < hi; ++i) out.items[i] = {sink::Disposition::retry, error};
 }
 
 std::string EsDestination::install_templates() {

@@ -20,6 +20,8 @@ ServiceInfo service_info() {
                   {"ES_API_KEY", "", "API key, sent as 'Authorization: ApiKey' (never logged)"},
                   {"ES_INDEX_PREFIX", "crypto", "indices <prefix>-candles, <prefix>-tickers, <prefix>-indicators"},
                   {"ES_BULK_ACTIONS", "2000", "documents per _bulk request"},
+                  {"ES_BULK_BYTES", "5242880",
+                   "a _bulk request is sent once its NDJSON reaches this many bytes (5 MiB; Elastic advises 5-15 MB)"},
                   {"ES_FLUSH_INTERVAL_MS", "1000", "send a partial bulk after this long"},
                   {"SINK_TOPICS", "crypto.candles,crypto.indicators,crypto.tickers", "topics to index"},
                   {"GROUP_ID", "elasticsearch-sink", "consumer group"},
@@ -48,6 +50,7 @@ Options parse(const Config& config) {
                       "' is not a valid index name prefix: lower case, not starting with - _ +, none of "
                       "\\ / * ? \" < > | , # : or a space, at most 244 characters");
   o.sink = sink::options_from_config(config, "ES_BULK_ACTIONS", "ES_FLUSH_INTERVAL_MS");
+  o.sink.batch_bytes = static_cast<std::size_t>(config.integer("ES_BULK_BYTES", 1024, std::int64_t{1} << 31));
   o.topics = {config.str("CANDLES_TOPIC"), config.str("INDICATORS_TOPIC"), config.str("TICKERS_TOPIC")};
   o.kafka = kafka::Properties::from_config(config);
   return o;

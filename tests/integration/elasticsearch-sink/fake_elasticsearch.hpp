@@ -1,7 +1,9 @@
 #pragma once
 // A stand-in Elasticsearch on loopback: index templates and _bulk as the API reference defines
 // them, with a switch to take it down and documents that it refuses (MAPERR) or rejects once
-// (BUSY), like a busy cluster.
+// (BUSY), like a busy cluster. `item_refusal` 403 answers every bulk item as an index with a
+// write block does, 404 as a missing index with auto-create off; `max_content_length` answers a
+// larger _bulk (its NDJSON, uncompressed) with 413, as http.max_content_length does.
 #include <rapidjson/document.h>
 
 #include <atomic>
@@ -34,6 +36,8 @@ class FakeElasticsearch {
     return templates_;
   }
   std::atomic<bool> down{false};
+  std::atomic<int> item_refusal{0};
+  std::atomic<std::size_t> max_content_length{0};
 
  private:
   test::HttpReply handle(const test::HttpRequest& r) {
@@ -48,6 +52,8 @@ class FakeElasticsearch {
     }
     if (r.method != "POST" || r.target != "/_bulk") return {404, "{}", {}};
     const auto body = r.headers.count("content-encoding") ? gunzip(r.body).value_or("") : r.body;
+    if (max_content_length > 0 && body.size() > max_content_length)
+      return {413, R"({"error":"Request Entity Too Large"})", {}};
     std::istringstream in(body);
     std::string action, source, items;
     bool errors = false;
@@ -59,7 +65,14 @@ class FakeElasticsearch {
       int status = indices_[index].count(id) ? 200 : 201;
       std::string error;
       const std::string symbol = s.HasMember("symbol") ? s["symbol"].GetString() : "";
-      if (symbol == "MAPERR") {  // a document the index mapping refuses
+      if (item_refusal == 403) {
+        status = 403;
+        error = R"(,"error":{"type":"cluster_block_exception","reason":"index [)" + index +
+                R"(] blocked by: [FORBIDDEN/8/index write (api)];"})";
+      } else if (item_refusal == 404) {
+        status = 404;
+        error = R"(,"error":{"type":"index_not_found_exception","reason":"no such index [)" + index + R"(]"})";
+      } else if (symbol == "MAPERR") {  // a document the index mapping refuses
         status = 400;
         error =
             R"(,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [close] of type [double]"})";

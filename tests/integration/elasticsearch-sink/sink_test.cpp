@@ -113,6 +113,64 @@ TEST_CASE(
   CHECK(std::count(errors.begin(), errors.end(), "field 'source': missing") == 2);
 }
 
+TEST_CASE("elasticsearch-sink: an index write block or a missing index waits like an outage - a 413 bulk is halved") {
+  DevBroker broker({1, 0, 1}, {"crypto.candles", "crypto.dead-letter"});
+  FakeElasticsearch es;
+  MetricsRegistry metrics;
+  elastic::EsDestination destination({es.url(), "", "", "", "crypto"}, {});
+  kafka::KafkaProducer p(props_for(broker), metrics);
+  const auto put = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      const auto c = test::sample_candle("XRPETH", 1570752000000 + i * 60'000);
+      cryptoflow::test::produce(p, "crypto.candles", candle_key(c), to_json(c), c.start);
+    }
+    REQUIRE_NOTHROW(p.flush(10s));
+  };
+  sink::SinkOptions so;
+  so.group_id = "elasticsearch-sink";
+  so.topics = {"crypto.candles"};
+  so.batch_size = 1000;
+  so.flush_interval = 300ms;
+  so.first_backoff = 50ms;
+  so.max_backoff = 200ms;
+  kafka::KafkaConsumer input(props_for(broker), so.group_id);
+  kafka::KafkaProducer dead_letters(props_for(broker), metrics);
+  sink::BatchSink sink(so, {input, dead_letters}, destination, metrics);
+  test::Running running(sink);
+
+  for (const int refusal : {403, 404}) {
+    INFO("item status " << refusal);
+    es.item_refusal = refusal;
+    const auto before = es.docs("crypto-candles");
+    const auto retries = metrics.value("cryptoflow_sink_retries_total");
+    put(static_cast<int>(before), static_cast<int>(before) + 10);
+    REQUIRE(test::eventually([&] { return metrics.value("cryptoflow_sink_retries_total") >= retries + 3; }, 30s));
+    CHECK_FALSE(sink.ready());
+    CHECK(es.docs("crypto-candles") == before);
+    es.item_refusal = 0;  // the operator lifts the block / creates the index
+    REQUIRE(test::eventually([&] { return es.docs("crypto-candles") == before + 10; }, 30s));
+    CHECK(test::eventually([&] { return sink.ready(); }, 30s));
+    CHECK(metrics.value("cryptoflow_sink_dead_lettered_total") == 0);
+  }
+
+  // A bulk over http.max_content_length: halved until each part fits; nothing to dead-letter.
+  const auto one = test::sample_candle("XRPETH", 1570752000000);
+  std::string action;
+  REQUIRE(elastic::encode_record({}, "crypto", "crypto.candles", to_json(one), action).empty());
+  es.max_content_length = action.size() * 7;
+  const auto bulks_before = es.requests().size();
+  put(20, 120);
+  REQUIRE(test::eventually([&] { return es.docs("crypto-candles") == 120; }, 30s));
+  std::size_t too_large = 0;
+  const auto reqs = es.requests();
+  for (std::size_t i = bulks_before; i < reqs.size(); ++i) {
+    const auto body = *gunzip(reqs[i].body);
+    if (body.size() > es.max_content_length) ++too_large;
+  }
+  CHECK(too_large > 0);  // the first tries were too large, and were split
+  CHECK(metrics.value("cryptoflow_sink_dead_lettered_total") == 0);
+}
+
 // Opt-in: `ES_URL=http://localhost:9200 integration_tests "[.real-es]"` runs against a real cluster.
 TEST_CASE("Real Elasticsearch: templates and idempotent bulk writes", "[.real-es]") {
   const char* url = std::getenv("ES_URL");

@@ -24,3 +24,18 @@ TEST_CASE("_bulk answers: per-item status decides written - retry - rejected") {
   CHECK(r[5].disposition == sink::Disposition::retry);  // no answer for it: never assume written
   for (const auto& x : parse_bulk_response("<html>", 2)) CHECK(x.disposition == sink::Disposition::retry);
 }
+
+TEST_CASE("_bulk answers: an index write block (403) or a missing index (404) waits - it is not the document's fault") {
+  const auto r = parse_bulk_response(
+      R"({"errors":true,"items":[
+        {"index":{"_index":"crypto-candles","_id":"a","status":403,"error":{"type":"cluster_block_exception","reason":"index [crypto-candles] blocked by: [FORBIDDEN/8/index write (api)];"}}},
+        {"index":{"_index":"crypto-candles","_id":"b","status":404,"error":{"type":"index_not_found_exception","reason":"no such index [crypto-candles]"}}},
+        {"index":{"_index":"crypto-candles","_id":"c","status":409,"error":{"type":"version_conflict_engine_exception","reason":"conflict"}}}]})",
+      3);
+  CHECK(r[0].disposition == sink::Disposition::retry);
+  CHECK(r[1].disposition == sink::Disposition::retry);
+  CHECK(r[2].disposition == sink::Disposition::rejected);
+  CHECK(item_disposition(401) == sink::Disposition::retry);
+  CHECK(item_disposition(408) == sink::Disposition::retry);
+  CHECK(item_disposition(400) == sink::Disposition::rejected);
+}

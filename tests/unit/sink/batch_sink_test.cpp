@@ -36,6 +36,9 @@ class ScriptedDestination final : public sink::Destination {
     {
       const std::lock_guard lock(mu_);
       ++writes_;
+      std::size_t bytes = 0;
+      for (const auto& s : slices) bytes += s.end - s.begin;
+      largest_write_ = std::max(largest_write_, bytes);
       if (on_write) on_write();
       for (const auto& s : slices) {
         const auto v = body.substr(s.begin, s.end - s.begin);
@@ -60,6 +63,10 @@ class ScriptedDestination final : public sink::Destination {
     const std::lock_guard lock(mu_);
     return writes_;
   }
+  std::size_t largest_write() {
+    const std::lock_guard lock(mu_);
+    return largest_write_;
+  }
   std::atomic<bool> down{false};
   std::atomic<int> writes_overlapping_encoding{0};  // writes during which the next batch was encoded
   std::chrono::milliseconds delay{0};
@@ -71,6 +78,7 @@ class ScriptedDestination final : public sink::Destination {
   std::mutex mu_;
   std::vector<std::string> written_;
   int writes_ = 0;
+  std::size_t largest_write_ = 0;
 };
 
 sink::SinkOptions options(std::size_t batch = 100) {
@@ -173,6 +181,19 @@ TEST_CASE("A partition assigned while the database is down is paused too: memory
   });
   CHECK(f.metrics.value("cryptoflow_sink_records_in_total") <= 20);  // not partition 1's 500
   CHECK(f.cluster.group_offsets("sink").empty());
+}
+
+TEST_CASE("A batch is full at batch_bytes - whatever its record count") {
+  Fixture f;
+  for (int i = 0; i < 1000; ++i) f.cluster.append("in", "k", "record-" + std::to_string(1000 + i));  // 11 bytes
+  auto o = options(5000);
+  o.batch_bytes = 1100;    // 100 records
+  o.flush_interval = 10s;  // only the size closes a batch
+  sink::BatchSink sink(o, {f.input, f.dead_letters}, f.destination, f.metrics);
+  f.input.assign_all();
+  run_until(sink, [&] { return f.destination.written().size() == 1000; });
+  CHECK(f.destination.writes() == 10);
+  CHECK(f.destination.largest_write() == 1100);
 }
 
 TEST_CASE("A partition revoked while its batch is written is not committed by this member") {

@@ -74,6 +74,7 @@ struct SinkOptions {
   std::vector<std::string> topics;
   std::string dead_letter_topic = "crypto.dead-letter";
   std::size_t batch_size = 5000;
+  std::size_t batch_bytes = 0;  // a batch is full once its body reaches this (0: no limit); may pass it by one record
   std::chrono::milliseconds flush_interval{1000};
   std::chrono::milliseconds first_backoff{200};
   std::chrono::milliseconds max_backoff{30'000};
