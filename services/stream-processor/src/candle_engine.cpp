@@ -147,6 +147,9 @@ CandleEngine::Series& CandleEngine::series(const Trade& t, std::size_t interval,
 }
 
 AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t now_ms) {
+  // Refused before anything changes: its id is not seen, the watermark does not move.
+  const auto quote = t.price.checked_mul(t.quantity);
+  if (!quote) throw std::overflow_error("decimal overflow in price * quantity");
   auto& p = partitions_[partition];
   const bool was_idle = now_ms - p.last_input_ms >= options_.idle_timeout_ms;
   p.last_input_ms = now_ms;
@@ -166,8 +169,6 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
   changed_.insert(partition);
 
   AddResult result;
-  const auto quote = t.price.checked_mul(t.quantity);
-  if (!quote) throw std::overflow_error("decimal overflow in price * quantity");
   if (slot.series.size() != options_.intervals.size()) slot.series.assign(options_.intervals.size(), nullptr);
   for (std::size_t i = 0; i < options_.intervals.size(); ++i) {
     const auto size = options_.intervals[i].ms;

@@ -429,6 +429,12 @@ TEST_CASE("A trade id seen before changes nothing - not even when it comes back 
   const auto again = e.add(0, trade("X", 1, 1'000, "1", "1"), 0);  // behind the watermark, and seen
   CHECK(again.duplicate);
   CHECK_FALSE(again.late);
+  // A trade refused for overflow leaves no trace: neither its id nor the watermark.
+  const auto watermark = e.watermark();
+  const char* huge = "100000000000000000000000000000";
+  CHECK_THROWS_AS(e.add(0, trade("X", 3, 600'000, huge, huge), 0), std::overflow_error);
+  CHECK(e.watermark() == watermark);
+  CHECK_FALSE(e.add(0, trade("X", 3, 61'500, "1", "1"), 0).duplicate);
 }
 
 TEST_CASE("The trade ids seen are part of a symbol's saved state") {
