@@ -32,7 +32,7 @@ struct LiveFeed::Slot {
 // Its waits (between retries) end at once on stop().
 class LiveFeed::Worker {
  public:
-  Worker(LiveFeed& feed) : feed_(feed), thread_([this] { loop(); }) {}
+  explicit Worker(LiveFeed& feed) : feed_(feed), thread_([this] { loop(); }) {}
   ~Worker() { stop(); }
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
