@@ -25,7 +25,7 @@ bool IdSet::insert(std::int64_t id) {
   auto next =
       std::upper_bound(ranges_.begin(), ranges_.end(), id, [](std::int64_t v, const Range& r) { return v < r.first; });
   const bool joins_prev = next != ranges_.begin() && std::prev(next)->second + 1 == id;
-  const bool joins_next = next != ranges_.end() && next->first - 1 == id;
+  const bool joins_next = next != ranges_.end() && id + 1 == next->first;  // id < next->first: no overflow
   if (joins_prev && joins_next) {
     std::prev(next)->second = next->second;
     ranges_.erase(next);
@@ -57,8 +57,9 @@ bool IdSet::assign(std::optional<std::int64_t> floor, std::vector<Range> ranges)
   if (ranges.size() > kMaxRanges) return false;
   for (std::size_t i = 0; i < ranges.size(); ++i) {
     if (ranges[i].first > ranges[i].second) return false;
-    if (i > 0 && ranges[i - 1].second >= ranges[i].first - 1) return false;
-    if (i == 0 && floor && *floor >= ranges[i].first - 1) return false;
+    // Overlapping or adjacent (the + 1 only runs when below, so it cannot overflow).
+    const auto below = i > 0 ? std::optional(ranges[i - 1].second) : floor;
+    if (below && (*below >= ranges[i].first || *below + 1 == ranges[i].first)) return false;
   }
   floor_ = floor;
   ranges_ = std::move(ranges);

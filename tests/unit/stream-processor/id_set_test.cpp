@@ -1,6 +1,7 @@
 #include "id_set.hpp"
 
 #include <catch2/catch.hpp>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -69,4 +70,12 @@ TEST_CASE("IdSet: assign refuses ranges out of order - overlapping - or under th
   CHECK_FALSE(s.assign(8, {{7, 9}}));
   CHECK_FALSE(s.assign(std::nullopt, {{9, 7}}));
   CHECK(s.contains(11));  // unchanged by the refusals
+  // Saved state is input too: extreme values are refused or kept, never overflow.
+  constexpr auto lo = std::numeric_limits<std::int64_t>::min(), hi = std::numeric_limits<std::int64_t>::max();
+  CHECK(s.assign(std::nullopt, {{lo, lo}, {hi, hi}}));
+  CHECK_FALSE(s.assign(hi, {{hi, hi}}));
+  CHECK_FALSE(s.assign(0, {{lo, lo}}));  // under the floor
+  CHECK(s.insert(lo + 1));
+  CHECK(s.ranges().front() == IdSet::Range{lo, lo + 1});
+  CHECK_FALSE(s.insert(hi));
 }
