@@ -154,7 +154,7 @@ std::optional<Record> KafkaReader::newest(const TopicPartition& partition, std::
     const auto start = std::max(low, end - step);
     assign({{partition, start}});
     std::optional<Record> found;
-    bool recent = false;  // a record of this step at or after not_before_ms
+    bool seen = false, recent = false;  // records in this step; one at or after not_before_ms
     for (;;) {
       if (cancelled && cancelled()) throw Cancelled("newest record of a key: stopped");
       if (left().count() == 0)
@@ -166,11 +166,12 @@ std::optional<Record> KafkaReader::newest(const TopicPartition& partition, std::
         continue;
       }
       if (r->offset >= end) break;
+      seen = true;
       recent = recent || r->timestamp >= not_before_ms;
       if (r->key == key) found = std::move(r);
     }
     if (found) return found;
-    if (!recent) break;  // the whole step is older than the bound
+    if (seen && !recent) break;  // the whole step is older than the bound (a step of aborted records is not)
     end = start;
     step *= 4;
   }
