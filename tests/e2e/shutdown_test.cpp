@@ -48,8 +48,8 @@ TEST_CASE("Consumers exit 0 on SIGTERM at any moment - 102 start/stop cycles") {
     // three stop at once (the group's first assignment takes the broker's 3 s rebalance delay),
     // and in every third cycle the stream-processor's moment counts from its first assignment.
     for (auto& r : runs) {
-      REQUIRE(
-          eventually([&] { return read_file(r.log).find("admin server listening") != std::string::npos; }, 30s, 5ms));
+      if (!eventually([&] { return read_file(r.log).find("admin server listening") != std::string::npos; }, 30s, 5ms))
+        FAIL(r.name << " in cycle " << cycle << " has no admin server after 30 s:\n" << read_file(r.log));
       if (cycle % 3 == 2 && r.name == "stream-processor")
         REQUIRE(eventually([&] { return read_file(r.log).find("\"partitions assigned\"") != std::string::npos; }, 60s,
                            5ms));
