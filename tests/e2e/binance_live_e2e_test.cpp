@@ -18,6 +18,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// The counter or gauge `name` of the process whose admin server is on port, or -1.
+double metric_of(HttpClient& http, int port, const std::string& name) {
+  const auto r = http.get("http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  const auto at = r.body.find("\n" + name + " ");
+  return r.ok() && at != std::string::npos ? std::stod(r.body.substr(at + name.size() + 2)) : -1;
+}
+
 // crypto.trades holds the 10,000 recorded TRXUSDT trades, each once and in id order.
 void check_every_trade_once_in_order(const std::string& bootstrap) {
   kafka::Properties p;
@@ -103,12 +110,7 @@ TEST_CASE("binance-producer SIGKILL then restart - resumes at the topic end - no
                                                // the recorded trades keep their 2025 times
                                                {"BINANCE_RESUME_LOOKBACK", "3650d"}};
   HttpClient http;
-  const auto published = [&] {
-    const auto body = http.get("http://127.0.0.1:" + std::to_string(port) + "/metrics").body;
-    const std::string name = "\ncryptoflow_binance_trades_total ";
-    const auto at = body.find(name);
-    return at == std::string::npos ? 0 : std::stoll(body.substr(at + name.size()));
-  };
+  const auto published = [&] { return metric_of(http, port, "cryptoflow_binance_trades_total"); };
   const auto log1 = (dir.path() / "producer1.log").string(), log2 = (dir.path() / "producer2.log").string();
   {
     Process first({binary("binance-producer")}, env, log1);
@@ -131,13 +133,6 @@ TEST_CASE("binance-producer SIGKILL then restart - resumes at the topic end - no
 }
 
 namespace {
-
-// The counter or gauge `name` of the process whose admin server is on port, or -1.
-double metric_of(HttpClient& http, int port, const std::string& name) {
-  const auto r = http.get("http://127.0.0.1:" + std::to_string(port) + "/metrics");
-  const auto at = r.body.find("\n" + name + " ");
-  return r.ok() && at != std::string::npos ? std::stod(r.body.substr(at + name.size() + 2)) : -1;
-}
 
 struct PipelineRun {
   std::map<std::string, std::string> finals;  // symbol:interval:start -> the final candle's JSON
