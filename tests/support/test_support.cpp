@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -23,17 +25,32 @@ extern char** environ;
 
 namespace cryptoflow::test {
 
+// A port from below the kernel's ephemeral range (ip_local_port_range, 32768-60999 on Linux):
+// a port the kernel handed out for bind(0) and that was closed again can be taken as the source
+// port of any outgoing connection (a Kafka client's) before the service under test binds it, and
+// then the service cannot listen. Ports below the range are never chosen by the kernel; each
+// process walks them from a random start so that concurrent tests rarely try the same one, and a
+// port that cannot be bound now is skipped.
 int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-    throw std::runtime_error("free_port: bind: " + errno_text(errno));
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  static std::mutex mutex;
+  static int next = 0;
+  constexpr int first = 10000, last = 32767;
+  std::lock_guard lock(mutex);
+  if (next == 0) next = first + static_cast<int>(std::random_device{}() % (last - first + 1));
+  for (int tries = 0; tries <= last - first; ++tries) {
+    const int port = next;
+    next = next == last ? first : next + 1;
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error("free_port: socket: " + errno_text(errno));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (bound) return port;
+  }
+  throw std::runtime_error("free_port: no free port in 10000-32767");
 }
 
 std::string fixture(const std::string& relative) {
