@@ -185,6 +185,45 @@ RunResult run(const std::vector<std::string>& argv, const std::map<std::string, 
   return {code, out + read_file(err)};
 }
 
+namespace {
+// Reads the helper's stdout until a line starts with `prefix` (moto prints its own lines too).
+std::optional<std::string> line_starting(Process& p, const std::string& prefix, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto line = p.read_line(std::max(left, std::chrono::milliseconds(1)));
+    if (!line) return std::nullopt;
+    if (line->rfind(prefix, 0) == 0) return line->substr(prefix.size());
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+S3Server::S3Server(std::string bucket) : bucket_(std::move(bucket)), port_(free_port()) {
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{"python3", std::string(CRYPTOFLOW_SOURCE_DIR) + "/tests/support/moto_s3.py",
+                               std::to_string(port_), bucket_},
+      std::map<std::string, std::string>{}, (dir_.path() / "moto.log").string());
+  const auto line = line_starting(*process_, "credentials ", std::chrono::seconds(60));
+  if (!line) throw std::runtime_error("moto_s3.py did not start:\n" + read_file((dir_.path() / "moto.log").string()));
+  const auto space = line->find(' ');
+  key_id_ = line->substr(0, space);
+  secret_ = line->substr(space + 1);
+}
+S3Server::~S3Server() {
+  if (process_) process_->terminate(std::chrono::seconds(10));
+}
+void S3Server::down() {
+  process_->signal(SIGUSR1);
+  if (!line_starting(*process_, "down", std::chrono::seconds(30))) throw std::runtime_error("moto_s3.py did not stop");
+}
+void S3Server::up() {
+  process_->signal(SIGUSR2);
+  if (!line_starting(*process_, "up", std::chrono::seconds(30)))
+    throw std::runtime_error("moto_s3.py did not start again");
+}
+
 InfluxServer::InfluxServer() : port_(free_port()) {
   start();
 }

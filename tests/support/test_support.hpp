@@ -88,6 +88,27 @@ class InfluxServer {
   std::unique_ptr<Process> process_;
 };
 
+// A real S3 API on a free loopback port (tests/support/moto_s3.py: moto's server, signatures
+// checked) with one bucket and the only credentials it accepts.
+class S3Server {
+ public:
+  explicit S3Server(std::string bucket = "archive");
+  ~S3Server();
+  [[nodiscard]] std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] const std::string& bucket() const { return bucket_; }
+  [[nodiscard]] const std::string& access_key_id() const { return key_id_; }
+  [[nodiscard]] const std::string& secret_access_key() const { return secret_; }
+  void down();  // the HTTP server stops: connections refused; the objects are kept
+  void up();    // serving again on the same port
+
+ private:
+  TempDir dir_;
+  std::string bucket_;
+  int port_ = 0;
+  std::string key_id_, secret_;
+  std::unique_ptr<Process> process_;
+};
+
 // A stand-in HTTP/1.1 server: records each request and answers with the handler's response.
 struct HttpRequest {
   std::string method, target, body;
