@@ -18,13 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The counter or gauge `name` of the process whose admin server is on port, or -1.
-double metric_of(HttpClient& http, int port, const std::string& name) {
-  const auto r = http.get("http://127.0.0.1:" + std::to_string(port) + "/metrics");
-  const auto at = r.body.find("\n" + name + " ");
-  return r.ok() && at != std::string::npos ? std::stod(r.body.substr(at + name.size() + 2)) : -1;
-}
-
 // crypto.trades holds the 10,000 recorded TRXUSDT trades, each once and in id order.
 void check_every_trade_once_in_order(const std::string& bootstrap) {
   kafka::Properties p;

@@ -54,7 +54,7 @@ std::map<std::int64_t, Ohlcv> influx_candles(const InfluxServer& influx) {
 
 TEST_CASE("Every binary answers --help and --version - bad configuration exits 2 naming the variable") {
   for (const char* svc : {"dev-broker", "binance-producer", "coingecko-producer", "stream-processor", "influxdb-sink",
-                          "elasticsearch-sink"}) {
+                          "elasticsearch-sink", "s3-sink"}) {
     INFO(svc);
     auto r = run({binary(svc), "--help"});
     CHECK(r.code == 0);
@@ -76,6 +76,16 @@ TEST_CASE("Every binary answers --help and --version - bad configuration exits 2
   r = run({binary("coingecko-producer")}, {{"COINGECKO_PLAN", "enterprise"}});
   CHECK(r.code == 2);
   CHECK(r.output.find("COINGECKO_PLAN='enterprise'") != std::string::npos);
+  r = run({binary("s3-sink")}, {{"AWS_ACCESS_KEY_ID", "k"}, {"AWS_SECRET_ACCESS_KEY", "s"}, {"ADMIN_PORT", "0"}});
+  CHECK(r.code == 2);
+  CHECK(r.output.find("S3_BUCKET is required") != std::string::npos);
+  r = run({binary("s3-sink")}, {{"S3_BUCKET", "b"},
+                                {"AWS_ACCESS_KEY_ID", "k"},
+                                {"AWS_SECRET_ACCESS_KEY", "s"},
+                                {"S3_PATH_FORMAT", "year=YYYY"},
+                                {"ADMIN_PORT", "0"}});
+  CHECK(r.code == 2);
+  CHECK(r.output.find("S3_PATH_FORMAT: 'y' is no token") != std::string::npos);
   r = run({binary("elasticsearch-sink")}, {{"ES_INDEX_PREFIX", "Crypto"}});
   CHECK(r.code == 2);
   CHECK(r.output.find("ES_INDEX_PREFIX='Crypto'") != std::string::npos);

@@ -370,6 +370,12 @@ std::int64_t max_in_window(const std::vector<std::int64_t>& t, std::int64_t wind
   return most;
 }
 
+double metric_of(HttpClient& http, int port, const std::string& name) {
+  const auto r = http.get("http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  const auto at = r.body.find("\n" + name + " ");
+  return r.ok() && at != std::string::npos ? std::stod(r.body.substr(at + name.size() + 2)) : -1;
+}
+
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout, std::chrono::milliseconds every) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "cryptoflow/http.hpp"
 #include "cryptoflow/messages.hpp"
 
 namespace cryptoflow::test {
@@ -139,6 +140,9 @@ class HttpStandIn {
 
 // The most entries of `sorted_times` (ms) that fall into any window of `window_ms`.
 std::int64_t max_in_window(const std::vector<std::int64_t>& sorted_times, std::int64_t window_ms);
+
+// The unlabelled counter or gauge `name` of the process whose admin server is on port, or -1.
+double metric_of(HttpClient& http, int port, const std::string& name);
 
 // Polls until pred() is true or the timeout passes; returns pred()'s last value.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
