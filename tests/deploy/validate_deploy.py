@@ -22,7 +22,8 @@ import sys
 
 import yaml
 
-BINARIES = ["binance-producer", "coingecko-producer", "stream-processor", "influxdb-sink", "elasticsearch-sink"]
+BINARIES = ["binance-producer", "coingecko-producer", "stream-processor", "influxdb-sink", "elasticsearch-sink",
+            "s3-sink"]
 FLUX_COLUMNS = {"_time", "_value", "_field", "_measurement", "_start", "_stop"}
 errors = []
 
