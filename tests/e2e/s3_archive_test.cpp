@@ -7,8 +7,10 @@
 
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "cryptoflow/http.hpp"
 #include "s3_client.hpp"
@@ -152,5 +154,138 @@ TEST_CASE("s3-sink archives every trade once - through a store outage and a kill
   CHECK(read_file(log("sink1.log")).find("store reachable again") != std::string::npos);
 
   CHECK(second.terminate() == 0);
+  CHECK(broker.terminate() == 0);
+}
+
+namespace {
+
+// The CoinGecko fixture in euros: every current_price and market_cap times 0.92, written with
+// the digits a JSON number may carry (the stand-in answers it for vs_currency=eur).
+std::string in_euros(const std::string& usd) {
+  std::string out;
+  const std::regex field(R"re("(current_price|market_cap)": ([0-9.eE+-]+))re");
+  auto at = usd.cbegin();
+  for (std::sregex_iterator it(usd.begin(), usd.end(), field), end; it != end; ++it) {
+    out.append(at, usd.cbegin() + it->position());
+    std::ostringstream v;
+    v.precision(12);
+    v << std::stod((*it)[2]) * 0.92;
+    out += "\"" + (*it)[1].str() + "\": " + v.str();
+    at = usd.cbegin() + it->position() + it->length();
+  }
+  out.append(at, usd.cend());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("The pipeline's topics archived to S3 - and docs/notebooks/history.ipynb executes on a copy") {
+  TempDir dir;
+  auto log = [&](const std::string& name) { return (dir.path() / name).string(); };
+  Process broker({binary("dev-broker")}, {}, log("broker.log"));
+  const auto bootstrap = broker.read_line(30s);
+  REQUIRE(bootstrap.has_value());
+  S3Server store;
+  const auto usd = read_file(fixture("coingecko/GetMarketsAsync.txt"));
+  const auto eur = in_euros(usd);
+  REQUIRE(eur != usd);
+  HttpStandIn coingecko([&](const HttpRequest& r) {
+    return HttpReply{200, r.target.find("vs_currency=eur") != std::string::npos ? eur : usd, {}};
+  });
+
+  const std::map<std::string, std::string> common{
+      {"KAFKA_BOOTSTRAP_SERVERS", *bootstrap}, {"KAFKA_FETCH_WAIT_MAX_MS", "5"}, {"LOG_FORMAT", "text"}};
+  auto env = [&](std::map<std::string, std::string> extra) {
+    extra.insert(common.begin(), common.end());
+    return extra;
+  };
+  const int sink_port = free_port();
+  Process sink({binary("s3-sink")},
+               env({{"ADMIN_PORT", std::to_string(sink_port)},
+                    {"SINK_TOPICS", "crypto.trades,crypto.candles,crypto.indicators,crypto.tickers,crypto.late-trades"},
+                    {"S3_BUCKET", store.bucket()},
+                    {"S3_ENDPOINT", store.endpoint()},
+                    {"AWS_ACCESS_KEY_ID", store.access_key_id()},
+                    {"AWS_SECRET_ACCESS_KEY", store.secret_access_key()},
+                    {"S3_IDLE_CLOSE", "2s"}}),
+               log("sink.log"));
+  Process processor({binary("stream-processor")}, env({{"ADMIN_PORT", "0"}, {"CANDLE_INTERVALS", "1m,5m,1h"}}),
+                    log("processor.log"));
+  Process tickers({binary("coingecko-producer")},
+                  env({{"ADMIN_PORT", "0"},
+                       {"COINGECKO_URL", coingecko.url()},
+                       {"COINGECKO_API_KEY", "CG-e2eKEY"},
+                       {"COINGECKO_TOP_N", "100"},
+                       {"COINGECKO_POLL_INTERVAL_S", "1"}}),
+                  log("tickers.log"));
+  Process trades({binary("binance-producer")},
+                 env({{"ADMIN_PORT", "0"}, {"REPLAY_FILE", fixture("freqtrade/XRPETH.aggTrade.jsonl")}}),
+                 log("trades.log"));
+  REQUIRE(trades.wait(120s) == 0);
+
+  // Archived once the sink has stored at least every trade and ticker and then holds nothing
+  // open for a while (its idle close is 2 s).
+  HttpClient http;
+  double last = -1;
+  int quiet = 0;
+  const bool settled = eventually(
+      [&] {
+        const auto records = metric_of(http, sink_port, "cryptoflow_s3_records_total");
+        const bool idle = metric_of(http, sink_port, "cryptoflow_s3_open_objects") == 0;
+        quiet = idle && records == last ? quiet + 1 : 0;
+        last = records;
+        return records >= 12477 + 200 && quiet >= 4;
+      },
+      180s, 1s);
+  INFO("sink log:\n" << read_file(log("sink.log")));
+  REQUIRE(settled);
+
+  // A local copy, laid out as `aws s3 cp --recursive s3://<bucket>/topics ./archive` makes it.
+  s3::S3Options o;
+  o.endpoint = store.endpoint();
+  o.bucket = store.bucket();
+  o.path_style = true;
+  o.credentials = {store.access_key_id(), store.secret_access_key(), ""};
+  s3::S3Client client(o, {});
+  std::vector<std::string> keys;
+  REQUIRE(client.list("topics/", keys).ok());
+  const auto archive = dir.path() / "archive";
+  std::set<std::string> topics;
+  for (const auto& key : keys) {
+    std::string body;
+    REQUIRE(client.get(key, body).ok());
+    const auto path = archive / key.substr(std::string("topics/").size());
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << body;
+    topics.insert(key.substr(7, key.find('/', 7) - 7));
+  }
+  CHECK(topics == std::set<std::string>{"crypto.candles", "crypto.indicators", "crypto.tickers", "crypto.trades"});
+
+  // The notebook, executed as CI executes it; its figures must come out with something drawn.
+  const auto executed_dir = std::filesystem::path(CRYPTOFLOW_BINARY_DIR) / "notebooks";
+  const auto result = run({"/usr/bin/python3", "-m", "nbconvert", "--to", "notebook", "--execute",
+                           "--ExecutePreprocessor.timeout=300", "--output-dir", executed_dir.string(), "--output",
+                           "history.executed", std::string(CRYPTOFLOW_SOURCE_DIR) + "/docs/notebooks/history.ipynb"},
+                          {{"ARCHIVE", archive.string()}, {"MPLCONFIGDIR", (dir.path() / "mpl").string()}});
+  INFO(result.output);
+  REQUIRE(result.code == 0);
+  rapidjson::Document nb;
+  nb.Parse(read_file((executed_dir / "history.executed.ipynb").string()).c_str());
+  REQUIRE(nb.IsObject());
+  int figures = 0, errors = 0;
+  for (const auto& cell : nb["cells"].GetArray()) {
+    if (!cell.HasMember("outputs")) continue;
+    for (const auto& out : cell["outputs"].GetArray()) {
+      if (std::string(out["output_type"].GetString()) == "error") ++errors;
+      if (out.HasMember("data") && out["data"].HasMember("image/png") &&
+          out["data"]["image/png"].GetStringLength() > 10'000)  // a plot, not an empty frame
+        ++figures;
+    }
+  }
+  CHECK(errors == 0);
+  CHECK(figures == 4);
+  CHECK(sink.terminate() == 0);
+  CHECK(processor.terminate() == 0);
+  CHECK(tickers.terminate() == 0);
   CHECK(broker.terminate() == 0);
 }
