@@ -1,6 +1,7 @@
 #include "archiver.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include "cryptoflow/kafka/dead_letter.hpp"
 #include "cryptoflow/kafka/error.hpp"
@@ -62,6 +63,23 @@ void Archiver::run(const std::function<bool()>& stop) {
   input_.close();  // revoked: open objects dropped, read again by the next owner
 }
 
+namespace {
+
+// The end an earlier run gave the object at `start`: its end-offset metadata, when that is a
+// number not before the start (the store's answer is input like any other).
+std::optional<std::int64_t> end_offset(const ObjectInfo& info, std::int64_t start) {
+  const auto it = info.metadata.find("end-offset");
+  if (it == info.metadata.end()) return std::nullopt;
+  std::int64_t end = 0;
+  const auto* first = it->second.data();
+  const auto* last = first + it->second.size();
+  const auto [ptr, ec] = std::from_chars(first, last, end);
+  if (ec != std::errc{} || ptr != last || end < start) return std::nullopt;
+  return end;
+}
+
+}  // namespace
+
 bool Archiver::process(const kafka::Record& r) {
   const kafka::TopicPartition tp{r.topic, r.partition};
   const auto it = parts_.find(tp);
@@ -78,7 +96,11 @@ bool Archiver::process(const kafka::Record& r) {
     }
     return true;
   }
-  const std::int64_t event = decoded.event_time.value_or(r.timestamp);
+  // An event time no calendar can print (before 1970, after 9999) is taken for the Kafka timestamp.
+  constexpr std::int64_t year_10000 = 253'402'300'800'000;
+  const std::int64_t event = decoded.event_time && *decoded.event_time >= 0 && *decoded.event_time < year_10000
+                                 ? *decoded.event_time
+                                 : r.timestamp;
   const auto path = time_partition(options_.path_format, event);
   if (part.open) {
     auto& o = *part.open;
@@ -102,12 +124,15 @@ bool Archiver::process(const kafka::Record& r) {
         return false;
       }
       failures_ = 0;
-      const auto end = info.metadata.find("end-offset");
-      if (info.exists && end != info.metadata.end()) {
-        o.adopted_end = std::stoll(end->second);
+      const auto end = info.exists ? end_offset(info, o.start) : std::nullopt;
+      if (end) {
+        o.adopted_end = end;
         adopted_.inc();
       } else {
         part.recovering = false;  // the earlier run's objects end here
+        if (info.exists)
+          log_warn("an object without a valid end-offset is in the way: it is overwritten",
+                   {{"key", o.key}, {"end-offset", info.metadata["end-offset"]}});
       }
     }
     o.gzip = std::make_unique<GzipLines>(options_.gzip_level);
