@@ -181,7 +181,7 @@ bool BatchSink::land(const std::function<bool()>& stop) {
     write_latency_.observe(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - f.sent).count());
   auto pending = f.pending;
-  auto backoff = options_.first_backoff;
+  Backoff backoff(options_.first_backoff, options_.max_backoff);
   std::chrono::steady_clock::time_point paused_at{};
   bool paused = false;
   auto end_pause = [&] {
@@ -215,7 +215,7 @@ bool BatchSink::land(const std::function<bool()>& stop) {
       paused = true;
       paused_at = std::chrono::steady_clock::now();
     }
-    auto wait = std::uniform_int_distribution<std::int64_t>(backoff.count() / 2, backoff.count())(rng_);
+    auto wait = backoff.next().count();
     if (outcome.retry_after) wait = std::max<std::int64_t>(wait, outcome.retry_after->count());
     retry_log_(LogLevel::warn, "write failed; consumption paused, retrying",
                {{"status", static_cast<std::int64_t>(outcome.http_status)},
@@ -233,7 +233,6 @@ bool BatchSink::land(const std::function<bool()>& stop) {
       // assigned meanwhile may: those records join the next batch.
       if (auto m = poll(std::chrono::milliseconds(50))) add(std::move(*m));
     }
-    backoff = std::min(backoff * 2, options_.max_backoff);
     std::vector<Slice> slices;
     slices.reserve(pending.size());
     for (auto i : pending) slices.push_back(f.batch.records[i].slice);

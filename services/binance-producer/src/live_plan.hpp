@@ -2,7 +2,6 @@
 // The pure parts of the live mode, tested without a network:
 //   stream_urls      BINANCE_SYMBOLS x BINANCE_STREAM -> combined-stream URLs, <= 1024 streams each
 //   GapTracker       per-symbol last trade id: in order, duplicate, or a gap to backfill
-//   Backoff          exponential reconnect delays with jitter
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -12,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cryptoflow/backoff.hpp"
 #include "cryptoflow/config.hpp"
 
 namespace cryptoflow::binance {
@@ -47,21 +47,6 @@ class GapTracker {
 
  private:
   std::unordered_map<std::string, std::int64_t> last_;
-};
-
-class Backoff {
- public:
-  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max,
-          std::uint64_t seed = std::random_device{}());
-  // The delay before the next attempt: uniform in [c/2, c], c = min(max, initial * 2^failures).
-  std::chrono::milliseconds next();
-  void reset() { failures_ = 0; }
-  [[nodiscard]] int failures() const { return failures_; }
-
- private:
-  std::chrono::milliseconds initial_, max_;
-  int failures_ = 0;
-  std::mt19937_64 rng_;
 };
 
 }  // namespace cryptoflow::binance

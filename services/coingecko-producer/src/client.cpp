@@ -50,7 +50,8 @@ void CoinGeckoClient::report_config_error(int code, const std::string& detail) {
 
 FetchResult CoinGeckoClient::get(const std::string& path) {
   FetchResult result;
-  std::int64_t backoff = options_.first_backoff_ms;
+  Backoff backoff(std::chrono::milliseconds(options_.first_backoff_ms),
+                  std::chrono::milliseconds(options_.max_backoff_ms));
   for (int attempt = 1;; ++attempt) {
     const auto now = clock_.now_ms();
     const auto allowed = budget_.next_allowed(now);
@@ -81,9 +82,8 @@ FetchResult CoinGeckoClient::get(const std::string& path) {
       result.status = FetchStatus::failed;
       return result;
     }
-    std::int64_t wait = std::uniform_int_distribution<std::int64_t>(backoff / 2, backoff)(rng_);
+    std::int64_t wait = backoff.next().count();
     if (resp.status == 429 && resp.retry_after) wait = std::max<std::int64_t>(wait, resp.retry_after->count());
-    backoff = std::min(backoff * 2, options_.max_backoff_ms);
     retries_.inc();
     log_warn("CoinGecko request failed; retrying",
              {{"error", result.error}, {"attempt", attempt}, {"retry_in_ms", wait}});

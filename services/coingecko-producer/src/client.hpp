@@ -10,6 +10,7 @@
 #include <string>
 
 #include "budget.hpp"
+#include "cryptoflow/backoff.hpp"
 #include "cryptoflow/http.hpp"
 #include "cryptoflow/metrics.hpp"
 
@@ -53,7 +54,6 @@ class CoinGeckoClient {
   HttpClient http_;
   std::vector<std::string> headers_;
   std::set<int> reported_;
-  std::mt19937_64 rng_{std::random_device{}()};
   Counter& budget_waits_;
   Counter& retries_;
 };

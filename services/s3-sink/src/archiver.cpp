@@ -17,6 +17,7 @@ Archiver::Archiver(ArchiveOptions options, kafka::Consumer& input, kafka::Produc
       input_(input),
       dead_letters_(dead_letters),
       store_(store),
+      backoff_(options_.first_backoff, options_.max_backoff),
       records_(m.counter("cryptoflow_s3_records_total", "Records archived (in stored objects)")),
       objects_(m.counter("cryptoflow_s3_objects_total", "Objects stored")),
       object_bytes_(m.counter("cryptoflow_s3_object_bytes_total", "Bytes stored (compressed)")),
@@ -123,7 +124,7 @@ bool Archiver::process(const kafka::Record& r) {
         block(result, "HEAD " + o.key);
         return false;
       }
-      failures_ = 0;
+      backoff_.reset();
       const auto end = info.exists ? end_offset(info, o.start) : std::nullopt;
       if (end) {
         o.adopted_end = end;
@@ -168,7 +169,7 @@ bool Archiver::close(const kafka::TopicPartition& tp, Partition& part) {
       block(result, "PUT " + o.key);
       return false;
     }
-    failures_ = 0;
+    backoff_.reset();
     records_.inc(o.records);
     objects_.inc();
     object_bytes_.inc(o.body.size());
@@ -217,12 +218,7 @@ void Archiver::block(const S3Result& result, const std::string& what) {
     blocked_since_ = now;
     input_.pause(input_.assignment());
   }
-  ++failures_;
-  auto backoff = options_.first_backoff;
-  for (int i = 1; i < failures_ && backoff < options_.max_backoff; ++i) backoff *= 2;
-  backoff = std::min(backoff, options_.max_backoff);
-  auto wait = std::chrono::milliseconds(
-      std::uniform_int_distribution<std::int64_t>(backoff.count() / 2, backoff.count())(rng_));
+  auto wait = backoff_.next();
   if (result.retry_after) wait = std::max(wait, *result.retry_after);
   retry_at_ = now + wait;
   if (result.needs_operator() && !operator_told_) {

@@ -26,11 +26,11 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "archive.hpp"
+#include "cryptoflow/backoff.hpp"
 #include "cryptoflow/kafka/client.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/metrics.hpp"
@@ -106,9 +106,8 @@ class Archiver {
   std::deque<kafka::Record> backlog_;  // read but not yet taken (the store was down)
   std::optional<std::chrono::steady_clock::time_point> blocked_since_;
   std::chrono::steady_clock::time_point retry_at_;
-  int failures_ = 0;
   bool operator_told_ = false;
-  std::mt19937_64 rng_{std::random_device{}()};
+  Backoff backoff_;
   Counter& records_;
   Counter& objects_;
   Counter& object_bytes_;

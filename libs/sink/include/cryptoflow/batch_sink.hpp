@@ -28,12 +28,12 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cryptoflow/backoff.hpp"
 #include "cryptoflow/config.hpp"
 #include "cryptoflow/kafka/client.hpp"
 #include "cryptoflow/log.hpp"
@@ -138,7 +138,6 @@ class BatchSink {
   bool paused_ = false;                          // every owned partition paused while a batch waits for the database
   std::vector<kafka::TopicPartition> unpaused_;  // assigned while paused_, paused after the poll
   std::atomic<bool> ready_{true};
-  std::mt19937_64 rng_{std::random_device{}()};
   Counter& records_in_;
   Counter& written_;
   Counter& batches_;
