@@ -42,8 +42,16 @@ void Archiver::run(const std::function<bool()>& stop) {
         continue;
       }
       retries_.inc();
-      if (!store_sealed()) continue;
-      unblock();
+      if (!store_sealed()) continue;  // a PUT failed again
+      if (!backlog_.empty()) {        // the record whose HEAD failed, or that waited for a PUT
+        auto first = std::move(backlog_.front());
+        backlog_.pop_front();
+        if (!process(first)) {
+          backlog_.push_front(std::move(first));
+          continue;
+        }
+      }
+      unblock();  // only after a call succeeded: readiness does not flap, the fix is logged once
     }
     close_idle();
     if (blocked_since_) continue;
@@ -177,6 +185,7 @@ bool Archiver::close(const kafka::TopicPartition& tp, Partition& part) {
   }
   const auto next = o.last + 1;
   part.open.reset();
+  part.uncommitted.reset();  // dead letters before the object are behind `next`
   commit(tp, next);
   return true;
 }

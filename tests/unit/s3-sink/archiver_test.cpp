@@ -27,6 +27,7 @@ class MemoryStore final : public Store {
   S3Result put(const std::string& key, const std::string& body,
                const std::map<std::string, std::string>& metadata) override {
     ++calls;
+    if (on_call) on_call();
     if (down_status) return {down_status, down_status == 403 ? "SignatureDoesNotMatch" : "", "down", {}};
     objects[key] = {body, metadata};
     ++puts;
@@ -35,6 +36,7 @@ class MemoryStore final : public Store {
   }
   S3Result head(const std::string& key, ObjectInfo& info) override {
     ++calls;
+    if (on_call) on_call();
     if (down_status) return {down_status, "", "down", {}};
     info = {};
     if (const auto it = objects.find(key); it != objects.end()) {
@@ -47,6 +49,7 @@ class MemoryStore final : public Store {
   long down_status = 0;  // answer every call with this status (0: up)
   int puts = 0, calls = 0;
   std::function<void()> after_put;
+  std::function<void()> on_call;  // before each call is answered
 };
 
 std::string trade(int id, std::int64_t time) {
@@ -220,6 +223,8 @@ TEST_CASE("The store down: every partition paused, nothing committed, retried - 
   FakeConsumer input{f.cluster, "s3"};
   Archiver archiver(options(5), input, f.dead_letters, f.store, f.metrics);
   input.assign_all();
+  int ready_while_down = 0;  // seen by the store itself, as /readyz would see it meanwhile
+  f.store.on_call = [&] { ready_while_down += f.store.down_status && f.store.calls > 1 && archiver.ready(); };
   bool checked = false;
   run_until(archiver, [&] {
     if (f.store.down_status && f.store.calls >= 6) {
@@ -231,6 +236,7 @@ TEST_CASE("The store down: every partition paused, nothing committed, retried - 
     return offsets.size() == 2 && offsets.at({"trades", 0}) == 20 && offsets.at({"trades", 1}) == 20;
   });
   CHECK(checked);
+  CHECK(ready_while_down == 0);
   CHECK(archiver.ready());
   CHECK_FALSE(input.paused({"trades", 0}));
   const auto got = archived(f.store);
