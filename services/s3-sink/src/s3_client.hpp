@@ -59,6 +59,7 @@ class S3Client {
     const std::string* body = nullptr;
   };
   HttpResponse send(const Call& call);
+  [[nodiscard]] std::string path(const std::string& key) const;  // percent-encoded, with the bucket if path-style
   S3Result put_single(const std::string& key, const std::string& body,
                       const std::vector<std::pair<std::string, std::string>>& headers);
   S3Result put_multipart(const std::string& key, const std::string& body,

@@ -141,7 +141,7 @@ Signed sign(const SignRequest& request, const Credentials& credentials, std::str
     std::string lower = name;
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
     auto [it, fresh] = headers.try_emplace(lower, trim_value(value));
-    if (!fresh) it->second += "," + trim_value(value);
+    if (!fresh) it->second.append(",").append(trim_value(value));
   };
   for (const auto& [name, value] : request.headers) add(name, value);
   for (const auto& [name, value] : out.headers) add(name, value);
