@@ -6,6 +6,7 @@ Default run:
     broker profiles;
   - every environment variable that compose or the Kubernetes base gives a cryptoflow binary
     is one that binary lists in its --help;
+  - the Dockerfile installs every binary into the image;
   - every Grafana dashboard is valid JSON, and its Flux queries name only measurements, tags
     and fields that influxdb-sink writes, its Prometheus queries only metrics the code registers;
   - every Kibana saved object is valid, and names only indices and fields elasticsearch-sink
@@ -130,6 +131,17 @@ def check_k8s(src, helps):
             for probe in ["livenessProbe", "readinessProbe"]:
                 if probe not in c:
                     fail(f"{d['kind']} {d['metadata']['name']} has no {probe}")
+
+
+def check_image(src):
+    """Every binary of the project is installed into the container image (compose and the
+    Kubernetes manifests run them by name from it)."""
+    text = open(os.path.join(src, "deploy", "Dockerfile")).read()
+    m = re.search(r"for s in ([a-z0-9 -]+); do", text)
+    installed = set(m.group(1).split()) if m else set()
+    for b in BINARIES + ["dev-broker"]:
+        if b not in installed:
+            fail(f"deploy/Dockerfile does not install {b} into the image")
 
 
 def metric_names(src):
@@ -270,6 +282,7 @@ def main():
         schema = json.loads(out)
         check_compose(a.source, helps)
         check_k8s(a.source, helps)
+        check_image(a.source)
         check_grafana(a.source, schema, metric_names(a.source))
         check_kibana(a.source, schema)
     for e in errors:
