@@ -202,7 +202,7 @@ std::optional<std::string> line_starting(Process& p, const std::string& prefix, 
 
 S3Server::S3Server(std::string bucket) : bucket_(std::move(bucket)), port_(free_port()) {
   process_ = std::make_unique<Process>(
-      std::vector<std::string>{"python3", std::string(CRYPTOFLOW_SOURCE_DIR) + "/tests/support/moto_s3.py",
+      std::vector<std::string>{CRYPTOFLOW_MOTO_PYTHON, std::string(CRYPTOFLOW_SOURCE_DIR) + "/tests/support/moto_s3.py",
                                std::to_string(port_), bucket_},
       std::map<std::string, std::string>{}, (dir_.path() / "moto.log").string());
   const auto line = line_starting(*process_, "credentials ", std::chrono::seconds(60));
