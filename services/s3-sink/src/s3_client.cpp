@@ -1,6 +1,7 @@
 #include "s3_client.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
@@ -159,7 +160,7 @@ S3Result S3Client::head(const std::string& key, ObjectInfo& info) {
   info.exists = true;
   for (const auto& [name, value] : response.headers) {
     if (name.starts_with("x-amz-meta-")) info.metadata[name.substr(11)] = value;
-    if (name == "content-length") info.size = std::stoull(value);
+    if (name == "content-length") std::from_chars(value.data(), value.data() + value.size(), info.size);
   }
   return result;
 }
