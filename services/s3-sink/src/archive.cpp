@@ -57,7 +57,7 @@ std::string expand(std::string_view format, const std::tm* fields) {
       if (fields) out += two(fields->tm_min);
       i += 2;
     } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-      throw std::invalid_argument(std::string("path format: '") + c +
+      throw std::invalid_argument(std::string("'") + c +
                                   "' is no token (YYYY MM dd HH mm); quote literal text: 'year'=YYYY");
     } else {
       out.push_back(c);
