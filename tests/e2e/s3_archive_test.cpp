@@ -27,6 +27,16 @@ struct Archived {
   std::vector<std::pair<std::string, std::string>> lines;  // key, line
 };
 
+// A client of the stand-in, as the sink under test is configured (path-style, its credentials).
+s3::S3Options options_for(const S3Server& store) {
+  s3::S3Options o;
+  o.endpoint = store.endpoint();
+  o.bucket = store.bucket();
+  o.path_style = true;
+  o.credentials = {store.access_key_id(), store.secret_access_key(), ""};
+  return o;
+}
+
 Archived read_archive(s3::S3Client& client) {
   Archived a;
   if (!client.list("topics/crypto.trades/", a.keys).ok()) return {};
@@ -103,12 +113,7 @@ TEST_CASE("s3-sink archives every trade once - through a store outage and a kill
   Process second({binary("s3-sink")}, sink_env(port2), log("sink2.log"));
   REQUIRE(producer.wait(120s) == 0);
 
-  s3::S3Options o;
-  o.endpoint = store.endpoint();
-  o.bucket = store.bucket();
-  o.path_style = true;
-  o.credentials = {store.access_key_id(), store.secret_access_key(), ""};
-  s3::S3Client client(o, {});
+  s3::S3Client client(options_for(store), {});
   Archived archived;
   const auto complete = [&] {
     archived = read_archive(client);
@@ -241,12 +246,7 @@ TEST_CASE("The pipeline's topics archived to S3 - and docs/notebooks/history.ipy
   REQUIRE(settled);
 
   // A local copy, laid out as `aws s3 cp --recursive s3://<bucket>/topics ./archive` makes it.
-  s3::S3Options o;
-  o.endpoint = store.endpoint();
-  o.bucket = store.bucket();
-  o.path_style = true;
-  o.credentials = {store.access_key_id(), store.secret_access_key(), ""};
-  s3::S3Client client(o, {});
+  s3::S3Client client(options_for(store), {});
   std::vector<std::string> keys;
   REQUIRE(client.list("topics/", keys).ok());
   const auto archive = dir.path() / "archive";
