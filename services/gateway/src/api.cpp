@@ -1,0 +1,143 @@
+#include "api.hpp"
+
+#include <charconv>
+
+#include "api_detail.hpp"
+
+namespace cryptoflow::gateway {
+
+namespace detail {
+
+IntParam int_param(const Request& r, const std::string& name, std::int64_t min, std::int64_t max) {
+  const auto it = r.query.find(name);
+  if (it == r.query.end() || it->second.empty()) return std::optional<std::int64_t>{};
+  std::int64_t v = 0;
+  const auto& s = it->second;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size() || v < min || v > max) return BadParameter{name};
+  return std::optional<std::int64_t>{v};
+}
+
+std::string param(const Request& r, const std::string& name) {
+  const auto it = r.query.find(name);
+  return it == r.query.end() ? std::string{} : it->second;
+}
+
+std::vector<std::string> csv(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    auto item = text.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+}  // namespace detail
+
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = hex(text[i + 1]);
+      const int lo = hex(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      const auto byte = static_cast<char>(hi * 16 + lo);
+      if (byte == '\0') return std::nullopt;
+      out.push_back(byte);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else if (c == '\0') {
+      return std::nullopt;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::optional<Request> parse_target(std::string_view method, std::string_view target) {
+  Request r;
+  r.method = std::string(method);
+  const auto q = target.find('?');
+  auto path = percent_decode(target.substr(0, q), false);
+  if (!path) return std::nullopt;
+  r.path = std::move(*path);
+  if (q == std::string_view::npos) return r;
+  auto query = target.substr(q + 1);
+  if (const auto hash = query.find('#'); hash != std::string_view::npos) query = query.substr(0, hash);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    if (!pair.empty()) {
+      const auto eq = pair.find('=');
+      auto name = percent_decode(pair.substr(0, eq), true);
+      auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
+      if (!name || !value) return std::nullopt;
+      r.query[*name] = std::move(*value);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return r;
+}
+
+Response native_error(int status, std::string_view message, std::string_view parameter) {
+  rapidjson::StringBuffer b;
+  detail::Writer w(b);
+  w.StartObject();
+  detail::key(w, "error");
+  w.StartObject();
+  detail::key(w, "status");
+  w.Int(status);
+  detail::key(w, "message");
+  detail::string(w, message);
+  if (!parameter.empty()) {
+    detail::key(w, "parameter");
+    detail::string(w, parameter);
+  }
+  w.EndObject();
+  w.EndObject();
+  return {status, detail::text(b)};
+}
+
+std::optional<Response> handle_api(const Request& request, const ApiContext& context) {
+  const std::string_view path = request.path;
+  const auto under = [&](std::string_view prefix) {
+    return path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/');
+  };
+  if (under("/binance")) return binance_api(request, path.substr(8), context);
+  if (under("/coingecko")) return coingecko_api(request, path.substr(10), context);
+  if (under("/v1")) return native_api(request, path.substr(3), context);
+  return std::nullopt;
+}
+
+}  // namespace cryptoflow::gateway

@@ -1,0 +1,60 @@
+#pragma once
+// The gateway's REST API as plain functions: a parsed request and the store in, a response out.
+// No sockets here (server.cpp does HTTP); every shape is unit tested.
+//   /binance/api/v3/...    Binance's spot REST shapes (klines, uiKlines, ticker/price,
+//                          ticker/24hr, ping, time, exchangeInfo) and Binance's error objects
+//   /coingecko/api/v3/...  CoinGecko's simple/price and coins/markets
+//   /v1/...                the native API: decimals as strings, errors {"error":{...}}
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "store.hpp"
+
+namespace cryptoflow::gateway {
+
+struct Request {
+  std::string method = "GET";
+  std::string path;                          // without the query, percent-decoded
+  std::map<std::string, std::string> query;  // decoded; a repeated name keeps its last value
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Splits "path?query" and decodes both; nullopt for a bad %-escape or a NUL.
+std::optional<Request> parse_target(std::string_view method, std::string_view target);
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
+
+struct ApiContext {
+  const MarketStore& store;
+  std::int64_t now_ms = 0;
+};
+
+// The answer for an API path, or nullopt when the path is not one (static files, 404 elsewhere).
+std::optional<Response> handle_api(const Request& request, const ApiContext& context);
+
+// The pieces, for the tests and for the WebSocket streams.
+Response binance_api(const Request& request, std::string_view path, const ApiContext& context);
+Response coingecko_api(const Request& request, std::string_view path, const ApiContext& context);
+Response native_api(const Request& request, std::string_view path, const ApiContext& context);
+
+// Binance's kline array [open time, "o", "h", "l", "c", "v", close time, "q", n, "V", "Q", "0"]
+// and its WebSocket kline event {"e":"kline",...,"k":{...}}.
+std::string binance_kline_array(const Candle& c);
+std::string binance_kline_event(const Candle& c, std::int64_t event_time_ms);
+// "<symbol lower case>@kline_<interval>", the Binance stream a candle belongs to.
+std::string binance_stream_name(const Candle& c);
+
+// A native error body: {"error":{"status":400,"message":"...","parameter":"limit"}}.
+Response native_error(int status, std::string_view message, std::string_view parameter = {});
+
+}  // namespace cryptoflow::gateway

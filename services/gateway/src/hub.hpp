@@ -1,0 +1,76 @@
+#pragma once
+// The live side: every change the feed applies becomes an Event with a sequence number; the hub
+// keeps the most recent ones (for SSE's Last-Event-ID) and hands each to the subscribers whose
+// filter takes it. Used on the server's I/O thread only (the feed posts to it).
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cryptoflow/messages.hpp"
+
+namespace cryptoflow::gateway {
+
+enum class EventKind { candle, indicator, ticker };
+
+struct Event {
+  std::uint64_t seq = 0;
+  EventKind kind = EventKind::candle;
+  std::string symbol;    // candle, indicator (upper case)
+  std::string interval;  // candle
+  std::string coin;      // ticker
+  std::string json;      // the message as the contract writes it
+  std::optional<Candle> candle;
+  std::int64_t time_ms = 0;  // when the hub published it (Binance's "E")
+  // Binance's kline event for a candle, made once for every Binance client (I/O thread only).
+  mutable std::shared_ptr<const std::string> binance_payload;
+  [[nodiscard]] std::string_view kind_name() const;
+};
+using EventPtr = std::shared_ptr<const Event>;
+
+Event make_event(const Candle& c);
+Event make_event(const Indicator& i);
+Event make_event(const Ticker& t);
+
+// Which events a native client (/v1/stream, /v1/ws) wants: empty sets take everything.
+struct Filter {
+  std::set<std::string> symbols, intervals;
+  std::set<EventKind> kinds;
+  [[nodiscard]] bool matches(const Event& e) const;
+};
+
+class Subscriber {
+ public:
+  virtual ~Subscriber() = default;
+  virtual void deliver(const EventPtr& event) = 0;
+};
+
+class Hub {
+ public:
+  // epoch: a per-process number that makes event ids unique across restarts.
+  Hub(std::uint64_t epoch, std::size_t kept);
+
+  // Numbers the event, keeps it, and hands it on.
+  void publish(Event event);
+  void subscribe(const std::weak_ptr<Subscriber>& s);
+
+  // "<epoch>-<seq>": the SSE id of an event.
+  [[nodiscard]] std::string id_of(const Event& e) const;
+  // The kept events after the one with this id; nullopt when the id is not from this process or
+  // is older than what is kept (the client then gets a snapshot instead).
+  [[nodiscard]] std::optional<std::vector<EventPtr>> after(std::string_view id) const;
+  [[nodiscard]] std::uint64_t last_seq() const { return seq_; }
+  [[nodiscard]] std::size_t subscribers() const { return subscribers_.size(); }
+
+ private:
+  std::uint64_t epoch_;
+  std::size_t kept_;
+  std::uint64_t seq_ = 0;
+  std::deque<EventPtr> recent_;
+  std::vector<std::weak_ptr<Subscriber>> subscribers_;
+};
+
+}  // namespace cryptoflow::gateway

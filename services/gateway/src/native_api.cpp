@@ -1,0 +1,118 @@
+// The native API: the contract's message shapes (decimals as strings, times in ms) and errors a
+// client can act on: 400 naming the parameter, 404 for what is not held.
+#include <algorithm>
+
+#include "api.hpp"
+#include "api_detail.hpp"
+
+namespace cryptoflow::gateway {
+namespace {
+
+using detail::Writer;
+
+constexpr std::int64_t kMaxCandles = 1500;
+
+Response symbols(const ApiContext& ctx) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "symbols");
+  w.StartArray();
+  for (const auto& symbol : ctx.store.symbols()) {
+    w.StartObject();
+    detail::key(w, "symbol");
+    detail::string(w, symbol);
+    detail::key(w, "intervals");
+    w.StartArray();
+    for (const auto& i : ctx.store.intervals(symbol)) detail::string(w, i);
+    w.EndArray();
+    if (const auto last = ctx.store.latest(symbol)) {
+      detail::key(w, "price");
+      detail::decimal_string(w, last->close);
+      detail::key(w, "window_end");
+      w.Int64(last->end);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {200, detail::text(b)};
+}
+
+Response candles(const Request& r, const ApiContext& ctx) {
+  const auto symbol = detail::upper(detail::param(r, "symbol"));
+  const auto interval = detail::param(r, "interval");
+  if (symbol.empty()) return native_error(400, "symbol is required", "symbol");
+  if (interval.empty()) return native_error(400, "interval is required", "interval");
+  if (interval_ms(interval) == 0) return native_error(400, "interval is not one of Binance's intervals", "interval");
+  CandleQuery q{symbol, interval, std::nullopt, std::nullopt, 500};
+  for (const auto& [name, target] : {std::pair<std::string, std::optional<std::int64_t>*>{"start", &q.start},
+                                     std::pair<std::string, std::optional<std::int64_t>*>{"end", &q.end}}) {
+    const auto p = detail::int_param(r, name, 0, INT64_MAX / 2);
+    if (std::holds_alternative<detail::BadParameter>(p))
+      return native_error(400, name + " must be a time in ms since the epoch", name);
+    *target = std::get<0>(p);
+  }
+  const auto limit = detail::int_param(r, "limit", 1, kMaxCandles);
+  if (std::holds_alternative<detail::BadParameter>(limit))
+    return native_error(400, "limit must be 1.." + std::to_string(kMaxCandles), "limit");
+  if (const auto& v = std::get<0>(limit)) q.limit = static_cast<std::size_t>(*v);
+  if (!ctx.store.has_symbol(symbol)) return native_error(404, "no candles for " + symbol, "symbol");
+  const auto held = ctx.store.intervals(symbol);
+  if (std::find(held.begin(), held.end(), interval) == held.end())
+    return native_error(404, "no " + interval + " candles for " + symbol, "interval");
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "symbol");
+  detail::string(w, symbol);
+  detail::key(w, "interval");
+  detail::string(w, interval);
+  detail::key(w, "candles");
+  w.StartArray();
+  for (const auto& c : ctx.store.candles(q)) detail::raw(w, to_json(c));
+  w.EndArray();
+  w.EndObject();
+  return {200, detail::text(b)};
+}
+
+Response indicators(const Request& r, const ApiContext& ctx) {
+  const auto symbol = detail::upper(detail::param(r, "symbol"));
+  if (!symbol.empty() && !ctx.store.has_symbol(symbol)) return native_error(404, "no data for " + symbol, "symbol");
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "indicators");
+  w.StartArray();
+  for (const auto& i : ctx.store.indicators(symbol)) detail::raw(w, to_json(i));
+  w.EndArray();
+  w.EndObject();
+  return {200, detail::text(b)};
+}
+
+Response tickers(const Request& r, const ApiContext& ctx) {
+  const auto vs = detail::lower(detail::param(r, "vs_currency"));
+  const auto coins = detail::csv(detail::lower(detail::param(r, "coins")));
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "tickers");
+  w.StartArray();
+  for (const auto& t : ctx.store.tickers(vs))
+    if (coins.empty() || std::find(coins.begin(), coins.end(), t.coin) != coins.end()) detail::raw(w, to_json(t));
+  w.EndArray();
+  w.EndObject();
+  return {200, detail::text(b)};
+}
+
+}  // namespace
+
+Response native_api(const Request& request, std::string_view path, const ApiContext& context) {
+  if (path == "/symbols") return symbols(context);
+  if (path == "/candles") return candles(request, context);
+  if (path == "/indicators") return indicators(request, context);
+  if (path == "/tickers") return tickers(request, context);
+  return native_error(404, "no such endpoint: /v1" + std::string(path));
+}
+
+}  // namespace cryptoflow::gateway

@@ -1,0 +1,208 @@
+#include "store.hpp"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+namespace cryptoflow::gateway {
+
+std::int64_t interval_ms(std::string_view interval) {
+  static constexpr std::array<std::pair<std::string_view, std::int64_t>, 16> known{{
+      {"1s", 1'000},
+      {"1m", 60'000},
+      {"3m", 180'000},
+      {"5m", 300'000},
+      {"15m", 900'000},
+      {"30m", 1'800'000},
+      {"1h", 3'600'000},
+      {"2h", 7'200'000},
+      {"4h", 14'400'000},
+      {"6h", 21'600'000},
+      {"8h", 28'800'000},
+      {"12h", 43'200'000},
+      {"1d", 86'400'000},
+      {"3d", 259'200'000},
+      {"1w", 604'800'000},
+      {"1M", 2'592'000'000},
+  }};
+  for (const auto& [name, ms] : known)
+    if (name == interval) return ms;
+  return 0;
+}
+
+Applied MarketStore::apply(const Candle& c) {
+  std::lock_guard lock(mu_);
+  auto& by_interval = candles_[c.symbol];
+  auto it = by_interval.find(c.interval);
+  if (it == by_interval.end()) {
+    if (series_ >= limits_.max_series) {
+      if (by_interval.empty()) candles_.erase(c.symbol);
+      return Applied::refused;
+    }
+    it = by_interval.emplace(c.interval, std::deque<Candle>{}).first;
+    ++series_;
+  }
+  auto& series = it->second;
+  auto pos = std::lower_bound(series.begin(), series.end(), c.start,
+                              [](const Candle& held, std::int64_t start) { return held.start < start; });
+  if (pos != series.end() && pos->start == c.start) {
+    if (*pos == c && pos->final == c.final) return Applied::unchanged;
+    if (pos->final && !c.final) return Applied::stale;  // a live update replayed after its final
+    *pos = c;
+    return Applied::updated;
+  }
+  if (series.size() >= limits_.candles_per_series) {
+    if (pos == series.begin()) return Applied::stale;  // older than everything held
+    series.pop_front();
+    --candle_count_;
+    pos = std::lower_bound(series.begin(), series.end(), c.start,
+                           [](const Candle& held, std::int64_t start) { return held.start < start; });
+  }
+  series.insert(pos, c);
+  ++candle_count_;
+  return Applied::added;
+}
+
+Applied MarketStore::apply(const Ticker& t) {
+  std::lock_guard lock(mu_);
+  auto& by_currency = tickers_[t.coin];
+  auto it = by_currency.find(t.vs_currency);
+  if (it == by_currency.end()) {
+    if (ticker_count_ >= limits_.max_tickers) {
+      if (by_currency.empty()) tickers_.erase(t.coin);
+      return Applied::refused;
+    }
+    by_currency.emplace(t.vs_currency, t);
+    ++ticker_count_;
+    return Applied::added;
+  }
+  if (it->second == t) return Applied::unchanged;
+  if (t.last_updated < it->second.last_updated) return Applied::stale;
+  it->second = t;
+  return Applied::updated;
+}
+
+Applied MarketStore::apply(const Indicator& i) {
+  std::lock_guard lock(mu_);
+  auto& by_window = indicators_[i.symbol];
+  auto it = by_window.find(i.window);
+  if (it == by_window.end()) {
+    if (by_window.size() >= 64 || indicators_.size() > limits_.max_series) {
+      if (by_window.empty()) indicators_.erase(i.symbol);
+      return Applied::refused;
+    }
+    by_window.emplace(i.window, i);
+    return Applied::added;
+  }
+  if (it->second == i) return Applied::unchanged;
+  if (i.end < it->second.end) return Applied::stale;
+  it->second = i;
+  return Applied::updated;
+}
+
+std::vector<Candle> MarketStore::candles(const CandleQuery& q) const {
+  std::lock_guard lock(mu_);
+  std::vector<Candle> out;
+  const auto s = candles_.find(q.symbol);
+  if (s == candles_.end()) return out;
+  const auto i = s->second.find(q.interval);
+  if (i == s->second.end() || q.limit == 0) return out;
+  const auto& series = i->second;
+  const auto from = std::lower_bound(series.begin(), series.end(), q.start.value_or(INT64_MIN),
+                                     [](const Candle& held, std::int64_t start) { return held.start < start; });
+  const auto to = std::upper_bound(series.begin(), series.end(), q.end.value_or(INT64_MAX),
+                                   [](std::int64_t end, const Candle& held) { return end < held.start; });
+  if (from >= to) return out;
+  const auto available = static_cast<std::size_t>(to - from);
+  const auto n = std::min(available, q.limit);
+  const auto first = q.start ? from : to - static_cast<std::ptrdiff_t>(n);
+  out.assign(first, first + static_cast<std::ptrdiff_t>(n));
+  return out;
+}
+
+std::optional<Candle> MarketStore::last_candle(const std::string& symbol, const std::string& interval) const {
+  std::lock_guard lock(mu_);
+  const auto s = candles_.find(symbol);
+  if (s == candles_.end()) return std::nullopt;
+  const auto i = s->second.find(interval);
+  if (i == s->second.end() || i->second.empty()) return std::nullopt;
+  return i->second.back();
+}
+
+bool MarketStore::has_symbol(const std::string& symbol) const {
+  std::lock_guard lock(mu_);
+  return candles_.contains(symbol);
+}
+
+std::vector<std::string> MarketStore::symbols() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  out.reserve(candles_.size());
+  for (const auto& [symbol, _] : candles_) out.push_back(symbol);
+  return out;
+}
+
+std::vector<std::string> MarketStore::intervals(const std::string& symbol) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  const auto s = candles_.find(symbol);
+  if (s == candles_.end()) return out;
+  for (const auto& [interval, _] : s->second) out.push_back(interval);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const std::string& a, const std::string& b) { return interval_ms(a) < interval_ms(b); });
+  return out;
+}
+
+std::optional<Candle> MarketStore::latest(const std::string& symbol) const {
+  // Every trade updates each interval's last candle, so they share the close; the shortest
+  // interval's is the one updated at the latest start.
+  std::lock_guard lock(mu_);
+  const auto s = candles_.find(symbol);
+  if (s == candles_.end()) return std::nullopt;
+  const Candle* best = nullptr;
+  for (const auto& [interval, series] : s->second)
+    if (!series.empty() && (best == nullptr || interval_ms(interval) < interval_ms(best->interval)))
+      best = &series.back();
+  if (best == nullptr) return std::nullopt;
+  return *best;
+}
+
+std::vector<Indicator> MarketStore::indicators(const std::string& symbol) const {
+  std::lock_guard lock(mu_);
+  std::vector<Indicator> out;
+  for (const auto& [s, by_window] : indicators_) {
+    if (!symbol.empty() && s != symbol) continue;
+    for (const auto& [_, i] : by_window) out.push_back(i);
+  }
+  return out;
+}
+
+std::optional<Ticker> MarketStore::ticker(const std::string& coin, const std::string& vs_currency) const {
+  std::lock_guard lock(mu_);
+  const auto c = tickers_.find(coin);
+  if (c == tickers_.end()) return std::nullopt;
+  const auto v = c->second.find(vs_currency);
+  if (v == c->second.end()) return std::nullopt;
+  return v->second;
+}
+
+std::vector<Ticker> MarketStore::tickers(const std::string& vs_currency) const {
+  std::lock_guard lock(mu_);
+  std::vector<Ticker> out;
+  for (const auto& [_, by_currency] : tickers_)
+    for (const auto& [vs, t] : by_currency)
+      if (vs_currency.empty() || vs == vs_currency) out.push_back(t);
+  return out;
+}
+
+std::size_t MarketStore::series_count() const {
+  std::lock_guard lock(mu_);
+  return series_;
+}
+
+std::size_t MarketStore::candle_count() const {
+  std::lock_guard lock(mu_);
+  return candle_count_;
+}
+
+}  // namespace cryptoflow::gateway

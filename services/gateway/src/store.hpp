@@ -1,0 +1,78 @@
+#pragma once
+// What the gateway serves, in memory: recent candles per symbol and interval, the latest
+// indicator per symbol and window, the latest ticker per coin and currency. Written by the feed
+// thread, read by the HTTP thread (one mutex; reads copy out what they answer with).
+//
+// Bounds: at most `candles_per_series` candles per symbol x interval (the oldest go first) and
+// at most `max_series` series; a candle for a new series beyond that is refused and counted.
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cryptoflow/messages.hpp"
+
+namespace cryptoflow::gateway {
+
+struct StoreLimits {
+  std::size_t candles_per_series = 1500;  // a day of 1m candles, and Binance's largest page (1000)
+  std::size_t max_series = 20000;
+  std::size_t max_tickers = 100000;
+};
+
+// Binance's kline intervals in ms ("1M" is 30 days here, only used for ordering); 0 if unknown.
+std::int64_t interval_ms(std::string_view interval);
+
+enum class Applied {
+  added,      // a window not seen before
+  updated,    // a newer state of a window already held
+  unchanged,  // a repeat of what is held (a replay of the same record)
+  stale,      // older than what is held: a live update after the final, or older than the bound
+  refused,    // a new series beyond max_series
+};
+
+struct CandleQuery {
+  std::string symbol, interval;
+  std::optional<std::int64_t> start, end;  // on the window start (ms), both inclusive
+  std::size_t limit = 500;
+};
+
+class MarketStore {
+ public:
+  explicit MarketStore(StoreLimits limits = {}) : limits_(limits) {}
+
+  Applied apply(const Candle& c);
+  Applied apply(const Ticker& t);
+  Applied apply(const Indicator& i);
+
+  // Ascending by start. With a start: the first `limit` from it; otherwise the last `limit`
+  // up to end (Binance's rule).
+  [[nodiscard]] std::vector<Candle> candles(const CandleQuery& q) const;
+  [[nodiscard]] std::optional<Candle> last_candle(const std::string& symbol, const std::string& interval) const;
+  [[nodiscard]] bool has_symbol(const std::string& symbol) const;
+  [[nodiscard]] std::vector<std::string> symbols() const;                             // sorted
+  [[nodiscard]] std::vector<std::string> intervals(const std::string& symbol) const;  // shortest first
+  // The last candle of the symbol's shortest interval: its close is the last price.
+  [[nodiscard]] std::optional<Candle> latest(const std::string& symbol) const;
+
+  [[nodiscard]] std::vector<Indicator> indicators(const std::string& symbol) const;  // empty symbol: all
+  [[nodiscard]] std::optional<Ticker> ticker(const std::string& coin, const std::string& vs_currency) const;
+  [[nodiscard]] std::vector<Ticker> tickers(const std::string& vs_currency) const;  // empty: all
+  [[nodiscard]] std::size_t series_count() const;
+  [[nodiscard]] std::size_t candle_count() const;
+
+ private:
+  StoreLimits limits_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::map<std::string, std::deque<Candle>>> candles_;  // symbol -> interval -> by start
+  std::size_t series_ = 0;
+  std::size_t candle_count_ = 0;
+  std::map<std::string, std::map<std::string, Indicator>> indicators_;  // symbol -> window
+  std::map<std::string, std::map<std::string, Ticker>> tickers_;        // coin -> vs_currency
+  std::size_t ticker_count_ = 0;
+};
+
+}  // namespace cryptoflow::gateway
