@@ -54,7 +54,7 @@ std::map<std::int64_t, Ohlcv> influx_candles(const InfluxServer& influx) {
 
 TEST_CASE("Every binary answers --help and --version - bad configuration exits 2 naming the variable") {
   for (const char* svc : {"dev-broker", "binance-producer", "coingecko-producer", "stream-processor", "influxdb-sink",
-                          "elasticsearch-sink", "s3-sink"}) {
+                          "elasticsearch-sink", "s3-sink", "gateway"}) {
     INFO(svc);
     auto r = run({binary(svc), "--help"});
     CHECK(r.code == 0);
@@ -86,6 +86,12 @@ TEST_CASE("Every binary answers --help and --version - bad configuration exits 2
                                 {"ADMIN_PORT", "0"}});
   CHECK(r.code == 2);
   CHECK(r.output.find("S3_PATH_FORMAT: 'y' is no token") != std::string::npos);
+  r = run({binary("gateway")}, {{"GATEWAY_STATIC_DIR", "/nonexistent"}, {"ADMIN_PORT", "0"}});
+  CHECK(r.code == 2);
+  CHECK(r.output.find("GATEWAY_STATIC_DIR: ") != std::string::npos);
+  r = run({binary("gateway")}, {{"GATEWAY_PORT", "70000"}, {"ADMIN_PORT", "0"}});
+  CHECK(r.code == 2);
+  CHECK(r.output.find("GATEWAY_PORT") != std::string::npos);
   r = run({binary("elasticsearch-sink")}, {{"ES_INDEX_PREFIX", "Crypto"}});
   CHECK(r.code == 2);
   CHECK(r.output.find("ES_INDEX_PREFIX='Crypto'") != std::string::npos);
