@@ -81,7 +81,7 @@ def main():
     common = {r[0]: ("" if r[1] == "—" else r[1]) for r in table(env["Every service but dev-broker"])}
     binaries = [b for b in env if b != "Every service but dev-broker"]
     for b in ["dev-broker", "binance-producer", "coingecko-producer", "stream-processor", "influxdb-sink",
-              "elasticsearch-sink", "s3-sink"]:
+              "elasticsearch-sink", "s3-sink", "gateway"]:
         if b not in binaries:
             fail(f"docs/contract.md documents no variables of {b}")
     for b in binaries:

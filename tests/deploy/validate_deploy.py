@@ -24,7 +24,7 @@ import sys
 import yaml
 
 BINARIES = ["binance-producer", "coingecko-producer", "stream-processor", "influxdb-sink", "elasticsearch-sink",
-            "s3-sink"]
+            "s3-sink", "gateway"]
 FLUX_COLUMNS = {"_time", "_value", "_field", "_measurement", "_start", "_stop"}
 errors = []
 
