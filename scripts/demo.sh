@@ -6,7 +6,7 @@
 #
 #   DEMO_REPLAY_FILE  recorded frames to replay [tests/fixtures/freqtrade/XRPETH.aggTrade.jsonl]
 #   DEMO_SPEED        REPLAY_SPEED for the producer: 0 = as fast as possible [0]
-#   DEMO_KEEP         1: keep serving after the replay until Ctrl-C (query InfluxDB yourself) [0]
+#   DEMO_KEEP         1: keep serving after the replay until Ctrl-C (the gateway, InfluxDB) [0]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -57,6 +57,12 @@ pids+=($!)
 ADMIN_PORT=$sink_port INFLUX_URL="http://127.0.0.1:$influx_port" INFLUX_API=v1 INFLUX_DB=crypto \
   INFLUX_FLUSH_INTERVAL_MS=500 "$bin/influxdb-sink/influxdb-sink" 2>"$work/sink.log" &
 pids+=($!)
+gateway_port=$(python3 -c 'import socket; s=socket.socket(); print(0 if s.connect_ex(("127.0.0.1",8000)) else 8000)')
+[ "$gateway_port" = 8000 ] || gateway_port=$(free_port)
+echo "== starting the gateway: http://127.0.0.1:$gateway_port (Binance- and CoinGecko-compatible API)"
+ADMIN_PORT=0 GATEWAY_PORT=$gateway_port GATEWAY_BIND=127.0.0.1 GATEWAY_CANDLES=4000 \
+  "$bin/gateway/gateway" 2>"$work/gateway.log" &
+pids+=($!)
 
 expected=$(grep -c '"e":"aggTrade"\|"e":"trade"' "$replay" || true)
 echo "== replaying $expected recorded trades from $replay (REPLAY_SPEED=${DEMO_SPEED:-0})"
@@ -92,9 +98,15 @@ echo
 echo "== candles per interval"
 query "SELECT count(close) AS candles FROM candle GROUP BY interval" | python3 "$root/scripts/influx_table.py"
 echo
+echo "== the same candles from the gateway, as Binance's API shapes them"
+echo "   curl 'http://127.0.0.1:$gateway_port/binance/api/v3/klines?symbol=XRPETH&interval=1h&limit=3'"
+curl -fsS "http://127.0.0.1:$gateway_port/binance/api/v3/klines?symbol=XRPETH&interval=1h&limit=3" | sed 's/\],\[/],\n [/g'
+echo
+echo
 echo "Data: Binance spot XRP/ETH aggregate trades of 2019-10-11..13, recorded in freqtrade's test data"
 echo "(tests/fixtures/SOURCES.md); candles computed by stream-processor with exact decimals."
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
-  echo "Serving: InfluxDB at http://127.0.0.1:$influx_port, Kafka at $bootstrap. Ctrl-C to stop."
+  echo "Serving: the gateway at http://127.0.0.1:$gateway_port, InfluxDB at http://127.0.0.1:$influx_port,"
+  echo "Kafka at $bootstrap. Ctrl-C to stop."
   while :; do sleep 1; done
 fi
