@@ -306,11 +306,6 @@ void CandleEngine::close_series(Series& s, std::vector<FromPartition<Candle>>& o
     start = w.begin()->first;
   }
   if (start + ms > watermark_) return;
-  if (w.empty() || w.begin()->first > start) {  // a run of empty windows first
-    const auto first_trade_window = w.empty() ? window_start(watermark_, ms) : w.begin()->first;
-    const auto run = (std::min(first_trade_window, window_start(watermark_, ms)) - start) / ms;
-    if (run > kMaxEmptyRun) start = std::min(first_trade_window, window_start(watermark_, ms)) - kMaxEmptyRun * ms;
-  }
   changed_.insert(s.partition);
   for (; start + ms <= watermark_; start += ms) {
     if (!w.empty() && w.begin()->first == start) {
@@ -319,6 +314,13 @@ void CandleEngine::close_series(Series& s, std::vector<FromPartition<Candle>>& o
       w.erase(w.begin());
       // Not a change to save: a restore derives what closing did from empty_through.
     } else if (options_.empty_candles && s.last_close) {
+      // A run of empty windows (up to the next traded window or the watermark) longer than
+      // kMaxEmptyRun keeps only its last kMaxEmptyRun: a watermark years ahead of a quiet
+      // symbol's last trade must not flood the topic. Checked at every run, also one that
+      // follows a traded window.
+      const auto run_end =
+          std::min(w.empty() ? window_start(watermark_, ms) : w.begin()->first, window_start(watermark_, ms));
+      if ((run_end - start) / ms > kMaxEmptyRun) start = run_end - kMaxEmptyRun * ms;
       out.push_back({s.partition, empty_candle(s, start)});
     } else if (!w.empty()) {
       start = w.begin()->first - ms;  // no close yet to repeat: skip to the next traded window

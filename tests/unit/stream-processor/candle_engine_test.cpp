@@ -657,3 +657,29 @@ TEST_CASE("A symbol's saved state stays under the bound the options allow") {
   CHECK(size <= bound);
   CHECK(bound < 64 * 1024);  // the default options: far under a Kafka record's limit
 }
+
+TEST_CASE("candle engine: a watermark years past a symbol's one traded window adds at most a week of empty windows") {
+  // XRP/ETH's trades of 2019 and then TRX/USDT's of 2025 on another partition (the replays of
+  // the demo and the browser test): XRPETH's traded window closes, and then the run of empty
+  // windows up to the 2025 watermark is capped. It was not (2,838,288 candles), because the cap
+  // was checked only for a run that starts a close, not one that follows a traded window.
+  CandleEngine e(opts(60'000, 1'000));
+  std::vector<Candle> out;
+  const std::int64_t t0 = 1'570'752'000'000;  // 2019-10-11
+  e.add(0, trade("XRPETH", 1, t0, "1", "1"), 0);
+  close(e, 0, out);
+  const std::int64_t t1 = 1'741'046'400'000;  // 2025-03-04
+  std::int64_t now = 5'000;
+  for (int i = 0; i < 50; ++i, now += 1'000) {
+    e.add(1, trade("TRXUSDT", 10 + i, t1 + i * 60'000, "1", "1"), now);
+    close(e, now, out);
+  }
+  std::vector<std::int64_t> xrp;
+  for (const auto& c : out)
+    if (c.symbol == "XRPETH") xrp.push_back(c.start);
+  REQUIRE(xrp.size() == 1 + 10'080 + 49);  // the traded window, the capped jump, then a minute per close
+  CHECK(xrp.front() == t0);
+  for (std::size_t i = 2; i < xrp.size(); ++i) CHECK(xrp[i] == xrp[i - 1] + 60'000);
+  CHECK(xrp.back() + 60'000 <= e.watermark());
+  CHECK(xrp.back() + 120'000 > e.watermark());
+}
