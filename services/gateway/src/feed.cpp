@@ -1,5 +1,7 @@
 #include "feed.hpp"
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -20,8 +22,22 @@ Feed::Feed(FeedOptions options, MarketStore& store, std::function<void(Event)> p
                                "candles or tickers of a new series refused: GATEWAY_MAX_SERIES reached")),
       series_(metrics.gauge("cryptoflow_gateway_series", "symbol x interval candle series held")) {}
 
+std::int64_t history_start(const std::function<bool(std::int64_t)>& any_since, std::int64_t now_ms,
+                           std::int64_t history_ms) {
+  const auto recent = now_ms - history_ms;
+  if (any_since(recent) || !any_since(0)) return recent;
+  std::int64_t held = 0;  // any_since(held) is true, any_since(absent) false
+  std::int64_t absent = recent;
+  while (absent - held > 1) {
+    const auto mid = held + (absent - held) / 2;
+    (any_since(mid) ? held : absent) = mid;
+  }
+  return held - history_ms;
+}
+
 void Feed::apply(const kafka::Record& r) {
   records_.inc();
+  ++records_read_;
   const auto take = [&](const auto& decoded) {
     if (!decoded) {
       undecodable_.inc();
@@ -42,6 +58,34 @@ void Feed::apply(const kafka::Record& r) {
   series_.set(static_cast<double>(store_.series_count()));
 }
 
+std::optional<std::int64_t> Feed::count_dead_letters(kafka::KafkaReader& reader) {
+  try {
+    const auto n = reader.partition_count(o_.dead_letter_topic, std::chrono::milliseconds(2'000));
+    std::int64_t total = 0;
+    for (std::int32_t p = 0; p < n; ++p) {
+      const auto w = reader.watermarks({o_.dead_letter_topic, p}, std::chrono::milliseconds(2'000));
+      total += w.high - w.low;
+    }
+    return total;
+  } catch (const std::exception& e) {
+    bad_log_(LogLevel::warn, "gateway: cannot count the dead letters", {{"error", e.what()}});
+    return std::nullopt;
+  }
+}
+
+void Feed::sample(std::int64_t now_ms, std::optional<std::int64_t> dead_letters) {
+  samples_.emplace_back(now_ms, store_.trades_seen());
+  while (samples_.size() > 2 && samples_.back().first - samples_.front().first > 10'000) samples_.pop_front();
+  PipelineStats p;
+  const auto span = samples_.back().first - samples_.front().first;
+  if (span > 0)
+    p.trades_per_second =
+        static_cast<double>(samples_.back().second - samples_.front().second) * 1000.0 / static_cast<double>(span);
+  p.dead_letters = dead_letters;
+  p.records = records_read_;
+  store_.set_pipeline(p);
+}
+
 void Feed::run(kafka::KafkaReader& reader, const std::function<bool()>& stop) {
   using std::chrono::milliseconds;
   kafka::OffsetMap start;
@@ -49,9 +93,28 @@ void Feed::run(kafka::KafkaReader& reader, const std::function<bool()>& stop) {
   while (!stop()) {
     try {
       start.clear();
-      const auto from = wall_clock_ms() - o_.history_ms;
-      for (const auto& topic : {o_.candles_topic, o_.indicators_topic, o_.tickers_topic})
+      for (const auto& topic : {o_.candles_topic, o_.indicators_topic, o_.tickers_topic}) {
+        std::map<kafka::TopicPartition, std::int64_t> end;
+        for (const auto& [tp, offset] : reader.offsets_for_time(topic, -1, milliseconds(10'000))) end[tp] = offset;
+        const auto any_since = [&](std::int64_t t) {
+          for (const auto& [tp, offset] : reader.offsets_for_time(topic, t, milliseconds(10'000)))
+            if (offset < end[tp]) return true;
+          return false;
+        };
+        std::map<kafka::TopicPartition, std::int64_t> first;
+        for (const auto& [tp, offset] : reader.offsets_for_time(topic, -2, milliseconds(10'000))) first[tp] = offset;
+        const bool holds =
+            std::any_of(first.begin(), first.end(), [&](const auto& f) { return f.second < end[f.first]; });
+        if (holds && !any_since(0)) {
+          // A broker that cannot search by time (librdkafka's mock cluster behind dev-broker):
+          // the whole topic; the store's bounds keep the newest.
+          log_info("gateway: the broker does not search by time; reading the whole topic", {{"topic", topic}});
+          for (const auto& [tp, offset] : first) start[tp] = offset;
+          continue;
+        }
+        const auto from = history_start(any_since, wall_clock_ms(), o_.history_ms);
         for (const auto& [tp, offset] : reader.offsets_for_time(topic, from, milliseconds(10'000))) start[tp] = offset;
+      }
       break;
     } catch (const std::exception& e) {
       const auto wait = backoff.next();
@@ -67,7 +130,15 @@ void Feed::run(kafka::KafkaReader& reader, const std::function<bool()>& stop) {
   std::set<kafka::TopicPartition> behind;
   for (const auto& [tp, _] : start) behind.insert(tp);
   std::uint64_t replayed = 0;
+  auto next_sample = std::chrono::steady_clock::now();
+  std::optional<std::int64_t> dead_letters;
+  int samples_taken = 0;
   while (!stop()) {
+    if (std::chrono::steady_clock::now() >= next_sample) {
+      next_sample += std::chrono::seconds(1);
+      if (samples_taken++ % 5 == 0) dead_letters = count_dead_letters(reader);
+      sample(wall_clock_ms(), dead_letters);
+    }
     if (auto r = reader.poll(milliseconds(100))) {
       apply(*r);
       if (!live_) ++replayed;

@@ -5,7 +5,9 @@
 // (a restart replays its history into the store, not into the clients).
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "cryptoflow/kafka/record.hpp"
@@ -24,8 +26,16 @@ struct FeedOptions {
   std::string candles_topic = "crypto.candles";
   std::string indicators_topic = "crypto.indicators";
   std::string tickers_topic = "crypto.tickers";
+  std::string dead_letter_topic = "crypto.dead-letter";  // counted for the page's pipeline panel
   std::int64_t history_ms = 86'400'000;
 };
+
+// Where a topic's history starts: history_ms before now, or, when the topic holds nothing that
+// recent (a replay of recorded data, a feed that stopped), history_ms before the newest record it
+// holds, found by bisecting on timestamps. any_since(t): some partition holds a record stamped
+// at or after t (Kafka's offsets for a timestamp).
+std::int64_t history_start(const std::function<bool(std::int64_t)>& any_since, std::int64_t now_ms,
+                           std::int64_t history_ms);
 
 class Feed {
  public:
@@ -36,9 +46,13 @@ class Feed {
   // One record: decoded, applied, published when it changed something and the feed is live.
   void apply(const kafka::Record& record);
   void set_live() { live_ = true; }
+  // The pipeline panel's figures: the trade rate from the last samples of the store's count
+  // (one per call, at most 10 s apart kept) and the dead letters, when known.
+  void sample(std::int64_t now_ms, std::optional<std::int64_t> dead_letters);
   [[nodiscard]] bool ready() const { return live_.load(); }
 
  private:
+  std::optional<std::int64_t> count_dead_letters(kafka::KafkaReader& reader);
   FeedOptions o_;
   MarketStore& store_;
   std::function<void(Event)> publish_;
@@ -48,6 +62,8 @@ class Feed {
   Counter& refused_;
   Gauge& series_;
   RateLimitedLog bad_log_;
+  std::deque<std::pair<std::int64_t, std::int64_t>> samples_;  // (ms, trades seen)
+  std::uint64_t records_read_ = 0;
 };
 
 }  // namespace cryptoflow::gateway

@@ -1,6 +1,7 @@
 // The native API: the contract's message shapes (decimals as strings, times in ms) and errors a
 // client can act on: 400 naming the parameter, 404 for what is not held.
 #include <algorithm>
+#include <cstdio>
 
 #include "api.hpp"
 #include "api_detail.hpp"
@@ -105,6 +106,33 @@ Response tickers(const Request& r, const ApiContext& ctx) {
   return {200, detail::text(b)};
 }
 
+Response pipeline(const ApiContext& ctx) {
+  const auto p = ctx.store.pipeline();
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "trades_per_second");
+  char rate[32];
+  const auto n = std::snprintf(rate, sizeof rate, "%.1f", p.trades_per_second);
+  detail::string(w, std::string_view(rate, static_cast<std::size_t>(n)));
+  detail::key(w, "last_closed_window_end");
+  w.Int64(p.last_closed_end);
+  detail::key(w, "watermark_lag_ms");  // wall clock minus the newest closed window's end
+  if (p.last_closed_end > 0)
+    w.Int64(ctx.now_ms - p.last_closed_end);
+  else
+    w.Null();
+  detail::key(w, "dead_letters");
+  if (p.dead_letters)
+    w.Int64(*p.dead_letters);
+  else
+    w.Null();
+  detail::key(w, "records");
+  w.Uint64(p.records);
+  w.EndObject();
+  return {200, detail::text(b)};
+}
+
 }  // namespace
 
 Response native_api(const Request& request, std::string_view path, const ApiContext& context) {
@@ -112,6 +140,7 @@ Response native_api(const Request& request, std::string_view path, const ApiCont
   if (path == "/candles") return candles(request, context);
   if (path == "/indicators") return indicators(request, context);
   if (path == "/tickers") return tickers(request, context);
+  if (path == "/pipeline") return pipeline(context);
   return native_error(404, "no such endpoint: /v1" + std::string(path));
 }
 

@@ -41,6 +41,7 @@ Options parse(const Config& config) {
   o.feed.candles_topic = config.str("CANDLES_TOPIC");
   o.feed.indicators_topic = config.str("INDICATORS_TOPIC");
   o.feed.tickers_topic = config.str("TICKERS_TOPIC");
+  o.feed.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
   o.limits.candles_per_series = static_cast<std::size_t>(config.integer("GATEWAY_CANDLES", 1, 1'000'000));
   o.limits.max_series = static_cast<std::size_t>(config.integer("GATEWAY_MAX_SERIES", 1, 10'000'000));
   if (!o.static_dir.empty()) {

@@ -43,11 +43,17 @@ Applied MarketStore::apply(const Candle& c) {
     ++series_;
   }
   auto& series = it->second;
+  if (c.final) last_closed_end_ = std::max(last_closed_end_, c.end);
+  // Trades are counted once per symbol: in its shortest interval.
+  const bool counts = std::all_of(by_interval.begin(), by_interval.end(), [&](const auto& other) {
+    return interval_ms(other.first) >= interval_ms(c.interval);
+  });
   auto pos = std::lower_bound(series.begin(), series.end(), c.start,
                               [](const Candle& held, std::int64_t start) { return held.start < start; });
   if (pos != series.end() && pos->start == c.start) {
     if (*pos == c && pos->final == c.final) return Applied::unchanged;
     if (pos->final && !c.final) return Applied::stale;  // a live update replayed after its final
+    if (counts && c.trades > pos->trades) trades_seen_ += c.trades - pos->trades;
     *pos = c;
     return Applied::updated;
   }
@@ -60,6 +66,7 @@ Applied MarketStore::apply(const Candle& c) {
   }
   series.insert(pos, c);
   ++candle_count_;
+  if (counts) trades_seen_ += c.trades;
   return Applied::added;
 }
 
@@ -203,6 +210,23 @@ std::size_t MarketStore::series_count() const {
 std::size_t MarketStore::candle_count() const {
   std::lock_guard lock(mu_);
   return candle_count_;
+}
+
+std::int64_t MarketStore::trades_seen() const {
+  std::lock_guard lock(mu_);
+  return trades_seen_;
+}
+
+PipelineStats MarketStore::pipeline() const {
+  std::lock_guard lock(mu_);
+  auto p = pipeline_;
+  p.last_closed_end = last_closed_end_;
+  return p;
+}
+
+void MarketStore::set_pipeline(const PipelineStats& stats) {
+  std::lock_guard lock(mu_);
+  pipeline_ = stats;
 }
 
 }  // namespace cryptoflow::gateway

@@ -40,6 +40,14 @@ struct CandleQuery {
   std::size_t limit = 500;
 };
 
+// What the page's pipeline panel shows, as the gateway sees it through the topics.
+struct PipelineStats {
+  double trades_per_second = 0;              // exchange trades entering candles, over the last 10 s
+  std::int64_t last_closed_end = 0;          // newest end of a final candle (the watermark, roughly)
+  std::optional<std::int64_t> dead_letters;  // records in the dead-letter topic (none: unknown)
+  std::uint64_t records = 0;                 // records the gateway read
+};
+
 class MarketStore {
  public:
   explicit MarketStore(StoreLimits limits = {}) : limits_(limits) {}
@@ -63,6 +71,10 @@ class MarketStore {
   [[nodiscard]] std::vector<Ticker> tickers(const std::string& vs_currency) const;  // empty: all
   [[nodiscard]] std::size_t series_count() const;
   [[nodiscard]] std::size_t candle_count() const;
+  // Exchange trades counted into each symbol's shortest interval so far (for a rate).
+  [[nodiscard]] std::int64_t trades_seen() const;
+  [[nodiscard]] PipelineStats pipeline() const;
+  void set_pipeline(const PipelineStats& stats);
 
  private:
   StoreLimits limits_;
@@ -73,6 +85,9 @@ class MarketStore {
   std::map<std::string, std::map<std::string, Indicator>> indicators_;  // symbol -> window
   std::map<std::string, std::map<std::string, Ticker>> tickers_;        // coin -> vs_currency
   std::size_t ticker_count_ = 0;
+  std::int64_t trades_seen_ = 0;
+  std::int64_t last_closed_end_ = 0;
+  PipelineStats pipeline_;
 };
 
 }  // namespace cryptoflow::gateway

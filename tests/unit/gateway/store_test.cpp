@@ -1,7 +1,10 @@
 #include "store.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <vector>
 
+#include "feed.hpp"
 #include "hub.hpp"
 
 using namespace cryptoflow;
@@ -126,4 +129,32 @@ TEST_CASE("hub: a filter takes the symbols, intervals and kinds it names - empty
   CHECK_FALSE(Filter{{"ETHUSDT"}, {}, {}}.matches(e));
   CHECK_FALSE(Filter{{}, {"5m"}, {}}.matches(e));
   CHECK_FALSE(Filter{{}, {}, {EventKind::ticker}}.matches(e));
+}
+
+TEST_CASE("feed: history starts a day before now - or before the newest record when nothing is that recent") {
+  constexpr std::int64_t day = 86'400'000;
+  constexpr std::int64_t now = 1'764'600'000'000;
+  std::vector<std::int64_t> stamps;
+  int queries = 0;
+  const auto any_since = [&](std::int64_t t) {
+    ++queries;
+    return std::any_of(stamps.begin(), stamps.end(), [&](std::int64_t s) { return s >= t; });
+  };
+  SECTION("an empty topic") {
+    CHECK(history_start(any_since, now, day) == now - day);
+  }
+  SECTION("live data: one question") {
+    stamps = {now - 3 * day, now - 1000};
+    CHECK(history_start(any_since, now, day) == now - day);
+    CHECK(queries == 1);
+  }
+  SECTION("a replay of 2025 in 2026: the day before its newest record, whatever its order") {
+    stamps = {1'741'046'400'000, 1'741'049'279'999, 1'741'046'460'000};
+    CHECK(history_start(any_since, now, day) == 1'741'049'279'999 - day);
+    CHECK(queries < 50);
+  }
+  SECTION("a record stamped 0") {
+    stamps = {0};
+    CHECK(history_start(any_since, now, day) == -day);
+  }
 }
