@@ -10,8 +10,23 @@ packages=(
 )
 if [ "${1:-all}" != build ]; then
   packages+=(git catch2 influxdb kcat curl openssl python3 python3-yaml clang-format clang-tidy docker-compose
-             python3-notebook python3-nbconvert python3-ipykernel python3-pandas python3-matplotlib)
+             python3-notebook python3-nbconvert python3-ipykernel python3-pandas python3-matplotlib chromium)
+  # Node for the gateway's page (lightweight-charts) and the client tests (ccxt, playwright-core):
+  # Debian's, unless a node is already installed.
+  command -v npm >/dev/null || packages+=(nodejs npm)
 fi
+
+# The npm packages, exactly as the lockfiles pin them: the page's chart library, and (all) the
+# client tests' packages. playwright-core drives Debian's chromium; it downloads no browser.
+npm_ci() {
+  command -v npm >/dev/null || return 0
+  local dirs=(services/gateway/web)
+  if [ "${1:-all}" != build ]; then dirs+=(tests/clients); fi
+  for d in "${dirs[@]}"; do
+    (cd "$(dirname "$0")/../$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || { echo "install-deps: npm ci in $d failed"; exit 1; }
+  done
+  echo "install-deps: npm packages of ${dirs[*]} installed from their lockfiles"
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -19,6 +34,7 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  npm_ci "${1:-all}"
   exit 0
 fi
 
@@ -35,3 +51,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+npm_ci "${1:-all}"

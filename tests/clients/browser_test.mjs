@@ -1,0 +1,115 @@
+// A real browser on the gateway's page: Debian's chromium, driven by playwright-core (which
+// downloads no browser). The page loads, draws candles that arrive live, switches symbol and
+// interval, keeps going through a gateway restart, fits a phone-sized screen, and its
+// screenshot is not blank.
+//   node tests/clients/browser_test.mjs --build <build dir> --source <source dir> [--screenshot <png>]
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { args, check, coingeckoStandIn, eventually, pipeline, trxFrames, workDir } from './harness.mjs';
+
+const a = args();
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const p = await pipeline(a);
+const coingecko = await coingeckoStandIn(a.source);
+const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
+try {
+  // History first: the XRP/ETH replay, as fast as it goes; the tickers from the stand-in.
+  const tickers = p.coingecko({ COINGECKO_URL: coingecko.url, COINGECKO_TOP_N: '10', COINGECKO_POLL_INTERVAL_S: '3600' });
+  const xrp = p.producer({ REPLAY_FILE: path.join(a.source, 'tests/fixtures/freqtrade/XRPETH.aggTrade.jsonl') });
+  check((await xrp.exited) === 0, 'the XRP/ETH replay is delivered');
+  // Then live: 48 minutes of TRX/USDT trades of 2025-03-04 at 20x real time (a minute of
+  // trades every 3 s, for 2.4 min).
+  const trx = p.producer({ REPLAY_FILE: trxFrames(a.source), REPLAY_SPEED: '20' });
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('response', (r) => { if (r.status() >= 400) problems.push(`${r.status()} for ${r.url()}`); });
+  await page.goto(p.url('/#TRXUSDT/1m'));
+  const summary = () => page.locator('#summary').innerText();
+  const count = async () => Number((/· (\d+) candles/.exec(await summary()) || [])[1] || 0);
+
+  // Live: the chart of TRXUSDT 1m gains candles while the page stays open.
+  await eventually('TRXUSDT candles on the page', async () => (await count()) >= 3, 60000);
+  const before = await count();
+  const lastBefore = await summary();
+  await eventually('more TRXUSDT candles arrive live', async () => (await count()) >= before + 5, 60000);
+  check(true, `the chart drew live candles: ${before} -> ${await count()} (${lastBefore} -> ${await summary()})`);
+  check(await page.locator('#connection').innerText() === 'live', 'the connection badge says live');
+
+  // The chart canvas is drawn: many colours, not a blank rectangle.
+  const colours = async () => page.evaluate(() => {
+    let best = 0;
+    for (const c of document.querySelectorAll('#chart canvas')) {
+      if (!c.width || !c.height) continue;
+      const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const seen = new Set();
+      for (let i = 0; i < data.length; i += 16) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+      best = Math.max(best, seen.size);
+    }
+    return best;
+  });
+  check((await colours()) >= 8, `the chart canvas is drawn (${await colours()} colours)`);
+
+  // The tickers table: coins in usd and eur, with the 24 h change.
+  await eventually('tickers in the table', async () => (await page.locator('#tickers tbody tr').count()) >= 10, 30000);
+  const firstRow = await page.locator('#tickers tbody tr').first().innerText();
+  check(/Bitcoin\s+16951\.52\s+15595\.398\s+0\.14 %/.test(firstRow), `the first ticker row is Bitcoin in usd and eur: ${firstRow}`);
+  await eventually('the pipeline panel', async () => (await page.locator('#trades-rate').innerText()) !== '–', 10000);
+
+  // Switch symbol, then interval: the chart shows the other series.
+  await page.selectOption('#symbol', 'XRPETH');
+  await eventually('XRPETH on the page', async () => (await summary()).startsWith('XRPETH 1m · '), 20000);
+  await page.selectOption('#interval', '5m');
+  // What the page shows is what the API holds: the newest 1,500 windows (the replay's 712 traded
+  // 5-minute windows and the empty ones up to the live TRX trades' time) and the last close.
+  const api = await (await fetch(p.url('/v1/candles?symbol=XRPETH&interval=5m&limit=1500'))).json();
+  const newest = api.candles[api.candles.length - 1];
+  check(api.candles.length >= 712, `the API holds XRPETH 5m candles (${api.candles.length})`);
+  await eventually(`XRPETH 5m, ${api.candles.length} candles, close ${newest.close}`, async () => {
+    const s = await summary();
+    return s.startsWith(`XRPETH 5m · ${api.candles.length} candles`) && s.endsWith(`close ${newest.close}`);
+  }, 20000);
+  check(true, `switched: ${await summary()}`);
+  check(page.url().endsWith('#XRPETH/5m'), 'the address keeps the choice');
+
+  // A gateway restart: the page reconnects by itself and live candles keep coming.
+  await page.selectOption('#symbol', 'TRXUSDT');
+  await page.selectOption('#interval', '1m');
+  await eventually('back on TRXUSDT 1m', async () => (await summary()).startsWith('TRXUSDT 1m · '), 20000);
+  await p.restartGateway();
+  const again = await (await fetch(p.url('/v1/candles?symbol=XRPETH&interval=5m&limit=1500'))).json();
+  check(again.candles && again.candles.length === api.candles.length,
+    `the restarted gateway read the replay's history back (XRPETH 5m: ${again.candles ? again.candles.length + " candles" : JSON.stringify(again)})`);
+  const afterRestart = await count();
+  await eventually('live candles after the restart', async () => (await count()) >= afterRestart + 3, 60000);
+  await eventually('live again', async () => (await page.locator('#connection').innerText()) === 'live', 20000);
+  check(true, `after the gateway restart: ${afterRestart} -> ${await count()} candles, badge live`);
+
+  const shot = a.screenshot || path.join(workDir, 'gateway.png');
+  await page.screenshot({ path: shot });
+  check(fs.statSync(shot).size > 20000, `the screenshot ${shot} is not blank (${fs.statSync(shot).size} bytes)`);
+
+  // A phone-sized screen: no sideways scrolling, the chart still drawn.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(500);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(width <= 390, `fits a 390 px wide screen (content ${width} px)`);
+  check((await colours()) >= 8, 'the chart is drawn on the phone-sized screen');
+
+  check(problems.length === 0, `no script errors on the page${problems.length ? ': ' + problems.join('; ') : ''}`);
+  await trx.stop();
+  await tickers.stop();
+  const codes = await p.stop();
+  check(codes.gateway === 0, 'the gateway exits 0 on SIGTERM');
+} catch (e) {
+  console.error(e.stack || e);
+  console.error(`gateway log:\n${p.gateway.tail()}\nprocessor log:\n${p.processor.tail()}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  coingecko.close();
+}
+process.exit(process.exitCode ?? 0);
