@@ -47,10 +47,10 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
   # guards is an assertion inside librdkafka, the same in either build; the consumer's
   # close-before-assignment path runs here in the SIGTERM tests against a silent cluster. The
   # notebook test: its C++ side (s3-sink) runs here in the other s3-sink e2e test; the rest is
-  # the notebook's Python, the same in either build. The browser test: the gateway it drives runs
-  # under ASan in the gateway e2e tests; the rest is the page's JavaScript, the same in either build.
+  # the notebook's Python, the same in either build. The browser and npm client tests: the gateway runs
+  # under ASan in its e2e tests; the rest is JavaScript, the same in either build.
   (cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-     ctest --output-on-failure -j 2 -E "with 5000 symbols on one partition|Consumers exit 0 on SIGTERM at any moment|history.ipynb executes|browser:")
+     ctest --output-on-failure -j 2 -E "with 5000 symbols on one partition|Consumers exit 0 on SIGTERM at any moment|history.ipynb executes|browser:|clients:")
 
   # The tests whose executables run threads of their own (label "threaded": the admin server and
   # service host, the sinks' writer thread, the processor, the live producer): built and run with
