@@ -33,6 +33,15 @@ function averages(bars) {
   return out;
 }
 
+// The price axis shows the digits the market trades in (XRPETH needs 8, BTCUSDT 2).
+function setPrecision(text) {
+  const digits = (text.split('.')[1] || '').replace(/0+$/, '').length;
+  const precision = Math.min(8, Math.max(2, digits));
+  const format = { type: 'price', precision, minMove: 10 ** -precision };
+  candles.applyOptions({ priceFormat: format });
+  sma.applyOptions({ priceFormat: format });
+}
+
 function redraw(fit) {
   const bars = [...state.bars.values()].sort((a, b) => a.time - b.time);
   candles.setData(bars);
@@ -65,6 +74,7 @@ async function loadCandles() {
   const body = await getJson(`/v1/candles?symbol=${encodeURIComponent(symbol)}&interval=${interval}&limit=1500`);
   if (symbol !== state.symbol || interval !== state.interval) return;  // switched meanwhile
   state.bars = new Map(body.candles.map((c) => [c.start, { ...bar(c), closeText: c.close }]));
+  if (body.candles.length) setPrecision(body.candles[body.candles.length - 1].close);
   redraw(true);
 }
 
