@@ -59,8 +59,8 @@ ADMIN_PORT=$sink_port INFLUX_URL="http://127.0.0.1:$influx_port" INFLUX_API=v1 I
 pids+=($!)
 gateway_port=$(python3 -c 'import socket; s=socket.socket(); print(0 if s.connect_ex(("127.0.0.1",8000)) else 8000)')
 [ "$gateway_port" = 8000 ] || gateway_port=$(free_port)
-echo "== starting the gateway: http://127.0.0.1:$gateway_port (Binance- and CoinGecko-compatible API)"
-ADMIN_PORT=0 GATEWAY_PORT=$gateway_port GATEWAY_BIND=127.0.0.1 GATEWAY_CANDLES=4000 \
+echo "== starting the gateway: http://127.0.0.1:$gateway_port/ (the page; Binance- and CoinGecko-compatible API)"
+ADMIN_PORT=0 GATEWAY_PORT=$gateway_port GATEWAY_BIND=127.0.0.1 GATEWAY_CANDLES=4000 GATEWAY_STATIC_DIR="$bin/gateway/web" \
   "$bin/gateway/gateway" 2>"$work/gateway.log" &
 pids+=($!)
 
@@ -102,6 +102,9 @@ echo "== the same candles from the gateway, as Binance's API shapes them"
 echo "   curl 'http://127.0.0.1:$gateway_port/binance/api/v3/klines?symbol=XRPETH&interval=1h&limit=3'"
 curl -fsS "http://127.0.0.1:$gateway_port/binance/api/v3/klines?symbol=XRPETH&interval=1h&limit=3" | sed 's/\],\[/],\n [/g'
 echo
+echo
+echo "The page, live charts of these candles: http://127.0.0.1:$gateway_port/#XRPETH/1h"
+echo "(DEMO_KEEP=1 keeps it serving after the demo)"
 echo
 echo "Data: Binance spot XRP/ETH aggregate trades of 2019-10-11..13, recorded in freqtrade's test data"
 echo "(tests/fixtures/SOURCES.md); candles computed by stream-processor with exact decimals."
