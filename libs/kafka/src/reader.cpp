@@ -140,6 +140,40 @@ void KafkaReader::scan(const TopicPartition& partition, const std::function<void
   }
 }
 
+std::vector<Record> KafkaReader::tail(const TopicPartition& partition, std::size_t n,
+                                      std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left = [&] { return std::chrono::milliseconds(native::remaining_ms(deadline)); };
+  const auto w = watermarks(partition, left());
+  std::vector<Record> out;
+  std::int64_t end = w.high;
+  const Unassign unassign{*this};
+  while (out.size() < n && end > w.low) {
+    const auto want = static_cast<std::int64_t>(std::max<std::size_t>(n - out.size(), 64));
+    const auto start = std::max(w.low, end - want);
+    assign({{partition, start}});
+    std::vector<Record> step;
+    for (;;) {
+      if (left().count() == 0)
+        throw KafkaError(ErrorKind::timed_out, "the last records of " + partition.topic + "/" +
+                                                   std::to_string(partition.partition) + ": timed out");
+      auto r = poll(std::min(left(), std::chrono::milliseconds(100)));
+      if (!r) {
+        if (at_end(partition)) break;
+        continue;
+      }
+      if (r->offset >= end) break;
+      const bool last = r->offset + 1 >= end;
+      step.push_back(std::move(*r));
+      if (last) break;
+    }
+    out.insert(out.begin(), std::make_move_iterator(step.begin()), std::make_move_iterator(step.end()));
+    end = start;
+  }
+  if (out.size() > n) out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(out.size() - n));
+  return out;
+}
+
 std::optional<Record> KafkaReader::newest(const TopicPartition& partition, std::string_view key,
                                           std::int64_t not_before_ms, std::chrono::milliseconds timeout,
                                           const std::function<bool()>& cancelled) {

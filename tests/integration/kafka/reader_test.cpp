@@ -65,3 +65,34 @@ TEST_CASE("Reading every partition to its end without a group - offsets for a ti
   CHECK(std::count(values.begin(), values.end(), 10) == 0);
   CHECK(reader.watermarks({"t.times", 1}, 10s).high == 10);
 }
+
+TEST_CASE("tail: the last n committed records - past an aborted transaction - fewer when the partition holds fewer") {
+  DevBroker broker({1, 0, 1}, {"t.tail", "t.short"});
+  MetricsRegistry metrics;
+  kafka::KafkaProducer tx(props_for(broker), metrics, "tail-test");
+  tx.init_transactions(30s);
+  tx.begin_transaction();
+  for (int i = 0; i < 200; ++i) produce(tx, "t.tail", "k", "a" + std::to_string(i));
+  tx.commit_transaction(30s);
+  tx.begin_transaction();
+  for (int i = 0; i < 100; ++i) produce(tx, "t.tail", "k", "aborted");
+  tx.abort_transaction(30s);
+  tx.begin_transaction();
+  for (int i = 0; i < 5; ++i) produce(tx, "t.tail", "k", "b" + std::to_string(i));
+  tx.commit_transaction(30s);
+  {
+    kafka::KafkaProducer p(props_for(broker), metrics);
+    produce(p, "t.short", "k", "only");
+    p.flush(10s);
+  }
+  kafka::KafkaReader reader(props_for(broker));
+  const auto last = reader.tail({"t.tail", 0}, 10, 30s);
+  std::vector<std::string> values;
+  for (const auto& r : last) values.push_back(r.value);
+  CHECK(values == std::vector<std::string>{"a195", "a196", "a197", "a198", "a199", "b0", "b1", "b2", "b3", "b4"});
+  CHECK(std::is_sorted(last.begin(), last.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; }));
+  const auto one = reader.tail({"t.short", 0}, 10, 30s);
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].value == "only");
+  CHECK(reader.tail({"t.short", 0}, 0, 10s).empty());
+}

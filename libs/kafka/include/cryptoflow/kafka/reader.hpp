@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cryptoflow/kafka/client.hpp"
 #include "cryptoflow/kafka/properties.hpp"
@@ -25,6 +26,10 @@ class KafkaReader final : public Reader {
   void scan(const TopicPartition& partition, const std::function<void(const Record&)>& each,
             std::chrono::milliseconds timeout, const std::function<bool()>& cancelled) override;
 
+  // The last n committed records of the partition, oldest first (fewer when the partition holds
+  // fewer; transaction markers and aborted records take offsets, so it reads further back until
+  // it has n). Unassigns when done.
+  std::vector<Record> tail(const TopicPartition& partition, std::size_t n, std::chrono::milliseconds timeout);
   // Replaces what is read: these partitions from these offsets.
   void assign(const OffsetMap& start);
   // The next record of the assigned partitions, or nothing within the timeout. A partition
