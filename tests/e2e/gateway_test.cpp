@@ -174,15 +174,17 @@ struct Pipeline {
   int gateway_port = 0, gateway_admin = 0;
   HttpClient http;
 
-  explicit Pipeline(const std::map<std::string, std::string>& gateway_env = {}) {
+  explicit Pipeline(const std::map<std::string, std::string>& gateway_env = {},
+                    const std::map<std::string, std::string>& processor_env = {}) {
     broker = std::make_unique<Process>(std::vector<std::string>{binary("dev-broker")},
                                        std::map<std::string, std::string>{}, log("broker.log"));
     const auto line = broker->read_line(30s);
     REQUIRE(line.has_value());
     bootstrap = *line;
-    processor = std::make_unique<Process>(
-        std::vector<std::string>{binary("stream-processor")},
-        env({{"ADMIN_PORT", "0"}, {"CANDLE_INTERVALS", "1m,5m"}, {"IDLE_TIMEOUT", "1s"}}), log("processor.log"));
+    auto penv = env({{"ADMIN_PORT", "0"}, {"CANDLE_INTERVALS", "1m,5m"}, {"IDLE_TIMEOUT", "1s"}});
+    for (const auto& [k, v] : processor_env) penv[k] = v;
+    processor =
+        std::make_unique<Process>(std::vector<std::string>{binary("stream-processor")}, penv, log("processor.log"));
     gateway_port = free_port();
     gateway_admin = free_port();
     auto genv = env({{"ADMIN_PORT", std::to_string(gateway_admin)},
@@ -212,7 +214,17 @@ struct Pipeline {
 }  // namespace
 
 TEST_CASE("gateway: replayed XRP/ETH candles come back from /binance/api/v3/klines equal to Binance's klines") {
-  Pipeline p(std::map<std::string, std::string>{{"GATEWAY_CANDLES", "4000"}});
+  // The gateway keeps the last 1000 1m candles; the 2,560 before them come from a real InfluxDB
+  // that influxdb-sink fills from the same topic (INFLUX_URL).
+  InfluxServer influx;
+  Pipeline p(std::map<std::string, std::string>{
+      {"GATEWAY_CANDLES", "1000"}, {"INFLUX_URL", influx.url()}, {"INFLUX_API", "v1"}});
+  Process sink({binary("influxdb-sink")},
+               p.env({{"ADMIN_PORT", "0"},
+                      {"INFLUX_URL", influx.url()},
+                      {"INFLUX_API", "v1"},
+                      {"INFLUX_FLUSH_INTERVAL_MS", "200"}}),
+               p.log("sink.log"));
   Process producer({binary("binance-producer")},
                    p.env({{"ADMIN_PORT", "0"}, {"REPLAY_FILE", fixture("freqtrade/XRPETH.aggTrade.jsonl")}}),
                    p.log("producer.log"));
@@ -281,6 +293,37 @@ TEST_CASE("gateway: replayed XRP/ETH candles come back from /binance/api/v3/klin
   CHECK(p.http.get(p.url("/v1/candles?symbol=XRPETH&interval=1m&limit=x")).body.find("\"parameter\":\"limit\"") !=
         std::string::npos);
 
+  // The native API reaches back through InfluxDB too: the first window's candle, exact digits.
+  const auto first = expected.begin();
+  const auto native =
+      p.http.get(p.url("/v1/candles?symbol=XRPETH&interval=1m&limit=2&start=" + std::to_string(first->first)));
+  rapidjson::Document nd;
+  nd.Parse(native.body.c_str());
+  REQUIRE(nd.IsObject());
+  REQUIRE(nd["candles"].Size() == 2);
+  CHECK(normalized(nd["candles"][0]["close"].GetString()) == first->second.close);
+  CHECK(nd["candles"][0]["start"].GetInt64() == first->first);
+  CHECK(nd["candles"][0]["end"].GetInt64() == first->first + 60'000);
+
+  // InfluxDB down: the held candles, at once, with a Warning saying the older ones are missing.
+  influx.stop();
+  const auto held = p.http.get(
+      p.url("/binance/api/v3/klines?symbol=XRPETH&interval=1m&limit=1000&startTime=" + std::to_string(first->first)));
+  CHECK(held.status == 200);
+  CHECK(klines_of(held.body).size() == 1000);
+  CHECK(klines_of(held.body).begin()->first == std::next(expected.begin(), 2560)->first);
+  CHECK(held.headers.contains("warning"));
+  CHECK(metric_of(p.http, p.gateway_admin, "cryptoflow_gateway_history_failures_total") >= 1);
+  influx.start();
+  REQUIRE(eventually(
+      [&] {
+        const auto r = p.http.get(p.url("/binance/api/v3/klines?symbol=XRPETH&interval=1m&limit=1&startTime=" +
+                                        std::to_string(first->first)));
+        return r.status == 200 && !r.headers.contains("warning") && klines_of(r.body).begin()->first == first->first;
+      },
+      30s));
+
+  CHECK(sink.terminate() == 0);
   CHECK(p.gateway->terminate() == 0);
   CHECK(p.processor->terminate() == 0);
 }
@@ -398,6 +441,81 @@ TEST_CASE("gateway: WebSocket clients see a window's live updates then its final
            e.data.find("\"final\":true") != std::string::npos;
   });
   CHECK(finals == 1);
+
+  CHECK(p.gateway->terminate() == 0);
+  CHECK(p.processor->terminate() == 0);
+}
+
+TEST_CASE("gateway: the topic browser shows the topics - a dead letter with its reason - the processor's lag") {
+  // at_least_once: the processor commits its offsets to the group. (Offsets committed inside a
+  // transaction are not kept by librdkafka's mock cluster behind dev-broker; a real broker keeps them.)
+  Pipeline p({}, {{"PROCESSING_GUARANTEE", "at_least_once"}});
+  MetricsRegistry metrics;
+  kafka::Properties props;
+  props.set("bootstrap.servers", p.bootstrap);
+  kafka::KafkaProducer producer(props, metrics);
+  const std::int64_t m = (wall_clock_ms() - 600'000) / 60'000 * 60'000;
+  for (std::int64_t i = 0; i < 5; ++i)
+    producer.produce(
+        {.topic = "crypto.trades", .key = "LIVEUSDT", .value = trade(i + 1, m + i * 1'000, "10", "1", false)});
+  producer.produce(
+      {.topic = "crypto.trades", .key = "LIVEUSDT", .value = R"({"source":"binance","symbol":"LIVEUSDT")"});
+  producer.flush(10s);
+  INFO(p.logs());
+
+  // The processor read everything and committed it: its group's lag on crypto.trades is 0.
+  rapidjson::Document groups;
+  REQUIRE(eventually(
+      [&] {
+        const auto r = p.http.get(p.url("/v1/groups"));
+        if (r.status != 200) return false;
+        groups = parse(r.body);
+        for (const auto& g : groups["groups"].GetArray()) {
+          if (std::string(g["group"].GetString()) != "stream-processor") continue;
+          std::int64_t committed = 0;
+          for (const auto& part : g["partitions"].GetArray())
+            if (std::string(part["topic"].GetString()) == "crypto.trades") committed += part["committed"].GetInt64();
+          return committed >= 6 && g["lag"].GetInt64() == 0;
+        }
+        return false;
+      },
+      60s));
+  CHECK_FALSE(groups["listed"].GetBool());  // dev-broker cannot list groups: the known ones
+
+  const auto topics = parse(p.http.get(p.url("/v1/topics")).body);
+  std::map<std::string, std::int64_t> held;
+  for (const auto& t : topics["topics"].GetArray()) held[t["topic"].GetString()] = t["offsets"].GetInt64();
+  CHECK(held["crypto.trades"] == 6);
+  CHECK(held.contains("crypto.candles"));
+  CHECK_FALSE(held.contains("__consumer_offsets"));
+
+  // The dead letter: in the partition of its key, with the reason and where it came from.
+  const auto dl = parse(p.http.get(p.url("/v1/topics/crypto.dead-letter")).body);
+  const auto partitions = static_cast<std::int32_t>(dl["partitions"].Size());
+  const auto where = kafka::default_partition("LIVEUSDT", partitions);
+  rapidjson::Document messages;
+  REQUIRE(eventually(
+      [&] {
+        const auto r = p.http.get(
+            p.url("/v1/topics/crypto.dead-letter/partitions/" + std::to_string(where) + "/messages?limit=5"));
+        messages = parse(r.body);
+        return r.status == 200 && messages["messages"].Size() == 1;
+      },
+      30s));
+  const auto& dead = messages["messages"][0];
+  CHECK(std::string(dead["key"].GetString()) == "LIVEUSDT");
+  CHECK(std::string(dead["value"].GetString()) == R"({"source":"binance","symbol":"LIVEUSDT")");
+  std::map<std::string, std::string> headers;
+  for (const auto& h : dead["headers"].GetArray()) headers[h["key"].GetString()] = h["value"].GetString();
+  CHECK_FALSE(headers["error"].empty());
+  CHECK(headers["source.topic"] == "crypto.trades");
+  CHECK(headers["source.offset"] == "5");
+
+  // The pipeline panel counts it (counted on the browser's worker, every 5 s).
+  REQUIRE(
+      eventually([&] { return parse(p.http.get(p.url("/v1/pipeline")).body)["dead_letters"].GetInt64() >= 1; }, 30s));
+  CHECK(p.http.get(p.url("/v1/topics/crypto.dead-letter/partitions/99/messages")).status == 404);
+  CHECK(p.http.get(p.url("/v1/groups/nobody")).status == 404);
 
   CHECK(p.gateway->terminate() == 0);
   CHECK(p.processor->terminate() == 0);

@@ -1,8 +1,10 @@
 #include "api.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "api_detail.hpp"
+#include "history.hpp"
 
 namespace cryptoflow::gateway {
 
@@ -138,6 +140,40 @@ std::optional<Response> handle_api(const Request& request, const ApiContext& con
   if (under("/coingecko")) return coingecko_api(request, path.substr(10), context);
   if (under("/v1")) return native_api(request, path.substr(3), context);
   return std::nullopt;
+}
+
+std::optional<std::vector<Candle>> query_candles(const CandleQuery& q, const ApiContext& ctx, Response& response) {
+  auto held = ctx.store.candles(q);
+  if (!ctx.history_enabled) return held;
+  const auto oldest = ctx.store.first_start(q.symbol, q.interval);
+  CandleQuery older = q;
+  if (q.start) {  // the first `limit` from start: older ones come first where the store starts later
+    if (oldest && *q.start >= *oldest) return held;
+    if (oldest) older.end = std::min(q.end.value_or(INT64_MAX), *oldest - 1);
+  } else {  // the last `limit` up to end: older ones fill what the store lacks
+    if (held.size() >= q.limit) return held;
+    if (!held.empty()) older.end = held.front().start - 1;
+    older.limit = q.limit - held.size();
+  }
+  if (ctx.history == nullptr) return std::nullopt;
+  try {
+    auto out = ctx.history->candles(older);
+    std::erase_if(
+        out, [&](const Candle& c) { return (oldest && c.start >= *oldest) || (older.end && c.start > *older.end); });
+    out.insert(out.end(), held.begin(), held.end());
+    if (out.size() > q.limit) {
+      if (q.start)
+        out.resize(q.limit);
+      else
+        out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(out.size() - q.limit));
+    }
+    return out;
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    std::replace(why.begin(), why.end(), '"', '\'');
+    response.headers.emplace_back("Warning", "199 cryptoflow-gateway \"older candles unavailable: " + why + "\"");
+    return held;
+  }
 }
 
 }  // namespace cryptoflow::gateway

@@ -28,16 +28,28 @@ struct Response {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  // The answer needs candles older than the store holds: ask again with ApiContext::history, on
+  // a thread that may block (server.cpp's history worker).
+  bool needs_history = false;
 };
 
 // Splits "path?query" and decodes both; nullopt for a bad %-escape or a NUL.
 std::optional<Request> parse_target(std::string_view method, std::string_view target);
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
 
+class CandleHistory;
+
 struct ApiContext {
   const MarketStore& store;
   std::int64_t now_ms = 0;
+  bool history_enabled = false;      // INFLUX_URL is set: older candle ranges exist there
+  CandleHistory* history = nullptr;  // set on the history worker; none: answer needs_history
 };
+
+// The candles q asks for: the store's, preceded by older ones from ctx.history where the store
+// does not reach back that far. Nothing: the history is needed and ctx has none. When the
+// history fails, the store's candles, and a Warning header on response.
+std::optional<std::vector<Candle>> query_candles(const CandleQuery& q, const ApiContext& ctx, Response& response);
 
 // The answer for an API path, or nullopt when the path is not one (static files, 404 elsewhere).
 std::optional<Response> handle_api(const Request& request, const ApiContext& context);

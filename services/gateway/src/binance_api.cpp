@@ -127,13 +127,17 @@ Response klines(const Request& r, const ApiContext& ctx) {
   if (!ctx.store.has_symbol(symbol)) return invalid_symbol();
   // A start or end time counts against the window's open time, as Binance does: a window that
   // opened before startTime is not returned.
+  Response out;
+  const auto candles = query_candles(q, ctx, out);
+  if (!candles) return {.needs_history = true};
   rapidjson::StringBuffer b;
   b.Reserve(q.limit * 160);
   Writer w(b);
   w.StartArray();
-  for (const auto& c : ctx.store.candles(q)) detail::raw(w, binance_kline_array(c));
+  for (const auto& c : *candles) detail::raw(w, binance_kline_array(c));
   w.EndArray();
-  return ok(b);
+  out.body = detail::text(b);
+  return out;
 }
 
 Response ticker_price(const Request& r, const ApiContext& ctx) {

@@ -58,21 +58,6 @@ void Feed::apply(const kafka::Record& r) {
   series_.set(static_cast<double>(store_.series_count()));
 }
 
-std::optional<std::int64_t> Feed::count_dead_letters(kafka::KafkaReader& reader) {
-  try {
-    const auto n = reader.partition_count(o_.dead_letter_topic, std::chrono::milliseconds(2'000));
-    std::int64_t total = 0;
-    for (std::int32_t p = 0; p < n; ++p) {
-      const auto w = reader.watermarks({o_.dead_letter_topic, p}, std::chrono::milliseconds(2'000));
-      total += w.high - w.low;
-    }
-    return total;
-  } catch (const std::exception& e) {
-    bad_log_(LogLevel::warn, "gateway: cannot count the dead letters", {{"error", e.what()}});
-    return std::nullopt;
-  }
-}
-
 void Feed::sample(std::int64_t now_ms, std::optional<std::int64_t> dead_letters) {
   samples_.emplace_back(now_ms, store_.trades_seen());
   while (samples_.size() > 2 && samples_.back().first - samples_.front().first > 10'000) samples_.pop_front();
@@ -86,7 +71,8 @@ void Feed::sample(std::int64_t now_ms, std::optional<std::int64_t> dead_letters)
   store_.set_pipeline(p);
 }
 
-void Feed::run(kafka::KafkaReader& reader, const std::function<bool()>& stop) {
+void Feed::run(kafka::KafkaReader& reader, const std::function<bool()>& stop,
+               const std::function<std::optional<std::int64_t>()>& dead_letters) {
   using std::chrono::milliseconds;
   kafka::OffsetMap start;
   Backoff backoff(milliseconds(200), milliseconds(10'000));
@@ -131,13 +117,10 @@ void Feed::run(kafka::KafkaReader& reader, const std::function<bool()>& stop) {
   for (const auto& [tp, _] : start) behind.insert(tp);
   std::uint64_t replayed = 0;
   auto next_sample = std::chrono::steady_clock::now();
-  std::optional<std::int64_t> dead_letters;
-  int samples_taken = 0;
   while (!stop()) {
     if (std::chrono::steady_clock::now() >= next_sample) {
       next_sample += std::chrono::seconds(1);
-      if (samples_taken++ % 5 == 0) dead_letters = count_dead_letters(reader);
-      sample(wall_clock_ms(), dead_letters);
+      sample(wall_clock_ms(), dead_letters ? dead_letters() : std::nullopt);
     }
     if (auto r = reader.poll(milliseconds(100))) {
       apply(*r);

@@ -26,7 +26,6 @@ struct FeedOptions {
   std::string candles_topic = "crypto.candles";
   std::string indicators_topic = "crypto.indicators";
   std::string tickers_topic = "crypto.tickers";
-  std::string dead_letter_topic = "crypto.dead-letter";  // counted for the page's pipeline panel
   std::int64_t history_ms = 86'400'000;
 };
 
@@ -42,7 +41,10 @@ class Feed {
   Feed(FeedOptions options, MarketStore& store, std::function<void(Event)> publish, MetricsRegistry& metrics);
 
   // Assigns every partition from history_ms ago and applies records until stop() is true.
-  void run(kafka::KafkaReader& reader, const std::function<bool()>& stop);
+  // dead_letters: the dead-letter count for the pipeline panel (counted elsewhere: never a
+  // blocking call on this thread).
+  void run(kafka::KafkaReader& reader, const std::function<bool()>& stop,
+           const std::function<std::optional<std::int64_t>()>& dead_letters);
   // One record: decoded, applied, published when it changed something and the feed is live.
   void apply(const kafka::Record& record);
   void set_live() { live_ = true; }
@@ -52,7 +54,6 @@ class Feed {
   [[nodiscard]] bool ready() const { return live_.load(); }
 
  private:
-  std::optional<std::int64_t> count_dead_letters(kafka::KafkaReader& reader);
   FeedOptions o_;
   MarketStore& store_;
   std::function<void(Event)> publish_;

@@ -62,6 +62,9 @@ Response candles(const Request& r, const ApiContext& ctx) {
   const auto held = ctx.store.intervals(symbol);
   if (std::find(held.begin(), held.end(), interval) == held.end())
     return native_error(404, "no " + interval + " candles for " + symbol, "interval");
+  Response out;
+  const auto candles = query_candles(q, ctx, out);
+  if (!candles) return {.needs_history = true};
   rapidjson::StringBuffer b;
   Writer w(b);
   w.StartObject();
@@ -71,10 +74,11 @@ Response candles(const Request& r, const ApiContext& ctx) {
   detail::string(w, interval);
   detail::key(w, "candles");
   w.StartArray();
-  for (const auto& c : ctx.store.candles(q)) detail::raw(w, to_json(c));
+  for (const auto& c : *candles) detail::raw(w, to_json(c));
   w.EndArray();
   w.EndObject();
-  return {200, detail::text(b)};
+  out.body = detail::text(b);
+  return out;
 }
 
 Response indicators(const Request& r, const ApiContext& ctx) {

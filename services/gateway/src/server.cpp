@@ -28,10 +28,14 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 struct Server::Impl {
-  Impl(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics);
+  Impl(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics, std::shared_ptr<TopicBrowser> browser,
+       std::unique_ptr<CandleHistory> history);
 
   ServerOptions o;
   const MarketStore& store;
+  std::shared_ptr<TopicBrowser> browser;
+  std::unique_ptr<CandleHistory> history;
+  std::unique_ptr<Worker> history_worker;  // its thread queries the history
   Hub hub;
   std::size_t connections = 0;
   struct Bucket {
@@ -43,6 +47,8 @@ struct Server::Impl {
   Counter& rate_limited;
   Counter& refused;
   Counter& dropped;
+  Counter& history_queries;
+  Counter& history_failures;
   Gauge& open_connections;
   Gauge& streaming;
   // Last: destroyed first, with the handlers it holds (sessions), while the above still exist.
@@ -102,6 +108,50 @@ class Outbox {
   std::size_t limit_;
   std::size_t bytes_ = 0;
   std::deque<Message> queue_;
+};
+
+// What a streaming session (SSE, WebSocket) sends: queued in order, one write at a time; a
+// client further behind than GATEWAY_CLIENT_BUFFER is dropped. Session provides write(text,
+// handler) and close() (which sets closed_).
+template <class Session>
+class Streaming {
+ public:
+  Streaming(Server::Impl& s, const char* what) : s_(s), out_(s.o.client_buffer_bytes), what_(what) {}
+
+ protected:
+  void send(Message m) {
+    if (closed_) return;
+    if (!out_.push(std::move(m))) {
+      s_.dropped.inc();
+      log_warn(std::string("gateway: a slow ") + what_ + " client is dropped",
+               {{"buffer_bytes", s_.o.client_buffer_bytes}});
+      self().close();
+      return;
+    }
+    if (!writing_) write_next();
+  }
+
+  Server::Impl& s_;
+  Outbox out_;
+  bool closed_ = false;
+
+ private:
+  Session& self() { return static_cast<Session&>(*this); }
+  void write_next() {
+    if (out_.empty() || closed_) {
+      writing_ = false;
+      return;
+    }
+    writing_ = true;
+    self().write(*out_.front(), [session = self().shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return session->close();
+      session->out_.pop();
+      session->write_next();
+    });
+  }
+
+  const char* what_;
+  bool writing_ = false;
 };
 
 std::string sse_frame(std::string_view id, std::string_view kind, std::string_view json) {
@@ -166,14 +216,15 @@ std::vector<std::pair<std::string_view, std::string>> snapshot(const MarketStore
 }
 
 // ---- Server-Sent Events: /v1/stream ----
-class SseSession final : public Subscriber, public std::enable_shared_from_this<SseSession> {
+class SseSession final : public Subscriber,
+                         public Streaming<SseSession>,
+                         public std::enable_shared_from_this<SseSession> {
  public:
   SseSession(Server::Impl& s, beast::tcp_stream stream, Slot slot, Filter filter)
-      : s_(s),
+      : Streaming(s, "SSE"),
         stream_(std::move(stream)),
         slot_(std::move(slot)),
         filter_(std::move(filter)),
-        out_(s.o.client_buffer_bytes),
         heartbeat_(s.ioc) {}
 
   void start(const std::string& last_event_id, bool cors) {
@@ -210,28 +261,10 @@ class SseSession final : public Subscriber, public std::enable_shared_from_this<
   }
 
  private:
-  void send(Message m) {
-    if (closed_) return;
-    if (!out_.push(std::move(m))) {
-      s_.dropped.inc();
-      log_warn("gateway: a slow SSE client is dropped", {{"buffer_bytes", s_.o.client_buffer_bytes}});
-      close();
-      return;
-    }
-    if (!writing_) write_next();
-  }
-  void write_next() {
-    if (out_.empty() || closed_) {
-      writing_ = false;
-      return;
-    }
-    writing_ = true;
-    asio::async_write(stream_, asio::buffer(*out_.front()),
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                        if (ec) return self->close();
-                        self->out_.pop();
-                        self->write_next();
-                      });
+  friend class Streaming<SseSession>;
+  template <class Handler>
+  void write(const std::string& text, Handler&& done) {
+    asio::async_write(stream_, asio::buffer(text), std::forward<Handler>(done));
   }
   // A client that goes away is seen by a read that fails (it sends nothing after its request).
   void watch() {
@@ -257,15 +290,11 @@ class SseSession final : public Subscriber, public std::enable_shared_from_this<
     stream_.socket().close(ignored);
   }
 
-  Server::Impl& s_;
   beast::tcp_stream stream_;
   Slot slot_;
   Filter filter_;
-  Outbox out_;
   asio::steady_timer heartbeat_;
   std::array<char, 256> probe_{};
-  bool writing_ = false;
-  bool closed_ = false;
 };
 
 // Binance streams served: <symbol lower case>@kline_<interval>; otherwise why not.
@@ -280,12 +309,12 @@ std::optional<std::string> check_stream(const std::string& name) {
 }
 
 // ---- WebSocket: /binance/ws[/<streams>], /binance/stream?streams=..., /v1/ws ----
-class WsSession final : public Subscriber, public std::enable_shared_from_this<WsSession> {
+class WsSession final : public Subscriber, public Streaming<WsSession>, public std::enable_shared_from_this<WsSession> {
  public:
   enum class Mode { binance_raw, binance_combined, native };
 
   WsSession(Server::Impl& s, beast::tcp_stream stream, Slot slot, Mode mode)
-      : s_(s), ws_(std::move(stream)), slot_(std::move(slot)), mode_(mode), out_(s.o.client_buffer_bytes) {}
+      : Streaming(s, "WebSocket"), ws_(std::move(stream)), slot_(std::move(slot)), mode_(mode) {}
   ~WsSession() override { s_.streaming.add(-1); }
   WsSession(const WsSession&) = delete;
   WsSession& operator=(const WsSession&) = delete;
@@ -475,28 +504,11 @@ class WsSession final : public Subscriber, public std::enable_shared_from_this<W
     on_binance_message(d);
   }
 
-  void send(Message m) {
-    if (closed_) return;
-    if (!out_.push(std::move(m))) {
-      s_.dropped.inc();
-      log_warn("gateway: a slow WebSocket client is dropped", {{"buffer_bytes", s_.o.client_buffer_bytes}});
-      close();
-      return;
-    }
-    if (!writing_) write_next();
-  }
-  void write_next() {
-    if (out_.empty() || closed_) {
-      writing_ = false;
-      return;
-    }
-    writing_ = true;
+  friend class Streaming<WsSession>;
+  template <class Handler>
+  void write(const std::string& text, Handler&& done) {
     ws_.text(true);
-    ws_.async_write(asio::buffer(*out_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return self->close();
-      self->out_.pop();
-      self->write_next();
-    });
+    ws_.async_write(asio::buffer(text), std::forward<Handler>(done));
   }
   void close() {
     if (closed_) return;
@@ -506,7 +518,6 @@ class WsSession final : public Subscriber, public std::enable_shared_from_this<W
     beast::get_lowest_layer(ws_).socket().close(ignored);
   }
 
-  Server::Impl& s_;
   websocket::stream<beast::tcp_stream> ws_;
   http::request<http::string_body> upgrade_;
   Slot slot_;
@@ -514,10 +525,7 @@ class WsSession final : public Subscriber, public std::enable_shared_from_this<W
   std::set<std::string> streams_;
   Filter filter_;
   bool subscribed_ = true;
-  Outbox out_;
   beast::flat_buffer in_;
-  bool writing_ = false;
-  bool closed_ = false;
 };
 
 // ---- HTTP: requests on a kept-alive connection until it upgrades, streams, or closes ----
@@ -572,9 +580,12 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     }
     if (websocket::is_upgrade(request_)) return upgrade(*parsed);
     if (parsed->path == "/v1/stream") return stream(*parsed);
+    if (is_browser_path(parsed->path)) return browse(std::move(*parsed));
 
-    if (auto api = handle_api(*parsed, {s_.store, wall_clock_ms()}))
+    if (auto api = handle_api(*parsed, {s_.store, wall_clock_ms(), s_.history != nullptr})) {
+      if (api->needs_history) return from_history(std::move(*parsed));
       return respond(std::move(*api), request_.keep_alive());
+    }
     const auto file = s_.o.files.find(parsed->path == "/" ? "/index.html" : parsed->path);
     if (file != s_.o.files.end()) {
       Response r{200, file->second.body, file->second.content_type};
@@ -606,6 +617,41 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       if (ec || !reply->keep_alive()) return self->close();
       self->read();
     });
+  }
+
+  // The topic browser's calls block on the cluster: they run on the browser's worker, and the
+  // answer comes back to this thread.
+  void browse(Request r) {
+    const bool keep = request_.keep_alive();
+    if (!s_.browser) return respond(native_error(404, "the topic browser is not enabled"), keep);
+    auto& ioc = s_.ioc;
+    const bool queued = s_.browser->submit(std::move(r), [self = shared_from_this(), keep, &ioc](Response answer) {
+      asio::post(ioc, [self, keep, answer = std::move(answer)]() mutable { self->respond(std::move(answer), keep); });
+    });
+    if (!queued) {
+      auto busy = native_error(503, "the topic browser is busy; retry shortly");
+      busy.headers.emplace_back("Retry-After", "1");
+      respond(std::move(busy), keep);
+    }
+  }
+
+  // A candle range older than the store holds: answered on the history's worker.
+  void from_history(Request r) {
+    const bool keep = request_.keep_alive();
+    auto& s = s_;
+    const bool queued = s_.history_worker->submit([self = shared_from_this(), keep, r = std::move(r), &s] {
+      auto answer = handle_api(r, {s.store, wall_clock_ms(), true, s.history.get()});
+      s.history_queries.inc();
+      if (std::any_of(answer->headers.begin(), answer->headers.end(),
+                      [](const auto& h) { return h.first == "Warning"; }))
+        s.history_failures.inc();
+      asio::post(s.ioc, [self, keep, a = std::move(*answer)]() mutable { self->respond(std::move(a), keep); });
+    });
+    if (!queued) {
+      auto busy = native_error(503, "older candles are being read for other clients; retry shortly");
+      busy.headers.emplace_back("Retry-After", "1");
+      respond(std::move(busy), keep);
+    }
   }
 
   void stream(const Request& r) {
@@ -678,9 +724,13 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-Server::Impl::Impl(ServerOptions options, const MarketStore& store_, MetricsRegistry& metrics)
+Server::Impl::Impl(ServerOptions options, const MarketStore& store_, MetricsRegistry& metrics,
+                   std::shared_ptr<TopicBrowser> browser_, std::unique_ptr<CandleHistory> history_)
     : o(std::move(options)),
       store(store_),
+      browser(std::move(browser_)),
+      history(std::move(history_)),
+      history_worker(history ? std::make_unique<Worker>(64) : nullptr),
       hub(static_cast<std::uint64_t>(wall_clock_ms()), o.events_kept),
       requests(metrics.counter("cryptoflow_gateway_requests_total",
                                "HTTP requests read (WebSocket and SSE handshakes included)")),
@@ -690,6 +740,10 @@ Server::Impl::Impl(ServerOptions options, const MarketStore& store_, MetricsRegi
                               "connections closed at accept: GATEWAY_MAX_CONNECTIONS reached")),
       dropped(metrics.counter("cryptoflow_gateway_dropped_clients_total",
                               "WebSocket and SSE clients dropped for falling behind GATEWAY_CLIENT_BUFFER")),
+      history_queries(metrics.counter("cryptoflow_gateway_history_queries_total",
+                                      "candle requests that read older candles from InfluxDB (INFLUX_URL)")),
+      history_failures(metrics.counter("cryptoflow_gateway_history_failures_total",
+                                       "of those, InfluxDB did not answer: the held candles served, with a Warning")),
       open_connections(metrics.gauge("cryptoflow_gateway_connections", "open client connections")),
       streaming(metrics.gauge("cryptoflow_gateway_stream_clients", "open WebSocket and SSE clients")) {}
 
@@ -724,8 +778,9 @@ void Server::Impl::accept() {
   });
 }
 
-Server::Server(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics)
-    : impl_(std::make_unique<Impl>(std::move(options), store, metrics)) {
+Server::Server(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics,
+               std::shared_ptr<TopicBrowser> browser, std::unique_ptr<CandleHistory> history)
+    : impl_(std::make_unique<Impl>(std::move(options), store, metrics, std::move(browser), std::move(history))) {
   auto& s = *impl_;
   const tcp::endpoint at(asio::ip::make_address(s.o.bind_address), static_cast<unsigned short>(s.o.port));
   s.acceptor.open(at.protocol());
@@ -748,6 +803,9 @@ Server::Server(ServerOptions options, const MarketStore& store, MetricsRegistry&
 }
 
 Server::~Server() {
+  // Nothing posts to the I/O context after these.
+  if (impl_->browser) impl_->browser->stop();
+  if (impl_->history_worker) impl_->history_worker->stop();
   asio::post(impl_->ioc, [s = impl_.get()] {
     beast::error_code ignored;
     s->acceptor.close(ignored);

@@ -9,7 +9,9 @@
 #include <memory>
 #include <string>
 
+#include "browser.hpp"
 #include "cryptoflow/metrics.hpp"
+#include "history.hpp"
 #include "hub.hpp"
 #include "store.hpp"
 
@@ -36,8 +38,11 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics);
-  ~Server();  // stops the I/O thread; open connections are closed
+  // browser: answers the topic browser's paths (/v1/topics, /v1/groups); none: they are 404.
+  // history: candles older than the store holds (InfluxDB), queried on a worker thread.
+  Server(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics,
+         std::shared_ptr<TopicBrowser> browser = nullptr, std::unique_ptr<CandleHistory> history = nullptr);
+  ~Server();  // stops the browser's worker and the I/O thread; open connections are closed
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 

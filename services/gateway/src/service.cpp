@@ -20,6 +20,16 @@ ServiceInfo service_info() {
           {"GATEWAY_CLIENT_BUFFER", "4194304", "bytes queued for one WebSocket or SSE client before it is dropped"},
           {"GATEWAY_RATE_LIMIT", "50", "HTTP requests per second per client address (burst 4x); 0: no limit"},
           {"GATEWAY_CORS_ORIGIN", "*", "Access-Control-Allow-Origin; empty: no CORS headers"},
+          {"GATEWAY_GROUPS", "stream-processor,influxdb-sink,elasticsearch-sink,s3-sink",
+           "consumer groups /v1/groups shows when the cluster cannot list its groups (dev-broker)"},
+          {"INFLUX_URL", "",
+           "InfluxDB with the candle measurement influxdb-sink writes: older candle ranges; empty: none"},
+          {"INFLUX_API", "v2", "v1 (/query, db, basic auth) or v2 (v1-compatible /query, token, bucket)"},
+          {"INFLUX_TOKEN", "", "v2 API token (never logged)"},
+          {"INFLUX_BUCKET", "crypto", "v2 bucket (it needs a DBRP mapping for /query)"},
+          {"INFLUX_DB", "crypto", "v1 database"},
+          {"INFLUX_USERNAME", "", "v1 user (basic auth)"},
+          {"INFLUX_PASSWORD", "", "v1 password (never logged)"},
           {"GATEWAY_STATIC_DIR", "", "directory of the web page (index.html and its scripts); empty: no page"},
       });
   return {"gateway", "Serves the topics over Binance- and CoinGecko-compatible REST, WebSocket and SSE.", vars};
@@ -41,7 +51,17 @@ Options parse(const Config& config) {
   o.feed.candles_topic = config.str("CANDLES_TOPIC");
   o.feed.indicators_topic = config.str("INDICATORS_TOPIC");
   o.feed.tickers_topic = config.str("TICKERS_TOPIC");
-  o.feed.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
+  o.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
+  o.browser.known_groups = config.list("GATEWAY_GROUPS");
+  auto& h = o.history;
+  h.url = config.str("INFLUX_URL");
+  if (!h.url.empty()) h.url = config.http_url("INFLUX_URL");
+  h.api = config.choice("INFLUX_API", {"v2", "v1"});
+  h.token = config.str("INFLUX_TOKEN");
+  h.bucket = config.str("INFLUX_BUCKET");
+  h.db = config.str("INFLUX_DB");
+  h.username = config.str("INFLUX_USERNAME");
+  h.password = config.str("INFLUX_PASSWORD");
   o.limits.candles_per_series = static_cast<std::size_t>(config.integer("GATEWAY_CANDLES", 1, 1'000'000));
   o.limits.max_series = static_cast<std::size_t>(config.integer("GATEWAY_MAX_SERIES", 1, 10'000'000));
   if (!o.static_dir.empty()) {
@@ -58,13 +78,19 @@ Options parse(const Config& config) {
 int run(const Options& o, ServiceHost& host) {
   host.ensure_topics({{o.feed.candles_topic, {}}, {o.feed.indicators_topic, {}}, {o.feed.tickers_topic, {}}});
   MarketStore store(o.limits);
-  Server server(o.server, store, host.metrics());
+  // The topic browser and the dead-letter count: blocking cluster calls on a thread of their own.
+  auto browser = std::make_shared<TopicBrowser>(std::make_unique<KafkaCluster>(o.kafka, std::chrono::seconds(5)),
+                                                o.browser, o.dead_letter_topic);
+  std::unique_ptr<CandleHistory> history;
+  if (!o.history.url.empty()) history = std::make_unique<InfluxHistory>(o.history);
+  Server server(o.server, store, host.metrics(), browser, std::move(history));
   Feed feed(
       o.feed, store, [&server](Event e) { server.publish(std::move(e)); }, host.metrics());
   kafka::KafkaReader reader(o.kafka, "gateway");
   const auto ready = host.readiness().add("caught up with the topics", [&] { return feed.ready(); });
-  log_info("gateway: serving", {{"port", server.port()}, {"page", !o.server.files.empty()}});
-  feed.run(reader, host.stop_token());
+  log_info("gateway: serving",
+           {{"port", server.port()}, {"page", !o.server.files.empty()}, {"history", !o.history.url.empty()}});
+  feed.run(reader, host.stop_token(), [&browser] { return browser->dead_letters(); });
   return 0;
 }
 

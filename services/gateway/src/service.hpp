@@ -11,6 +11,9 @@ namespace cryptoflow::gateway {
 struct Options {
   ServerOptions server;
   FeedOptions feed;
+  BrowserOptions browser;
+  InfluxHistoryOptions history;
+  std::string dead_letter_topic;
   StoreLimits limits;
   std::string static_dir;
   kafka::Properties kafka;

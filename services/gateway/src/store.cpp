@@ -127,6 +127,15 @@ std::vector<Candle> MarketStore::candles(const CandleQuery& q) const {
   return out;
 }
 
+std::optional<std::int64_t> MarketStore::first_start(const std::string& symbol, const std::string& interval) const {
+  std::lock_guard lock(mu_);
+  const auto s = candles_.find(symbol);
+  if (s == candles_.end()) return std::nullopt;
+  const auto i = s->second.find(interval);
+  if (i == s->second.end() || i->second.empty()) return std::nullopt;
+  return i->second.front().start;
+}
+
 std::optional<Candle> MarketStore::last_candle(const std::string& symbol, const std::string& interval) const {
   std::lock_guard lock(mu_);
   const auto s = candles_.find(symbol);

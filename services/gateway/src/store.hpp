@@ -59,6 +59,8 @@ class MarketStore {
   // Ascending by start. With a start: the first `limit` from it; otherwise the last `limit`
   // up to end (Binance's rule).
   [[nodiscard]] std::vector<Candle> candles(const CandleQuery& q) const;
+  // The start of the oldest candle held for the series; nothing when none is.
+  [[nodiscard]] std::optional<std::int64_t> first_start(const std::string& symbol, const std::string& interval) const;
   [[nodiscard]] std::optional<Candle> last_candle(const std::string& symbol, const std::string& interval) const;
   [[nodiscard]] bool has_symbol(const std::string& symbol) const;
   [[nodiscard]] std::vector<std::string> symbols() const;                             // sorted
