@@ -11,10 +11,10 @@ packages=(
 if [ "${1:-all}" != build ]; then
   packages+=(git catch2 influxdb kcat curl openssl python3 python3-yaml clang-format clang-tidy docker-compose
              python3-notebook python3-nbconvert python3-ipykernel python3-pandas python3-matplotlib chromium)
-  # Node for the gateway's page (lightweight-charts) and the client tests (ccxt, playwright-core):
-  # Debian's, unless a node is already installed.
-  command -v npm >/dev/null || packages+=(nodejs npm)
 fi
+# Node for the gateway's page (lightweight-charts; the container's build stage too) and the client
+# tests (ccxt, playwright-core): Debian's, unless a node is already installed.
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 # The npm packages, exactly as the lockfiles pin them: the page's chart library, and (all) the
 # client tests' packages. playwright-core drives Debian's chromium; it downloads no browser.
@@ -23,6 +23,8 @@ npm_ci() {
   local dirs=(services/gateway/web)
   if [ "${1:-all}" != build ]; then dirs+=(tests/clients); fi
   for d in "${dirs[@]}"; do
+    # Not there yet: the container's build stage copies the sources after installing packages.
+    [ -f "$(dirname "$0")/../$d/package-lock.json" ] || continue
     (cd "$(dirname "$0")/../$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || { echo "install-deps: npm ci in $d failed"; exit 1; }
   done
   echo "install-deps: npm packages of ${dirs[*]} installed from their lockfiles"

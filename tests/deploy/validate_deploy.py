@@ -142,6 +142,18 @@ def check_image(src):
     for b in BINARIES + ["dev-broker"]:
         if b not in installed:
             fail(f"deploy/Dockerfile does not install {b} into the image")
+    # The gateway's page: copied into the image where compose and Kubernetes point GATEWAY_STATIC_DIR.
+    m = re.search(r"COPY --from=build \S+ (/\S+)\n", text.split("gateway's web page")[-1])
+    page_dir = m.group(1) if m else None
+    if not page_dir:
+        fail("deploy/Dockerfile does not copy the gateway's web page into the image")
+    compose = yaml.safe_load(open(os.path.join(src, "deploy", "docker-compose.yml")))
+    k8s = list(yaml.safe_load_all(open(os.path.join(src, "deploy", "k8s", "base", "gateway.yaml"))))
+    config = next(d for d in k8s if d and d.get("kind") == "ConfigMap")
+    for where, value in (("compose", compose["services"]["gateway"]["environment"].get("GATEWAY_STATIC_DIR")),
+                         ("k8s", config["data"].get("GATEWAY_STATIC_DIR"))):
+        if value != page_dir:
+            fail(f"{where}: the gateway's GATEWAY_STATIC_DIR is {value!r}, the image has the page at {page_dir!r}")
 
 
 def metric_names(src):
