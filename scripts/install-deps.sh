@@ -22,12 +22,18 @@ npm_ci() {
   command -v npm >/dev/null || return 0
   local dirs=(services/gateway/web)
   if [ "${1:-all}" != build ]; then dirs+=(tests/clients); fi
+  local installed=()
   for d in "${dirs[@]}"; do
     # Not there yet: the container's build stage copies the sources after installing packages.
     [ -f "$(dirname "$0")/../$d/package-lock.json" ] || continue
     (cd "$(dirname "$0")/../$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || { echo "install-deps: npm ci in $d failed"; exit 1; }
+    installed+=("$d")
   done
-  echo "install-deps: npm packages of ${dirs[*]} installed from their lockfiles"
+  if [ ${#installed[@]} -gt 0 ]; then
+    echo "install-deps: npm packages of ${installed[*]} installed from their lockfiles"
+  else
+    echo "install-deps: no npm lockfile here yet (${dirs[*]})"
+  fi
 }
 
 missing=()
