@@ -50,7 +50,7 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
   # the notebook's Python, the same in either build. The browser and npm client tests: the gateway runs
   # under ASan in its e2e tests; the rest is JavaScript, the same in either build.
   (cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-     ctest --output-on-failure -j 2 -E "with 5000 symbols on one partition|Consumers exit 0 on SIGTERM at any moment|history.ipynb executes|browser:|clients:")
+     ctest --output-on-failure -j 2 -E "with 5000 symbols on one partition|Consumers exit 0 on SIGTERM at any moment|history.ipynb executes|^browser: |^clients: ")
 
   # The tests whose executables run threads of their own (label "threaded": the admin server and
   # service host, the sinks' writer thread, the processor, the live producer): built and run with

@@ -85,7 +85,7 @@ std::string error_parameter(const Response& r) {
 
 }  // namespace
 
-TEST_CASE("browser: topics with their partitions and watermarks - Kafka's own topics hidden - one topic") {
+TEST_CASE("topic browser - topics with their partitions and watermarks - Kafka's own topics hidden - one topic") {
   FakeCluster c;
   const auto r = get(c, "/v1/topics");
   REQUIRE(r.status == 200);
@@ -108,7 +108,7 @@ TEST_CASE("browser: topics with their partitions and watermarks - Kafka's own to
   CHECK_FALSE(is_browser_path("/v1/tickers"));
 }
 
-TEST_CASE("browser: the last messages of a partition - dead-letter reasons readable - limits checked") {
+TEST_CASE("topic browser - the last messages of a partition - dead-letter reasons readable - limits checked") {
   FakeCluster c;
   auto& dl = c.records[{"crypto.dead-letter", 0}];
   for (int i = 0; i < 3; ++i) {
@@ -141,7 +141,7 @@ TEST_CASE("browser: the last messages of a partition - dead-letter reasons reada
   CHECK(get(c, "/v1/topics/crypto.none/partitions/0/messages").status == 404);
 }
 
-TEST_CASE("browser: bytes that are not UTF-8 come as base64 - a hostile size is cut and its length given") {
+TEST_CASE("topic browser - bytes that are not UTF-8 come as base64 - a hostile size is cut and its length given") {
   FakeCluster c;
   const std::string binary("\x00\xff\xfe\x80 k", 6);
   const std::string huge = std::string(100'000, 'a') + "\xc3\xa9" + std::string(10, 'b');  // é across the cut
@@ -158,7 +158,7 @@ TEST_CASE("browser: bytes that are not UTF-8 come as base64 - a hostile size is 
   CHECK(std::string(m["headers"][0]["value_encoding"].GetString()) == "base64");  // an invalid sequence
 }
 
-TEST_CASE("browser: consumer groups with their lag - the known groups when the cluster cannot list them") {
+TEST_CASE("topic browser - consumer groups with their lag - the known groups when the cluster cannot list them") {
   FakeCluster c;
   c.committed["stream-processor"] = {{{"crypto.candles", 0}, 4}, {{"crypto.candles", 1}, 5}};
   BrowserOptions o;
@@ -188,7 +188,7 @@ TEST_CASE("browser: consumer groups with their lag - the known groups when the c
   CHECK(get(c, "/v1/groups/nobody", o).status == 404);
 }
 
-TEST_CASE("browser: a cluster that does not answer is a 503 naming why") {
+TEST_CASE("topic browser - a cluster that does not answer is a 503 naming why") {
   FakeCluster c;
   c.down = true;
   for (const auto* target : {"/v1/topics", "/v1/groups", "/v1/topics/crypto.candles/partitions/0/messages"}) {
@@ -199,7 +199,8 @@ TEST_CASE("browser: a cluster that does not answer is a 503 naming why") {
 }
 
 TEST_CASE(
-    "browser: the worker answers in order off the caller's thread - counts the dead letters - refuses past its queue") {
+    "topic browser - the worker answers in order off the caller's thread - counts the dead letters - refuses past its "
+    "queue") {
   auto fake = std::make_unique<FakeCluster>();
   TopicBrowser worker(std::move(fake), {}, "crypto.dead-letter", 2, 10ms);
   std::promise<Response> answered;
