@@ -2,51 +2,96 @@
 #include <rapidjson/encodedstream.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+
+#include <charconv>
 
 #include "cryptoflow/messages.hpp"
 
 namespace cryptoflow {
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+// The encoders write JSON straight into the caller's string: keys as they are, strings escaped
+// as RapidJSON's Writer escapes them (", \\, control characters; UTF-8 passes through), so the
+// bytes are the same as before, without a StringBuffer and a copy per message.
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) {}
+  void key(const char* k) {
+    out_ += first_ ? '{' : ',';
+    first_ = false;
+    out_ += '"';
+    out_ += k;
+    out_ += "\":";
+  }
+  void string(std::string_view v) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    out_ += '"';
+    std::size_t plain = 0;  // the run of bytes that need no escape, appended at once
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const auto c = static_cast<unsigned char>(v[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(v.data() + plain, i - plain);
+      plain = i + 1;
+      out_ += '\\';
+      switch (c) {
+        case '"': out_ += '"'; break;
+        case '\\': out_ += '\\'; break;
+        case '\b': out_ += 'b'; break;
+        case '\f': out_ += 'f'; break;
+        case '\n': out_ += 'n'; break;
+        case '\r': out_ += 'r'; break;
+        case '\t': out_ += 't'; break;
+        default:
+          out_ += "u00";
+          out_ += hex[c >> 4];
+          out_ += hex[c & 0xF];
+      }
+    }
+    out_.append(v.data() + plain, v.size() - plain);
+    out_ += '"';
+  }
+  void raw(std::string_view v) { out_.append(v); }
+  void end() { out_ += first_ ? "{}" : "}"; }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
 
 void put(Writer& w, const char* key, std::string_view v) {
-  w.Key(key);
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  w.key(key);
+  w.string(v);
 }
 void put(Writer& w, const char* key, const Decimal& d) {
   char buf[64];
   const auto n = d.write(buf);
-  w.Key(key);
-  w.String(buf, static_cast<rapidjson::SizeType>(n));
+  w.key(key);
+  w.string({buf, n});
 }
 void put(Writer& w, const char* key, const std::optional<Decimal>& d) {
   if (d) {
     put(w, key, *d);
   } else {
-    w.Key(key);
-    w.Null();
+    w.key(key);
+    w.raw("null");
   }
 }
 void put(Writer& w, const char* key, std::int64_t v) {
-  w.Key(key);
-  w.Int64(v);
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  w.key(key);
+  w.raw({buf, static_cast<std::size_t>(r.ptr - buf)});
 }
 void put_bool(Writer& w, const char* key, bool v) {
-  w.Key(key);
-  w.Bool(v);
+  w.key(key);
+  w.raw(v ? "true" : "false");
 }
 
 template <class Fn>
-std::string encode(Fn&& body) {
-  rapidjson::StringBuffer sb;
-  Writer w(sb);
-  w.StartObject();
+void encode(std::string& out, Fn&& body) {
+  Writer w(out);
   body(w);
-  w.EndObject();
-  return std::string(sb.GetString(), sb.GetSize());
+  w.end();
 }
 
 // A parsed JSON object and typed accessors that record the first error, naming the field.
@@ -163,8 +208,8 @@ Decoded<T> decode(std::string_view json, Fn&& read) {
 
 }  // namespace
 
-std::string to_json(const Trade& m) {
-  return encode([&](Writer& w) {
+void append_json(std::string& out, const Trade& m) {
+  encode(out, [&](Writer& w) {
     put(w, "source", m.source);
     put(w, "symbol", m.symbol);
     put(w, "trade_id", m.trade_id);
@@ -179,8 +224,8 @@ std::string to_json(const Trade& m) {
   });
 }
 
-std::string to_json(const Ticker& m) {
-  return encode([&](Writer& w) {
+void append_json(std::string& out, const Ticker& m) {
+  encode(out, [&](Writer& w) {
     put(w, "source", m.source);
     put(w, "coin", m.coin);
     put(w, "symbol", m.symbol);
@@ -195,8 +240,8 @@ std::string to_json(const Ticker& m) {
   });
 }
 
-std::string to_json(const Candle& m) {
-  return encode([&](Writer& w) {
+void append_json(std::string& out, const Candle& m) {
+  encode(out, [&](Writer& w) {
     put(w, "source", m.source);
     put(w, "symbol", m.symbol);
     put(w, "interval", m.interval);
@@ -215,8 +260,8 @@ std::string to_json(const Candle& m) {
   });
 }
 
-std::string to_json(const Indicator& m) {
-  return encode([&](Writer& w) {
+void append_json(std::string& out, const Indicator& m) {
+  encode(out, [&](Writer& w) {
     put(w, "symbol", m.symbol);
     put(w, "kind", m.kind);
     put(w, "window", m.window);
@@ -224,6 +269,28 @@ std::string to_json(const Indicator& m) {
     put(w, "value", m.value);
     put(w, "trades", m.trades);
   });
+}
+
+std::string to_json(const Trade& m) {
+  std::string out;
+  append_json(out, m);
+  return out;
+}
+std::string to_json(const Ticker& m) {
+  std::string out;
+  append_json(out, m);
+  return out;
+}
+std::string to_json(const Candle& m) {
+  std::string out;
+  out.reserve(320);
+  append_json(out, m);
+  return out;
+}
+std::string to_json(const Indicator& m) {
+  std::string out;
+  append_json(out, m);
+  return out;
 }
 
 namespace detail {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "cryptoflow/messages.hpp"
+#include "flat_map.hpp"
 #include "id_set.hpp"
 
 namespace cryptoflow::processor {
@@ -159,8 +160,8 @@ class CandleEngine {
     std::string source, symbol;
     std::size_t interval = 0;
     std::int32_t partition = 0;
-    std::map<std::int64_t, Acc> windows;  // by start
-    std::int64_t closed_until = kNone;    // end of the last final window emitted
+    FlatMap<std::int64_t, Acc> windows;  // by start
+    std::int64_t closed_until = kNone;   // end of the last final window emitted
     std::optional<Decimal> last_close;
     std::int64_t last_trade_time = kNone;  // of a trade that counted (not late)
     bool state_changed = false;            // since the last take_changed_symbols
@@ -172,7 +173,7 @@ class CandleEngine {
   struct Average {  // one symbol's moving-average panes (slide-sized)
     std::string source, symbol;
     std::int32_t partition = 0;
-    std::map<std::int64_t, Pane> panes;  // by start
+    FlatMap<std::int64_t, Pane> panes;   // by start
     std::int64_t emitted_until = kNone;  // end of the last window considered
     bool state_changed = false;
   };

@@ -220,23 +220,33 @@ void StreamProcessor::emit() {
   engine_.close_windows(now_ms, candles_, indicators_);
   const auto n_final = candles_.size();
   if (options_.live_updates) engine_.take_updates(candles_);
+  // One commit tag per partition for this flush (it changes only at a commit), and one JSON
+  // buffer for every message (produce copies it): nothing allocated per message here.
+  std::map<std::int32_t, std::vector<kafka::Header>> tags;
+  const auto tag_of = [&](std::int32_t p) -> const std::vector<kafka::Header>& {
+    auto it = tags.find(p);
+    if (it == tags.end()) it = tags.emplace(p, tag(p)).first;
+    return it->second;
+  };
   for (std::size_t i = 0; i < candles_.size(); ++i) {
     const auto& [p, c] = candles_[i];
-    const auto headers = tag(p);
+    json_.clear();
+    append_json(json_, c);
     output_.produce({.topic = options_.candles_topic,
                      .key = candle_key(c),
-                     .value = to_json(c),
+                     .value = json_,
                      .timestamp = c.start,
-                     .headers = headers});
+                     .headers = tag_of(p)});
     (i < n_final ? finals_ : updates_).inc();
   }
   for (const auto& [p, ind] : indicators_) {
-    const auto headers = tag(p);
+    json_.clear();
+    append_json(json_, ind);
     output_.produce({.topic = options_.indicators_topic,
                      .key = ind.symbol,
-                     .value = to_json(ind),
+                     .value = json_,
                      .timestamp = ind.end,
-                     .headers = headers});
+                     .headers = tag_of(p)});
     indicators_out_.inc();
   }
   watermark_.set(static_cast<double>(engine_.watermark()));

@@ -123,6 +123,7 @@ class StreamProcessor {
   std::function<bool()> stop_;  // run()'s: a restore gives up when it turns true
   std::vector<FromPartition<Candle>> candles_;
   std::vector<FromPartition<Indicator>> indicators_;
+  std::string json_;  // the message being produced (reused)
   std::atomic<bool> ready_{false};
   MetricsRegistry& metrics_;
   Counter& trades_in_;

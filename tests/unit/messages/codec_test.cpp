@@ -1,4 +1,8 @@
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <catch2/catch.hpp>
+#include <climits>
 
 #include "cryptoflow/messages.hpp"
 
@@ -133,4 +137,61 @@ TEST_CASE("check_trade enforces what the schema states beyond types") {
   bounded.symbol = "BTCUSDT";
   bounded.source = std::string(33, 's');
   CHECK(check_trade(bounded) == "field 'source': longer than 32 characters");
+}
+
+TEST_CASE("The encoders write what RapidJSON's Writer writes - escapes, UTF-8, every field - appended to a buffer") {
+  // The reference: RapidJSON's Writer, the encoder the messages were written with before.
+  const auto reference = [](const Ticker& m) {
+    rapidjson::StringBuffer b;
+    rapidjson::Writer<rapidjson::StringBuffer> w(b);
+    const auto str = [&](const char* k, const std::string& v) {
+      w.Key(k);
+      w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    };
+    const auto dec = [&](const char* k, const std::optional<Decimal>& d) {
+      w.Key(k);
+      if (d)
+        w.String(d->to_string().c_str());
+      else
+        w.Null();
+    };
+    w.StartObject();
+    str("source", m.source);
+    str("coin", m.coin);
+    str("symbol", m.symbol);
+    str("name", m.name);
+    str("vs_currency", m.vs_currency);
+    dec("price", m.price);
+    dec("market_cap", m.market_cap);
+    dec("volume_24h", m.volume_24h);
+    dec("change_24h_pct", m.change_24h_pct);
+    w.Key("last_updated");
+    w.Int64(m.last_updated);
+    w.Key("received_time");
+    w.Int64(m.received_time);
+    w.EndObject();
+    return std::string(b.GetString(), b.GetSize());
+  };
+  Ticker t;
+  t.source = "coingecko";
+  t.coin = "quote\"back\\slash/";
+  t.symbol = std::string("ctl\x01\x08\t\n\x0c\r\x1f\x7f") + std::string(1, '\0');
+  t.name = "Ünïcödé 币 \xF0\x9F\x9A\x80";
+  t.vs_currency = "";
+  t.price = *Decimal::parse("-0.000000012345");
+  t.market_cap = std::nullopt;
+  t.volume_24h = *Decimal::parse("123456789012345678901234.5");
+  t.change_24h_pct = *Decimal::parse("0");
+  t.last_updated = INT64_MIN;
+  t.received_time = INT64_MAX;
+  CHECK(to_json(t) == reference(t));
+
+  std::string buffer = "kept:";
+  Candle c;
+  c.symbol = "BTCUSDT";
+  append_json(buffer, c);
+  CHECK(buffer == "kept:" + to_json(c));
+  buffer.clear();
+  append_json(buffer, Indicator{"X", "sma", "30s", 1, *Decimal::parse("1.5"), 2});
+  CHECK(buffer == R"({"symbol":"X","kind":"sma","window":"30s","end":1,"value":"1.5","trades":2})");
 }

@@ -87,6 +87,11 @@ std::string to_json(const Trade& m);
 std::string to_json(const Ticker& m);
 std::string to_json(const Candle& m);
 std::string to_json(const Indicator& m);
+// The same bytes appended to out: a caller that reuses one string allocates nothing per message.
+void append_json(std::string& out, const Trade& m);
+void append_json(std::string& out, const Ticker& m);
+void append_json(std::string& out, const Candle& m);
+void append_json(std::string& out, const Indicator& m);
 
 // Unknown fields are ignored; a missing or ill-typed field is an error naming it.
 // decode_trade reads the message in one pass (RapidJSON SAX: no document is built); it is the
