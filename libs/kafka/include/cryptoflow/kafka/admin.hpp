@@ -75,7 +75,8 @@ class KafkaAdmin {
   OffsetMap committed(const std::string& group, const std::vector<TopicPartition>& partitions,
                       std::chrono::milliseconds timeout);
   // The cluster's consumer groups (ListGroups); nothing when no broker can list them
-  // (librdkafka's mock cluster behind dev-broker does not implement ListGroups).
+  // (librdkafka's mock cluster behind dev-broker does not implement ListGroups). Unused by the
+  // services: librdkafka 2.0.2 leaks 176 bytes per call a broker refuses (LeakSanitizer).
   std::optional<std::vector<GroupListing>> groups(std::chrono::milliseconds timeout);
   // Committed offset and watermarks of every partition of the topics.
   std::map<TopicPartition, PartitionLag> group_lag(const std::string& group, const std::vector<std::string>& topics,
