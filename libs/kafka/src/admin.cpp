@@ -229,28 +229,6 @@ OffsetMap KafkaAdmin::committed(const std::string& group, const std::vector<Topi
   return out;
 }
 
-std::optional<std::vector<GroupListing>> KafkaAdmin::groups(std::chrono::milliseconds timeout) {
-  native::QueuePtr queue(rd_kafka_queue_new(impl_->rk.get()));
-  const auto options = admin_options(impl_->rk.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, timeout);
-  rd_kafka_ListConsumerGroups(impl_->rk.get(), options.get(), queue.get());
-  const auto ev = await(queue.get(), timeout, "consumer groups");
-  const auto* result = rd_kafka_event_ListConsumerGroups_result(ev.get());
-  std::size_t n = 0;
-  std::size_t failed = 0;
-  const auto** listed = rd_kafka_ListConsumerGroups_result_valid(result, &n);
-  const auto** errors = rd_kafka_ListConsumerGroups_result_errors(result, &failed);
-  if (n == 0 && failed > 0) {  // every broker refused: the cluster cannot list its groups
-    log_debug("kafka: the cluster does not list its consumer groups", {{"error", rd_kafka_error_string(errors[0])}});
-    return std::nullopt;
-  }
-  std::vector<GroupListing> out;
-  for (std::size_t i = 0; i < n; ++i)
-    out.push_back({rd_kafka_ConsumerGroupListing_group_id(listed[i]),
-                   rd_kafka_consumer_group_state_name(rd_kafka_ConsumerGroupListing_state(listed[i]))});
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-  return out;
-}
-
 std::map<TopicPartition, PartitionLag> KafkaAdmin::group_lag(const std::string& group,
                                                              const std::vector<std::string>& topics,
                                                              std::chrono::milliseconds timeout) {

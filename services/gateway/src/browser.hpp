@@ -37,14 +37,12 @@ class Cluster {
   virtual std::vector<kafka::TopicInfo> topics() = 0;
   virtual kafka::Watermarks watermarks(const kafka::TopicPartition& partition) = 0;
   virtual std::vector<kafka::Record> tail(const kafka::TopicPartition& partition, std::size_t n) = 0;
-  // Nothing when the cluster cannot list its groups.
-  virtual std::optional<std::vector<kafka::GroupListing>> groups() = 0;
   virtual std::map<kafka::TopicPartition, kafka::PartitionLag> group_lag(const std::string& group,
                                                                          const std::vector<std::string>& topics) = 0;
 };
 
 struct BrowserOptions {
-  // Shown by /v1/groups when the cluster cannot list its groups (dev-broker), and always looked up.
+  // The groups /v1/groups shows (GATEWAY_GROUPS).
   std::vector<std::string> known_groups{"stream-processor", "influxdb-sink", "elasticsearch-sink", "s3-sink"};
   std::size_t default_messages = 20;
   std::size_t max_messages = 500;
@@ -67,7 +65,6 @@ class KafkaCluster final : public Cluster {
   std::vector<kafka::TopicInfo> topics() override;
   kafka::Watermarks watermarks(const kafka::TopicPartition& partition) override;
   std::vector<kafka::Record> tail(const kafka::TopicPartition& partition, std::size_t n) override;
-  std::optional<std::vector<kafka::GroupListing>> groups() override;
   std::map<kafka::TopicPartition, kafka::PartitionLag> group_lag(const std::string& group,
                                                                  const std::vector<std::string>& topics) override;
 

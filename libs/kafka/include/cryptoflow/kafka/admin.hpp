@@ -46,11 +46,6 @@ struct PartitionLag {
   }
 };
 
-struct GroupListing {
-  std::string id;
-  std::string state;  // librdkafka's name: Stable, Empty, PreparingRebalance, ... ("Unknown")
-};
-
 class KafkaAdmin {
  public:
   explicit KafkaAdmin(const Properties& props);
@@ -74,10 +69,6 @@ class KafkaAdmin {
   // The group's committed next offsets of these partitions; partitions without one left out.
   OffsetMap committed(const std::string& group, const std::vector<TopicPartition>& partitions,
                       std::chrono::milliseconds timeout);
-  // The cluster's consumer groups (ListGroups); nothing when no broker can list them
-  // (librdkafka's mock cluster behind dev-broker does not implement ListGroups). Unused by the
-  // services: librdkafka 2.0.2 leaks 176 bytes per call a broker refuses (LeakSanitizer).
-  std::optional<std::vector<GroupListing>> groups(std::chrono::milliseconds timeout);
   // Committed offset and watermarks of every partition of the topics.
   std::map<TopicPartition, PartitionLag> group_lag(const std::string& group, const std::vector<std::string>& topics,
                                                    std::chrono::milliseconds timeout);
