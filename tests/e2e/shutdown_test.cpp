@@ -14,7 +14,8 @@ using namespace cryptoflow;
 using namespace cryptoflow::test;
 using namespace std::chrono_literals;
 
-TEST_CASE("Consumers exit 0 on SIGTERM at any moment - 102 start/stop cycles") {
+// [light]: mostly waiting for processes to start and stop, it runs beside the other e2e tests.
+TEST_CASE("Consumers exit 0 on SIGTERM at any moment - 102 start/stop cycles", "[light]") {
   DevBroker broker({1, 0, 6}, {"crypto.trades", "crypto.candles", "crypto.indicators", "crypto.tickers",
                                "crypto.late-trades", "crypto.dead-letter", "crypto.processor-state"});
   const auto nowhere = "http://127.0.0.1:" + std::to_string(free_port());  // the stores are down: no matter
