@@ -12,7 +12,9 @@ files=$(find libs services tests/support docs/examples -name '*.cpp' | sort)
 echo "clang-tidy: $(echo "$files" | wc -l) files"
 # One process per file, as many at a time as there are cores; -quiet keeps the output to findings.
 # RapidJSON's member iterators trip clang's C++20 reversed-operator warning: not ours to fix.
-if ! echo "$files" | xargs -P "$(nproc)" -n 1 clang-tidy -quiet -p "$build" --extra-arg=-Wno-ambiguous-reversed-operator > "$build/tidy.log" 2>&1; then
+# The build's commands are GCC's: a GCC-only warning flag (the tests' -Wno-restrict) is not a finding.
+if ! echo "$files" | xargs -P "$(nproc)" -n 1 clang-tidy -quiet -p "$build" --extra-arg=-Wno-ambiguous-reversed-operator \
+     --extra-arg=-Wno-unknown-warning-option > "$build/tidy.log" 2>&1; then
   grep -E "(warning|error):" "$build/tidy.log" | sort -u
   echo "clang-tidy: findings above (full output: $build/tidy.log)"
   exit 1
