@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 namespace cryptoflow {
 namespace {
@@ -35,6 +37,9 @@ std::optional<Decimal> Decimal::parse(std::string_view s) {
     negative = s[i] == '-';
     ++i;
   }
+  // The first 18 digits go into 64 bits, which cannot overflow (Binance's prices and quantities
+  // have at most 16); only longer mantissas take the 128-bit path with its overflow checks.
+  std::uint64_t head = 0;
   M units = 0;
   int scale = 0;
   int digits = 0;
@@ -42,8 +47,13 @@ std::optional<Decimal> Decimal::parse(std::string_view s) {
   for (; i < s.size(); ++i) {
     const char c = s[i];
     if (c >= '0' && c <= '9') {
-      if (__builtin_mul_overflow(units, 10, &units) || __builtin_add_overflow(units, c - '0', &units))
-        return std::nullopt;
+      if (digits < 18) {
+        head = head * 10 + static_cast<std::uint64_t>(c - '0');
+      } else {
+        if (digits == 18) units = static_cast<M>(head);
+        if (__builtin_mul_overflow(units, 10, &units) || __builtin_add_overflow(units, c - '0', &units))
+          return std::nullopt;
+      }
       ++digits;
       if (seen_point) ++scale;
     } else if (c == '.' && !seen_point) {
@@ -53,6 +63,7 @@ std::optional<Decimal> Decimal::parse(std::string_view s) {
     }
   }
   if (digits == 0) return std::nullopt;
+  if (digits <= 18) units = static_cast<M>(head);
   if (i < s.size()) {  // exponent part
     if (s[i] != 'e' && s[i] != 'E') return std::nullopt;
     ++i;
@@ -111,6 +122,11 @@ Decimal Decimal::normalized() const {
 }
 
 std::optional<Decimal> Decimal::checked_add(const Decimal& o) const {
+  if (scale_ == o.scale_) {  // the usual case (a window's sums keep the trades' scale): no alignment
+    M sum;
+    if (__builtin_add_overflow(units_, o.units_, &sum)) return std::nullopt;
+    return Decimal(sum, scale_);
+  }
   const int scale = std::max(scale_, o.scale_);
   auto a = scale_up(units_, scale - scale_);
   auto b = scale_up(o.units_, scale - o.scale_);
@@ -121,7 +137,12 @@ std::optional<Decimal> Decimal::checked_add(const Decimal& o) const {
 
 std::optional<Decimal> Decimal::checked_mul(const Decimal& o) const {
   M product;
-  if (__builtin_mul_overflow(units_, o.units_, &product)) return std::nullopt;
+  const auto a = static_cast<std::int64_t>(units_), b = static_cast<std::int64_t>(o.units_);
+  if (a == units_ && b == o.units_) {
+    product = static_cast<M>(a) * b;  // 64 x 64 bits fit in 128: one multiplication, no check
+  } else if (__builtin_mul_overflow(units_, o.units_, &product)) {
+    return std::nullopt;
+  }
   Decimal d(product, scale_ + o.scale_);
   if (d.scale_ > kMaxScale) {
     d = d.normalized();
@@ -162,22 +183,51 @@ double Decimal::to_double() const {
 }
 
 std::size_t Decimal::write(char* buf) const {
-  // Digits of |units| in reverse, then sign, integer part, point, fraction.
-  char rev[48];
-  int n = 0;
-  const bool negative = units_ < 0;
+  // The digits of |units|, least significant first, written backwards from the end of `digits`:
+  // 19 at a time with one 128-bit division while it does not fit 64 bits, then two at a time
+  // with 64-bit arithmetic (a multiplication, not a division call, per pair).
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  constexpr std::uint64_t k19 = 10'000'000'000'000'000'000ULL;
   __extension__ typedef unsigned __int128 U128;
+  const bool negative = units_ < 0;
   U128 u = negative ? static_cast<U128>(-(units_ + 1)) + 1 : static_cast<U128>(units_);
-  do {
-    rev[n++] = static_cast<char>('0' + static_cast<int>(u % 10));
-    u /= 10;
-  } while (u != 0);
-  while (n <= scale_) rev[n++] = '0';  // at least one integer digit
+  char digits[48];
+  char* const end = digits + sizeof digits;
+  char* p = end;
+  while (u > UINT64_MAX) {
+    auto chunk = static_cast<std::uint64_t>(u % k19);
+    u /= k19;
+    for (int i = 0; i < 19; ++i, chunk /= 10) *--p = static_cast<char>('0' + chunk % 10);
+  }
+  auto v = static_cast<std::uint64_t>(u);
+  while (v >= 100) {
+    const auto pair = static_cast<std::size_t>(v % 100) * 2;
+    v /= 100;
+    p -= 2;
+    p[0] = kPairs[pair];
+    p[1] = kPairs[pair + 1];
+  }
+  if (v >= 10) {
+    p -= 2;
+    p[0] = kPairs[v * 2];
+    p[1] = kPairs[v * 2 + 1];
+  } else {
+    *--p = static_cast<char>('0' + v);
+  }
+  while (end - p <= scale_) *--p = '0';  // at least one integer digit
+  const auto n = static_cast<std::size_t>(end - p);
+  const auto fraction = static_cast<std::size_t>(scale_);
   std::size_t len = 0;
   if (negative) buf[len++] = '-';
-  for (int i = n - 1; i >= 0; --i) {
-    buf[len++] = rev[i];
-    if (i == scale_ && scale_ > 0) buf[len++] = '.';
+  std::memcpy(buf + len, p, n - fraction);
+  len += n - fraction;
+  if (fraction > 0) {
+    buf[len++] = '.';
+    std::memcpy(buf + len, end - fraction, fraction);
+    len += fraction;
   }
   return len;
 }

@@ -1,6 +1,10 @@
 #include "cryptoflow/decimal.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
 
 using cryptoflow::Decimal;
 
@@ -74,4 +78,79 @@ TEST_CASE("Decimal rescales only when no digit is lost") {
   CHECK(D("1.500").rescaled(1)->to_string() == "1.5");
   CHECK_FALSE(D("1.55").rescaled(1).has_value());
   CHECK(D("2.000").normalized().to_string() == "2");
+}
+
+namespace {
+__extension__ typedef __int128 I128;
+__extension__ typedef unsigned __int128 U128;
+
+// The plain digit-by-digit definitions, to check the fast paths against.
+std::string reference_string(I128 units, int scale) {
+  const bool negative = units < 0;
+  U128 u = negative ? static_cast<U128>(-(units + 1)) + 1 : static_cast<U128>(units);
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(u % 10)));
+    u /= 10;
+  } while (u != 0);
+  while (static_cast<int>(digits.size()) <= scale) digits.insert(digits.begin(), '0');
+  if (scale > 0) digits.insert(digits.end() - scale, '.');
+  return negative ? "-" + digits : digits;
+}
+}  // namespace
+
+TEST_CASE("Decimal prints and parses every magnitude exactly: 64-bit fast paths and 128-bit values") {
+  std::mt19937_64 rng(7);
+  const I128 max = static_cast<I128>(~static_cast<U128>(0) >> 1);
+  std::vector<I128> values{0,
+                           1,
+                           -1,
+                           9,
+                           10,
+                           99,
+                           100,
+                           INT64_MAX,
+                           INT64_MIN,
+                           static_cast<I128>(UINT64_MAX),
+                           static_cast<I128>(UINT64_MAX) + 1,
+                           -static_cast<I128>(UINT64_MAX) - 1,
+                           max,
+                           -max,
+                           -max - 1};
+  I128 p10 = 1;
+  for (int k = 0; k <= 38; ++k) {  // around every power of ten
+    for (I128 v : {p10 - 1, p10, p10 + 1}) values.insert(values.end(), {v, -v});
+    if (k < 38) p10 *= 10;
+  }
+  for (int i = 0; i < 20'000; ++i) {
+    const int bits = 1 + static_cast<int>(rng() % 126);
+    I128 v = (static_cast<I128>(rng() >> 1) << 64 | rng()) >> (126 - bits);
+    values.push_back(rng() & 1 ? -v : v);
+  }
+  for (const I128 v : values)
+    for (int scale : {0, 1, 8, 18, 19, 30}) {
+      const auto d = Decimal::from_units(v, scale);
+      const auto text = reference_string(v, scale);
+      INFO(text);
+      REQUIRE(d.to_string() == text);
+      if (v == -max - 1) continue;  // its magnitude, 2^127, is one more than parse accumulates
+      const auto back = Decimal::parse(text);
+      REQUIRE(back.has_value());
+      CHECK(back->units() == v);
+      CHECK(back->scale() == scale);
+    }
+}
+
+TEST_CASE("Decimal arithmetic's fast paths agree with the aligned ones") {
+  // Same scale (no alignment) and 64-bit operands (one multiplication) against mixed scales.
+  CHECK(D("1.25").checked_add(D("2.50"))->to_string() == "3.75");
+  CHECK(D("1.25").checked_add(D("2.5"))->to_string() == "3.75");
+  CHECK(D("-0.00000001").checked_add(D("0.00000001"))->to_string() == "0.00000000");
+  const auto i64max = Decimal::from_units(INT64_MAX, 0);
+  CHECK(i64max.checked_mul(i64max)->to_string() == "85070591730234615847396907784232501249");
+  CHECK(Decimal::from_units(INT64_MIN, 0).checked_mul(Decimal::from_units(INT64_MIN, 0))->to_string() ==
+        "85070591730234615865843651857942052864");
+  const auto big = Decimal::from_units(static_cast<Decimal::Mantissa>(1) << 126, 0);
+  CHECK_FALSE(big.checked_add(Decimal::from_units(static_cast<Decimal::Mantissa>(1) << 126, 0)).has_value());
+  CHECK_FALSE(Decimal::from_units(static_cast<Decimal::Mantissa>(INT64_MAX) + 1, 0).checked_mul(big).has_value());
 }
