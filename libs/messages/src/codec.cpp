@@ -4,6 +4,8 @@
 #include <rapidjson/reader.h>
 
 #include <charconv>
+#include <cstdint>
+#include <string_view>
 
 #include "cryptoflow/messages.hpp"
 
@@ -403,15 +405,15 @@ class TradeReader {
           default: what = "expected an integer";
         }
       }
-      return std::string("field '") + kNames[f] + "': " + what;
+      return "field '" + std::string(kNames[f]) + "': " + what;
     }
     return {};
   }
 
  private:
-  static constexpr const char* kNames[kFields] = {"source",        "symbol",         "trade_id",     "price",
-                                                  "quantity",      "buyer_is_maker", "event_time",   "trade_time",
-                                                  "received_time", "first_trade_id", "last_trade_id"};
+  static constexpr std::string_view kNames[kFields] = {"source",        "symbol",         "trade_id",     "price",
+                                                       "quantity",      "buyer_is_maker", "event_time",   "trade_time",
+                                                       "received_time", "first_trade_id", "last_trade_id"};
   static constexpr Kind kKinds[kFields] = {Kind::string,  Kind::string,      Kind::integer,    Kind::decimal,
                                            Kind::decimal, Kind::boolean,     Kind::integer,    Kind::integer,
                                            Kind::integer, Kind::opt_integer, Kind::opt_integer};
@@ -464,9 +466,102 @@ class TradeReader {
 
 }  // namespace
 
+// The shape the producers write, tokenized without RapidJSON for the handler above: one flat
+// object whose values are strings without escapes or control characters, integers of up to 19
+// digits, true, false or null. Returns false at the first thing outside that shape (an escape,
+// a nested value, a fraction or exponent, a longer number, anything malformed or trailing); the
+// caller then starts again with RapidJSON, so what this accepts decodes exactly as before
+// (tests/fuzz/frame_fuzz.cpp checks every input against the DOM decoder).
+bool scan_flat_trade(std::string_view json, TradeReader& h) {
+  const char* p = json.data();
+  const char* const end = p + json.size();
+  const auto skip_space = [&] {
+    while (p != end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
+  };
+  const auto quoted = [&](std::string_view& out) {  // at the opening quote
+    const char* const first = ++p;
+    while (p != end && *p != '"') {
+      const auto c = static_cast<unsigned char>(*p);
+      if (c < 0x20 || c == '\\') return false;
+      ++p;
+    }
+    if (p == end) return false;
+    out = {first, static_cast<std::size_t>(p++ - first)};
+    return true;
+  };
+  const auto literal = [&](std::string_view word) {
+    if (static_cast<std::size_t>(end - p) < word.size() || std::string_view(p, word.size()) != word) return false;
+    p += word.size();
+    return true;
+  };
+  skip_space();
+  if (p == end || *p++ != '{') return false;
+  h.StartObject();
+  skip_space();
+  if (p != end && *p == '}') return false;  // {}: RapidJSON's path reports it
+  while (true) {
+    skip_space();
+    std::string_view key, text;
+    if (p == end || *p != '"' || !quoted(key)) return false;
+    h.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()), true);
+    skip_space();
+    if (p == end || *p++ != ':') return false;
+    skip_space();
+    if (p == end) return false;
+    if (*p == '"') {
+      if (!quoted(text)) return false;
+      h.String(text.data(), static_cast<rapidjson::SizeType>(text.size()), true);
+    } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+      const bool negative = *p == '-';
+      if (negative) ++p;
+      const char* const digits = p;
+      std::uint64_t v = 0;  // 19 digits cannot overflow 64 bits
+      while (p != end && *p >= '0' && *p <= '9' && p - digits < 20) v = v * 10 + static_cast<std::uint64_t>(*p++ - '0');
+      const auto n = p - digits;
+      if (n == 0 || n > 19 || (n > 1 && *digits == '0')) return false;
+      if (p != end && (*p == '.' || *p == 'e' || *p == 'E')) return false;
+      constexpr auto kMinMagnitude = static_cast<std::uint64_t>(INT64_MAX) + 1;
+      if (negative) {
+        if (v > kMinMagnitude) return false;  // a double for RapidJSON
+        h.Int64(v == kMinMagnitude ? INT64_MIN : -static_cast<std::int64_t>(v));
+      } else {
+        h.Uint64(v);  // Uint64 takes what fits int64 as an integer, like RapidJSON's Int/Uint/Int64
+      }
+    } else if (literal("true")) {
+      h.Bool(true);
+    } else if (literal("false")) {
+      h.Bool(false);
+    } else if (literal("null")) {
+      h.Null();
+    } else {
+      return false;
+    }
+    skip_space();
+    if (p == end) return false;
+    if (*p == ',') {
+      ++p;
+      continue;
+    }
+    if (*p++ != '}') return false;
+    break;
+  }
+  h.EndObject(0);
+  skip_space();
+  return p == end;
+}
+
 Decoded<Trade> decode_trade(std::string_view json) {
   if (json.size() > kMaxMessageBytes)
     return {std::nullopt, "message of " + std::to_string(json.size()) + " bytes exceeds the limit"};
+  {
+    Trade t{};
+    TradeReader handler(t);
+    if (scan_flat_trade(json, handler)) {
+      auto error = handler.error();
+      if (!error.empty()) return {std::nullopt, std::move(error)};
+      return {std::move(t), {}};
+    }
+  }
   Trade t{};
   TradeReader handler(t);
   char stack_buf[1024];

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 #include <climits>
+#include <string>
+#include <vector>
 
 #include "cryptoflow/messages.hpp"
 
@@ -194,4 +196,54 @@ TEST_CASE("The encoders write what RapidJSON's Writer writes - escapes, UTF-8, e
   buffer.clear();
   append_json(buffer, Indicator{"X", "sma", "30s", 1, *Decimal::parse("1.5"), 2});
   CHECK(buffer == R"({"symbol":"X","kind":"sma","window":"30s","end":1,"value":"1.5","trades":2})");
+}
+
+TEST_CASE("decode_trade's flat scan decodes every edge of its shape as the DOM decoder does") {
+  // decode_trade tokenizes the producers' flat shape itself and hands anything else to RapidJSON;
+  // either way value and error must be the DOM decoder's (frame_fuzz checks mutated inputs too).
+  const std::string body =
+      R"("source":"binance","symbol":"XRPETH","trade_id":13519807,"price":"0.00141342","quantity":"23.00000000",)"
+      R"("buyer_is_maker":true,"event_time":1570752011620,"trade_time":1570752011620,"received_time":1570752011700)";
+  const std::vector<std::string> inputs{
+      "{" + body + "}",
+      " \t\r\n{ " + body + " } \n",
+      "{" + body + R"(,"first_trade_id":null,"last_trade_id":null})",
+      "{" + body + R"(,"first_trade_id":-0,"last_trade_id":9223372036854775807})",
+      "{" + body + R"(,"first_trade_id":-9223372036854775808,"last_trade_id":1})",
+      "{" + body + R"(,"first_trade_id":9223372036854775808,"last_trade_id":1})",
+      "{" + body + R"(,"first_trade_id":-9223372036854775809,"last_trade_id":1})",
+      "{" + body + R"(,"first_trade_id":12345678901234567890,"last_trade_id":1})",
+      "{" + body + R"(,"first_trade_id":01,"last_trade_id":1})",
+      "{" + body + R"(,"first_trade_id":1.0,"last_trade_id":1})",
+      "{" + body + R"(,"first_trade_id":1e2,"last_trade_id":1})",
+      "{" + body + R"(,"first_trade_id":-,"last_trade_id":1})",
+      "{" + body + R"(,"trade_id":1})",  // a repeated key: the first counts
+      R"({"symbol":"BTC\u0055SDT",)" + body.substr(body.find("\"trade_id\"")) + "}",
+      "{" + body + R"(,"x":"a\"b"})",
+      "{" + body + ",\"x\":\"\xc3\xa9\xff\"}",
+      "{" + body + R"(,"x":{"y":1}})",
+      "{" + body + R"(,"x":[1,2]})",
+      "{" + body + R"(,"x":tru})",
+      "{" + body + R"(,"x":nul})",
+      "{" + body + ",}",
+      "{" + body + "}x",
+      "{" + body + "}{}",
+      "{" + body + std::string("}\0x", 3),
+      "{" + body,
+      "{" + body + ",\"x\":\"a\tb\"}",
+      "{}",
+      "[]",
+      "",
+      R"({"price":"1"})",
+      R"({"source":1})",
+  };
+  for (const auto& in : inputs) {
+    INFO(in);
+    const auto fast = decode_trade(in);
+    const auto dom = detail::decode_trade_dom(in);
+    CHECK(fast.error == dom.error);
+    REQUIRE(fast.value.has_value() == dom.value.has_value());
+    if (fast.value) CHECK(*fast.value == *dom.value);
+  }
+  CHECK(decode_trade("{" + body + "}").value.has_value());
 }
