@@ -6,8 +6,12 @@
   kafka-python consumer         the seed projects 001/003 approach: json + dicts, 1m OHLCV
   confluent-kafka consumer      the seed project 000 approach: json + dicts, 1m OHLCV, batches
 
-Usage: broker_bench.py <build dir> [trades] [symbols]      (Debian's python3: python3-kafka,
-python3-confluent-kafka). Prints a table; rates are trades/s from the first record to the last.
+Usage: broker_bench.py <build dir> [trades] [symbols] [partitions, default 64] [--no-peers]
+       BENCH_PROFILE=<dir> broker_bench.py ...   (the processor under `perf record`, data in <dir>)
+(Debian's python3: python3-kafka, python3-confluent-kafka). The trades are written lz4-compressed,
+as the producers write them (KAFKA_COMPRESSION_TYPE's default). --no-peers: kcat and the
+stream-processor with exactly_once only. Prints a table; rates are trades/s from the first record
+to the last.
 """
 import json
 import os
@@ -22,7 +26,9 @@ from benchlib import binary as service_binary, free_port, metric, start_broker
 BUILD = sys.argv[1]
 TRADES = int(sys.argv[2]) if len(sys.argv) > 2 else 300_000
 SYMBOLS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
-PARTITIONS = 64  # the mock keeps only ~5 MB per partition: spread the trades thin
+# The mock keeps only ~5 MB per partition: spread the trades thin, or use fewer.
+PARTITIONS = int(sys.argv[4]) if len(sys.argv) > 4 else 64
+PEERS = "--no-peers" not in sys.argv
 
 
 def binary(name):
@@ -32,13 +38,16 @@ def binary(name):
 def produce(bootstrap):
     from confluent_kafka import Producer
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True,
-                  "queue.buffering.max.messages": 1_000_000})
+                  "compression.type": "lz4", "queue.buffering.max.messages": 1_000_000})
     rng = random.Random(1)
     t = 1_700_000_000_000
+    ids = [0] * SYMBOLS  # each symbol's trade ids count up, as Binance's do
     for i in range(TRADES):
         t += rng.randrange(20)
-        sym = f"SYM{rng.randrange(SYMBOLS)}USDT"
-        msg = {"source": "binance", "symbol": sym, "trade_id": i, "price": f"{100 + rng.randrange(1000)}.{rng.randrange(10**8):08d}",
+        s = rng.randrange(SYMBOLS)
+        sym = f"SYM{s}USDT"
+        ids[s] += 1
+        msg = {"source": "binance", "symbol": sym, "trade_id": ids[s], "price": f"{100 + rng.randrange(1000)}.{rng.randrange(10**8):08d}",
                "quantity": f"0.{rng.randrange(10**8):08d}", "buyer_is_maker": bool(i & 1), "event_time": t,
                "trade_time": t, "received_time": t + 5}
         while True:
@@ -69,7 +78,10 @@ def run_processor(bootstrap, guarantee, logdir):
                GROUP_ID=f"bench-{guarantee}", TRANSACTIONAL_ID=f"bench-{guarantee}", PROCESSING_GUARANTEE=guarantee,
                LOG_LEVEL="warn")
     with open(os.path.join(logdir, f"processor-{guarantee}.log"), "w") as log:
-        proc = subprocess.Popen([binary("stream-processor")], env=env, stdout=log, stderr=log)
+        # BENCH_PROFILE=<dir>: the processor runs under `perf record` (perf-<guarantee>.data there).
+        profile = os.environ.get("BENCH_PROFILE")
+        wrap = ["perf", "record", "-q", "-o", os.path.join(profile, f"perf-{guarantee}.data"), "--"] if profile else []
+        proc = subprocess.Popen(wrap + [binary("stream-processor")], env=env, stdout=log, stderr=log)
         first = last = None
         deadline = time.time() + 300
         while time.time() < deadline:
@@ -81,10 +93,18 @@ def run_processor(bootstrap, guarantee, logdir):
                 last = now
                 break
             time.sleep(0.01)
+        stats = {k: metric(port, f"cryptoflow_processor_{k}") for k in
+                 ("commit_latency_ms_count", "commit_latency_ms_sum", "state_records_written_total",
+                  "state_bytes_written_total")}
         proc.terminate()
         proc.wait(30)
     if first is None or last is None:
         return None
+    commits = max(stats["commit_latency_ms_count"], 1)
+    print(f"  {guarantee}: {commits:,.0f} commits, {stats['commit_latency_ms_sum'] / commits:.1f} ms each on average; "
+          f"{stats['state_records_written_total']:,.0f} state records, "
+          f"{stats['state_bytes_written_total'] / 1e6:,.1f} MB ({stats['state_bytes_written_total'] / TRADES:,.0f} "
+          f"bytes per trade)", flush=True)
     # The first sample already saw first[1] trades: count the rate over the rest.
     return (TRADES - first[1]) / max(last - first[0], 1e-6)
 
@@ -163,10 +183,11 @@ def main():
             sys.exit(f"the broker kept {kept} of {TRADES} trades (its ~5 MB per partition limit): use fewer trades")
         print(f"produced {TRADES:,} trades over {SYMBOLS} symbols into {PARTITIONS} partitions in {time.time() - t0:.1f} s")
         results = [("kcat -C (broker ceiling)", run_kcat(bootstrap)),
-                   ("stream-processor exactly_once", run_processor(bootstrap, "exactly_once", logdir)),
-                   ("stream-processor at_least_once", run_processor(bootstrap, "at_least_once", logdir)),
-                   ("Python kafka-python + json/dicts (seeds 001, 003)", run_kafka_python(bootstrap)),
-                   ("Python confluent-kafka + json/dicts (seed 000)", run_confluent(bootstrap))]
+                   ("stream-processor exactly_once", run_processor(bootstrap, "exactly_once", logdir))]
+        if PEERS:
+            results += [("stream-processor at_least_once", run_processor(bootstrap, "at_least_once", logdir)),
+                        ("Python kafka-python + json/dicts (seeds 001, 003)", run_kafka_python(bootstrap)),
+                        ("Python confluent-kafka + json/dicts (seed 000)", run_confluent(bootstrap))]
     finally:
         broker.terminate()
         broker.wait(30)
@@ -178,7 +199,7 @@ def main():
         else:
             print(f"{name:52} {rate:12,.0f} {rate / base if base else 0:8.2f}")
     eo = results[1][1]
-    for name, rate in results[3:]:
+    for name, rate in results[3:] if eo else []:
         if eo and rate:
             print(f"exactly_once / {name.split(' +')[0]}: {eo / rate:.1f}x")
     print(f"logs: {logdir}")

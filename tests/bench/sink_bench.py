@@ -1,13 +1,20 @@
 #!/usr/bin/python3
-"""InfluxDB sink throughput against a local influxd (a real InfluxDB 1.x server), all in one run
-on the same points (docs/benchmarks.md):
+"""Sink throughput, all in one run on the same candles (docs/benchmarks.md):
 
-  influxdb-sink             crypto.candles from the embedded broker -> influxd (5,000-point batches)
+  influxdb-sink             crypto.candles from the embedded broker -> a local influxd (a real
+                            InfluxDB 1.x server), 5,000-point batches
   curl, 5,000-line batches  the same points as line protocol, one curl POST per batch
   one point per request     the seed projects' writer: one HTTP POST per point (a sample)
+  elasticsearch-sink        crypto.candles -> a stand-in that answers `_bulk` at once (every item
+                            201; no Elasticsearch runs here): the sink's own cost per document,
+                            rate and CPU seconds of the sink process
+  curl, the same _bulk      the request bodies the stand-in received from the sink, posted again
+                            by curl to the same stand-in: what the stand-in and HTTP cost alone
 
-Usage: sink_bench.py <build dir> [points, default 200000]. Each writer gets its own database.
+Usage: sink_bench.py <build dir> [points, default 200000]. Each influx writer gets its own database.
 """
+import gzip
+import http.server
 import json
 import os
 import random
@@ -15,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -63,6 +71,96 @@ def query_count(port, db):
 def create_db(port, db):
     data = urllib.parse.urlencode({"q": f"CREATE DATABASE {db}"}).encode()
     urllib.request.urlopen(f"http://127.0.0.1:{port}/query", data=data, timeout=10).read()
+
+
+class InstantElasticsearch(http.server.ThreadingHTTPServer):
+    """Index templates acknowledged, every _bulk item created (201) as soon as the body is read."""
+    daemon_threads = True
+
+    def __init__(self):
+        self.bodies = []  # the NDJSON of each _bulk, uncompressed
+        self.docs = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self, body):
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.answer('{"acknowledged":true}')
+
+            def do_GET(self):
+                self.answer('{"version":{"number":"8.13.0"}}')
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                n = body.count(b"\n") // 2  # an action line and a document per item
+                with server.lock:
+                    server.bodies.append(body)
+                    server.docs += n
+                self.answer('{"took":0,"errors":false,"items":[' + ",".join(['{"index":{"status":201}}'] * n) + "]}")
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def run_elasticsearch(work, bootstrap):
+    """(sink docs/s, sink CPU µs per doc, docs the stand-in got, curl docs/s on the same bodies)."""
+    es = InstantElasticsearch()
+    threading.Thread(target=es.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{es.server_address[1]}"
+    admin = free_port()
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, ADMIN_PORT=str(admin), LOG_LEVEL="warn", ES_URL=url,
+               SINK_TOPICS="crypto.candles", GROUP_ID="bench-es")
+    proc = subprocess.Popen([binary(BUILD, "elasticsearch-sink")], env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(work, "elasticsearch-sink.log"), "w"))
+    first = last = None
+    cpu0 = cpu1 = 0.0
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        n = metric(admin, "cryptoflow_sink_written_total")
+        if n > 0 and first is None:
+            first, cpu0 = (time.time(), n), cpu_seconds(proc.pid)
+        if n >= POINTS:
+            last, cpu1 = time.time(), cpu_seconds(proc.pid)
+            break
+        time.sleep(0.01)
+    proc.terminate()
+    proc.wait(30)
+    sink_rate = (POINTS - first[1]) / (last - first[0]) if first and last else None
+    cpu_us = (cpu1 - cpu0) * 1e6 / (POINTS - first[1]) if first and last else None
+    got = es.docs
+    files = []
+    for i, body in enumerate(es.bodies):
+        path = os.path.join(work, f"bulk{i:05d}.ndjson")
+        open(path, "wb").write(body)
+        files.append(path)
+    t0 = time.time()
+    for path in files:
+        subprocess.run(["curl", "-sf", "-o", "/dev/null", "-XPOST", f"{url}/_bulk", "-H",
+                        "Content-Type: application/x-ndjson", "--data-binary", f"@{path}"], check=True)
+    curl_rate = (es.docs - got) / (time.time() - t0)
+    es.shutdown()
+    return sink_rate, cpu_us, got, curl_rate
 
 
 def main():
@@ -125,6 +223,8 @@ def main():
         for c in points[:ONE_BY_ONE]:
             urllib.request.urlopen(urllib.request.Request(url, data=line(c).encode(), method="POST"), timeout=10).read()
         one_rate = ONE_BY_ONE / (time.time() - t0)
+
+        es_rate, es_cpu_us, es_docs, es_curl_rate = run_elasticsearch(work, bootstrap)
     finally:
         broker.terminate()
         influxd.terminate()
@@ -144,7 +244,16 @@ def main():
     for name, rate in (("influxdb-sink", sink_rate), ("influxdb-sink INFLUX_GZIP=false", plain_rate)):
         if rate:
             print(f"{name} / curl: {rate / curl_rate:.2f}; / one-per-request: {rate / one_rate:.0f}x")
-    shutil.rmtree(work, ignore_errors=True)
+    print(f"{'elasticsearch writer (instant _bulk stand-in)':44} {'docs/s':>10} {'received':>9} {'vs curl':>8}")
+    if es_rate:
+        print(f"{'elasticsearch-sink (ES_BULK_ACTIONS=2000, gzip)':44} {es_rate:10,.0f} {es_docs:9,} "
+              f"{es_rate / es_curl_rate:8.2f}")
+        print(f"{'curl, the same _bulk bodies':44} {es_curl_rate:10,.0f} {'':9} {1:8.2f}")
+        print(f"elasticsearch-sink CPU per document: {es_cpu_us:.1f} us (user + system, its whole process)")
+    else:
+        print(f"elasticsearch-sink failed: {work}/elasticsearch-sink.log")
+    if es_rate:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
