@@ -131,7 +131,9 @@ def run_elasticsearch(work, bootstrap):
     admin = free_port()
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, ADMIN_PORT=str(admin), LOG_LEVEL="warn", ES_URL=url,
                SINK_TOPICS="crypto.candles", GROUP_ID="bench-es")
-    proc = subprocess.Popen([binary(BUILD, "elasticsearch-sink")], env=env, stdout=subprocess.DEVNULL,
+    profile = os.environ.get("BENCH_PROFILE")  # a directory: the sink runs under `perf record`
+    wrap = ["perf", "record", "-q", "-o", os.path.join(profile, "perf-elasticsearch-sink.data"), "--"] if profile else []
+    proc = subprocess.Popen(wrap + [binary(BUILD, "elasticsearch-sink")], env=env, stdout=subprocess.DEVNULL,
                             stderr=open(os.path.join(work, "elasticsearch-sink.log"), "w"))
     first = last = None
     cpu0 = cpu1 = 0.0

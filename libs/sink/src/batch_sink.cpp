@@ -7,6 +7,17 @@
 
 namespace cryptoflow::sink {
 
+std::string_view joined(const std::string& body, const std::vector<Slice>& slices, std::size_t lo, std::size_t hi,
+                        std::string& scratch) {
+  bool contiguous = true;
+  for (std::size_t i = lo + 1; i < hi && contiguous; ++i) contiguous = slices[i].begin == slices[i - 1].end;
+  if (lo < hi && contiguous)
+    return std::string_view(body).substr(slices[lo].begin, slices[hi - 1].end - slices[lo].begin);
+  scratch.clear();
+  for (std::size_t i = lo; i < hi; ++i) scratch.append(body, slices[i].begin, slices[i].end - slices[i].begin);
+  return scratch;
+}
+
 SinkOptions options_from_config(const Config& config, const std::string& batch_size_var,
                                 const std::string& flush_interval_var) {
   SinkOptions so;
@@ -155,7 +166,8 @@ void BatchSink::commit() {
 
 void BatchSink::launch() {
   auto& f = flight_.emplace();  // in place: the writer thread reads f.batch.body until f.outcome is ready
-  f.batch = std::exchange(batch_, Batch{});
+  f.batch = std::exchange(batch_, std::move(spare_));  // the next batch reuses a landed one's capacity
+  spare_ = Batch{};
   std::vector<Slice> slices;
   for (std::size_t i = 0; i < f.batch.records.size(); ++i)
     if (!f.batch.records[i].dead_lettered) {
@@ -248,6 +260,9 @@ bool BatchSink::land(const std::function<bool()>& stop) {
   commit();
   lag_.set(static_cast<double>(input_.lag()));
   batches_.inc();
+  spare_ = std::move(f.batch);
+  spare_.records.clear();
+  spare_.body.clear();
   flight_.reset();
   ready_ = true;
   return true;

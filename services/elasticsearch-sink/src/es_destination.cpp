@@ -61,8 +61,8 @@ sink::WriteOutcome EsDestination::write(const std::string& body, const std::vect
 
 void EsDestination::write_range(const std::string& body, const std::vector<sink::Slice>& slices, std::size_t lo,
                                 std::size_t hi, sink::WriteOutcome& out) {
-  std::string ndjson;
-  for (std::size_t i = lo; i < hi; ++i) ndjson.append(body, slices[i].begin, slices[i].end - slices[i].begin);
+  std::string scratch;
+  const auto ndjson = sink::joined(body, slices, lo, hi, scratch);
   auto headers = auth_;
   headers.push_back("Content-Type: application/x-ndjson");
   headers.push_back("Content-Encoding: gzip");

@@ -25,8 +25,8 @@ sink::WriteOutcome InfluxDestination::write(const std::string& body, const std::
 
 void InfluxDestination::write_range(const std::string& body, const std::vector<sink::Slice>& slices, std::size_t lo,
                                     std::size_t hi, sink::WriteOutcome& out) {
-  std::string lines;
-  for (std::size_t i = lo; i < hi; ++i) lines.append(body, slices[i].begin, slices[i].end - slices[i].begin);
+  std::string scratch;
+  const auto lines = sink::joined(body, slices, lo, hi, scratch);
   const auto r = writer_.write(lines);
   if (r.status == WriteStatus::ok) return;  // items default to written
   if (r.status == WriteStatus::retry || hi - lo == 1) {

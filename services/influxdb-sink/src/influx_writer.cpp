@@ -21,9 +21,10 @@ InfluxWriter::InfluxWriter(InfluxOptions options, HttpOptions http) : options_(s
   if (options_.gzip) headers_.push_back("Content-Encoding: gzip");
 }
 
-WriteResult InfluxWriter::write(const std::string& lines) {
+WriteResult InfluxWriter::write(std::string_view lines) {
   WriteResult r;
-  const auto resp = http_.post(write_url_, options_.gzip ? gzip(lines) : lines, headers_);
+  const auto compressed = options_.gzip ? gzip(lines) : std::string();
+  const auto resp = http_.post(write_url_, options_.gzip ? std::string_view(compressed) : lines, headers_);
   r.http_status = resp.status;
   if (!resp.error.empty()) {
     r.status = WriteStatus::retry;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "cryptoflow/http.hpp"
 
@@ -30,7 +31,7 @@ struct WriteResult {
 class InfluxWriter {
  public:
   explicit InfluxWriter(InfluxOptions options, HttpOptions http = {});
-  WriteResult write(const std::string& lines);
+  WriteResult write(std::string_view lines);
   // v1 only: CREATE DATABASE (idempotent). Returns an error text, empty on success.
   std::string ensure_database();
   // The write URL (without credentials), for logs and tests.

@@ -253,3 +253,18 @@ TEST_CASE("A dead-letter record that cannot be delivered stops the sink - its ba
   CHECK(f.input.closed());
   CHECK_FALSE(sink.ready());
 }
+
+TEST_CASE("joined: records back to back are the body itself; with a gap they are copied in order") {
+  const std::string body = "aaa\nbb\ncccc\n";
+  const std::vector<sink::Slice> all{{0, 4}, {4, 7}, {7, 12}};
+  std::string scratch;
+  const auto whole = sink::joined(body, all, 0, 3, scratch);
+  CHECK(whole == body);
+  CHECK(whole.data() == body.data());  // no copy
+  CHECK(sink::joined(body, all, 1, 3, scratch) == "bb\ncccc\n");
+  CHECK(scratch.empty());
+  const std::vector<sink::Slice> gap{{0, 4}, {7, 12}};  // the middle record was dead-lettered
+  CHECK(sink::joined(body, gap, 0, 2, scratch) == "aaa\ncccc\n");
+  CHECK(scratch == "aaa\ncccc\n");
+  CHECK(sink::joined(body, gap, 1, 1, scratch).empty());
+}

@@ -44,11 +44,11 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   HttpResponse request(const std::string& method, const std::string& url, const std::vector<std::string>& headers = {},
-                       const std::string& body = {});
+                       std::string_view body = {});
   HttpResponse get(const std::string& url, const std::vector<std::string>& headers = {}) {
     return request("GET", url, headers);
   }
-  HttpResponse post(const std::string& url, const std::string& body, const std::vector<std::string>& headers = {}) {
+  HttpResponse post(const std::string& url, std::string_view body, const std::vector<std::string>& headers = {}) {
     return request("POST", url, headers, body);
   }
 

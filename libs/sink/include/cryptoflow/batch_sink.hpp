@@ -52,6 +52,11 @@ struct Slice {  // one encoded record inside the batch body
   std::size_t begin = 0, end = 0;
 };
 
+// The encoded records slices[lo, hi) of body, in order: a view of body itself when they lie
+// back to back (a batch without dead-lettered records, written whole), else joined in scratch.
+std::string_view joined(const std::string& body, const std::vector<Slice>& slices, std::size_t lo, std::size_t hi,
+                        std::string& scratch);
+
 struct WriteOutcome {
   std::vector<ItemResult> items;  // one per slice written, same order
   std::optional<std::chrono::milliseconds> retry_after;
@@ -134,6 +139,7 @@ class BatchSink {
   std::set<kafka::TopicPartition> owned_;        // assigned to this member now
   kafka::OffsetMap marked_;                      // next offsets to commit, of owned partitions
   Batch batch_;                                  // being read and encoded
+  Batch spare_;                                  // a landed batch, emptied: its buffers serve the next one
   std::optional<Flight> flight_;                 // being written
   bool paused_ = false;                          // every owned partition paused while a batch waits for the database
   std::vector<kafka::TopicPartition> unpaused_;  // assigned while paused_, paused after the poll
