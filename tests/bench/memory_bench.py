@@ -2,15 +2,16 @@
 """Memory over a long run (docs/benchmarks.md): the whole trade path on the embedded broker and a
 local influxd, RSS of each service at start and as the trades go through.
 
-  binance-producer (REPLAY_FILE of generated Binance trade events, 200 symbols, 1 ms apart in
+  binance-producer (REPLAY_FILE of generated Binance trade events, 2,000 symbols, 1 ms apart in
   event time, REPLAY_SPEED=20: a steady 20,000 trades/s. The embedded broker keeps only ~5 MB per
   partition, so the processor must never fall behind by more; at 50,000 trades/s it did, after
   ~30 s, waiting on commit flushes (docs/benchmarks.md), and the broker dropped what it had not read)
     -> crypto.trades -> stream-processor (exactly_once) -> crypto.candles/indicators -> influxdb-sink -> influxd
 
-Usage: memory_bench.py <build dir> [trades, default 10000000]. Prints VmRSS of each service at
-start (running, before any trade) and when the processor has read 10 %, 50 % and 100 % of the
-trades, and the growth from the 50 % mark to the end (steady state).
+Usage: memory_bench.py <build dir> [trades, default 10000000] [symbols, default 2000]. Prints
+VmRSS of each service at start (running, before any trade) and when the processor has read 10 %,
+50 % and 100 % of the trades, the growth from the 50 % mark to the end (steady state), and the
+processor's RSS above its idle start per symbol.
 """
 import os
 import random
@@ -24,7 +25,7 @@ from benchlib import binary, free_port, metric, start_broker, start_influxd
 
 BUILD = sys.argv[1]
 TRADES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000_000
-SYMBOLS = 200
+SYMBOLS = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
 
 
 def rss_kib(pid):
@@ -132,6 +133,10 @@ def main():
         growth = f"{(row[2] / row[1] - 1) * 100:+.1f}%" if row[1] and row[2] else "-"
         print(f"{name:18} {mb(start.get(name)):>9} {mb(row[0]):>8} {mb(row[1]):>8} {mb(row[2]):>8} "
               f"{mb(peak.get(name)):>8} {growth:>9}")
+    held = marks.get(1.0, {}).get("stream-processor")
+    if held and start.get("stream-processor"):
+        print(f"stream-processor at the end, above its idle start: {(held - start['stream-processor']) / SYMBOLS:.1f} KiB "
+              f"per symbol ({SYMBOLS:,} symbols; state, buffers and all)")
     if 1.0 in marks:
         shutil.rmtree(work, ignore_errors=True)
     else:
