@@ -130,6 +130,28 @@ CandleEngine::CandleEngine(EngineOptions options) : options_(std::move(options))
     throw std::invalid_argument("candle engine: the moving average's slide must divide its window");
   if (options_.allowed_lateness_ms < 0 || options_.idle_timeout_ms < 0)
     throw std::invalid_argument("candle engine: negative lateness or idle timeout");
+  next_due_.assign(options_.intervals.size(), kNone);
+}
+
+void CandleEngine::forget_lookups() {
+  slots_.clear();
+  order_stale_ = true;
+  std::fill(next_due_.begin(), next_due_.end(), kNone);
+  next_average_due_ = kNone;
+}
+
+void CandleEngine::rebuild_order() {
+  series_order_.clear();
+  for (auto& [key, s] : series_) series_order_.push_back(&s);
+  std::sort(series_order_.begin(), series_order_.end(), [&](const Series* a, const Series* b) {
+    return std::tie(a->symbol, options_.intervals[a->interval].name) <
+           std::tie(b->symbol, options_.intervals[b->interval].name);
+  });
+  average_order_.clear();
+  for (auto& [key, a] : averages_) average_order_.push_back(&a);
+  std::sort(average_order_.begin(), average_order_.end(),
+            [](const Average* a, const Average* b) { return a->symbol < b->symbol; });
+  order_stale_ = false;
 }
 
 CandleEngine::Series& CandleEngine::series(const Trade& t, std::size_t interval, std::int32_t partition) {
@@ -137,8 +159,10 @@ CandleEngine::Series& CandleEngine::series(const Trade& t, std::size_t interval,
   key_ += '\0';
   key_ += static_cast<char>('0' + interval);
   auto it = series_.find(key_);
-  if (it == series_.end())
+  if (it == series_.end()) {
     it = series_.emplace(key_, Series{t.source, t.symbol, interval, partition, {}, kNone, std::nullopt}).first;
+    order_stale_ = true;
+  }
   if (it->second.partition != partition) {  // the symbol moved: its changes count for the new partition
     it->second.partition = partition;
     it->second.state_changed = false;
@@ -184,6 +208,7 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
       continue;
     }
     auto [w, fresh] = s.windows.try_emplace(start);
+    next_due_[i] = std::min(next_due_[i], start + size);
     Acc& a = w->second;
     mark_changed(s.state_changed, partition, s.symbol);
     s.last_trade_time = std::max(s.last_trade_time, t.trade_time);
@@ -220,8 +245,10 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
     const auto pane = window_start(t.trade_time, slide);
     if (!slot.average) {
       auto it = averages_.find(t.symbol);
-      if (it == averages_.end())
+      if (it == averages_.end()) {
         it = averages_.emplace(t.symbol, Average{t.source, t.symbol, partition, {}, kNone}).first;
+        order_stale_ = true;
+      }
       slot.average = &it->second;
     }
     Average& avg = *slot.average;
@@ -232,6 +259,7 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
     if (pane + slide <= watermark_ || pane + slide <= avg.emitted_until) {
       result.late = true;
     } else {
+      next_average_due_ = std::min(next_average_due_, pane + slide);
       auto& pn = avg.panes[pane];
       pn.sum = pn.count == 0 ? t.price : sum(pn.sum, t.price);
       ++pn.count;
@@ -374,19 +402,31 @@ void CandleEngine::close_windows(std::int64_t now_ms, std::vector<FromPartition<
   update_watermark(now_ms);
   if (watermark_ == kNone) return;  // no input yet: nothing can close
   for (auto& [id, p] : partitions_) p.empty_through = std::max(p.empty_through, watermark_);
+  if (order_stale_) rebuild_order();
+  // Each series emits in increasing end and they are walked in (symbol, interval) order, so a
+  // stable sort by end alone gives (end, symbol, interval); usually all end at once and it is
+  // already sorted.
+  const auto by_end = [](const auto& a, const auto& b) { return a.value.end < b.value.end; };
   const auto first = candles.size();
-  for (auto& [key, s] : series_) close_series(s, candles);
-  std::sort(candles.begin() + static_cast<std::ptrdiff_t>(first), candles.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.value.end, a.value.symbol, a.value.interval) <
-           std::tie(b.value.end, b.value.symbol, b.value.interval);
-  });
-  if (!options_.sma) return;
+  const auto n = options_.intervals.size();
+  bool any_due = false;
+  for (std::size_t i = 0; i < n; ++i) any_due = any_due || next_due_[i] <= watermark_;
+  if (any_due) {
+    for (Series* s : series_order_)
+      if (next_due_[s->interval] <= watermark_) close_series(*s, candles);
+    for (std::size_t i = 0; i < n; ++i)  // every window that ended by the watermark is closed
+      if (const auto ms = options_.intervals[i].ms; next_due_[i] <= watermark_)
+        next_due_[i] = window_start(watermark_, ms) + ms;
+  }
+  const auto new_candles = candles.begin() + static_cast<std::ptrdiff_t>(first);
+  if (!std::is_sorted(new_candles, candles.end(), by_end)) std::stable_sort(new_candles, candles.end(), by_end);
+  if (!options_.sma || next_average_due_ > watermark_) return;
   const auto first_ind = indicators.size();
-  for (auto& [key, a] : averages_) close_average(a, indicators);
-  std::sort(indicators.begin() + static_cast<std::ptrdiff_t>(first_ind), indicators.end(),
-            [](const auto& a, const auto& b) {
-              return std::tie(a.value.end, a.value.symbol) < std::tie(b.value.end, b.value.symbol);
-            });
+  for (Average* a : average_order_) close_average(*a, indicators);
+  next_average_due_ = window_start(watermark_, options_.sma->slide_ms) + options_.sma->slide_ms;
+  const auto new_indicators = indicators.begin() + static_cast<std::ptrdiff_t>(first_ind);
+  if (!std::is_sorted(new_indicators, indicators.end(), by_end))
+    std::stable_sort(new_indicators, indicators.end(), by_end);
 }
 
 void CandleEngine::take_updates(std::vector<FromPartition<Candle>>& out) {
@@ -624,7 +664,7 @@ void CandleEngine::restore_symbol(std::int32_t partition, std::string_view bytes
   }
   if (!r.done()) throw SnapshotError("symbol snapshot: trailing bytes");
 
-  slots_.clear();
+  forget_lookups();
   for (std::size_t i = 0; i < options_.intervals.size(); ++i) series_.erase(series_key(symbol, i));
   averages_.erase(symbol);
   seen_.insert_or_assign(symbol, std::move(seen));
@@ -656,7 +696,7 @@ std::vector<std::string> CandleEngine::evict_quiet(std::int32_t partition, std::
     evicted.push_back(symbol);
   }
   if (!evicted.empty()) {
-    slots_.clear();
+    forget_lookups();
     changed_.insert(partition);
   }
   return evicted;
@@ -708,7 +748,7 @@ void CandleEngine::restore(std::int32_t partition, std::string_view bytes, std::
 }
 
 void CandleEngine::drop_partition(std::int32_t partition) {
-  slots_.clear();
+  forget_lookups();
   std::erase_if(series_, [&](const auto& kv) { return kv.second.partition == partition; });
   std::erase_if(averages_, [&](const auto& kv) { return kv.second.partition == partition; });
   std::erase_if(seen_, [&](const auto& kv) { return kv.second.partition == partition; });

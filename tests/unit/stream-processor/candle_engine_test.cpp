@@ -2,10 +2,13 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
+#include <tuple>
 
 #include "test_support.hpp"
 
@@ -682,4 +685,93 @@ TEST_CASE("candle engine: a watermark years past a symbol's one traded window ad
   for (std::size_t i = 2; i < xrp.size(); ++i) CHECK(xrp[i] == xrp[i - 1] + 60'000);
   CHECK(xrp.back() + 60'000 <= e.watermark());
   CHECK(xrp.back() + 120'000 > e.watermark());
+}
+
+TEST_CASE(
+    "Closing after every trade or rarely emits the same candles and averages, each time in (end, symbol, interval) "
+    "order") {
+  // close_windows walks only the intervals (and averages) with a window due and sorts by end
+  // alone: this checks both against closing after every single trade, including runs of empty
+  // windows, trades out of order and a second partition that joins behind (the watermark goes back).
+  EngineOptions o{{{"1m", 60'000}, {"5m", 300'000}, {"1h", 3'600'000}}, 5'000, 1'000'000'000, 12};
+  o.sma = MovingAverage{"30s", 30'000, 10'000};
+  CandleEngine often(o), rarely(o);
+  std::vector<FromPartition<Candle>> candles_often, candles_rarely;
+  std::vector<FromPartition<Indicator>> indicators_often, indicators_rarely;
+  const auto close_checked = [](CandleEngine& e, std::vector<FromPartition<Candle>>& candles,
+                                std::vector<FromPartition<Indicator>>& indicators) {
+    const auto c0 = candles.size(), i0 = indicators.size();
+    e.close_windows(0, candles, indicators);
+    CHECK(std::is_sorted(candles.begin() + static_cast<std::ptrdiff_t>(c0), candles.end(),
+                         [](const auto& a, const auto& b) {
+                           return std::tie(a.value.end, a.value.symbol, a.value.interval) <
+                                  std::tie(b.value.end, b.value.symbol, b.value.interval);
+                         }));
+    CHECK(std::is_sorted(indicators.begin() + static_cast<std::ptrdiff_t>(i0), indicators.end(),
+                         [](const auto& a, const auto& b) {
+                           return std::tie(a.value.end, a.value.symbol) < std::tie(b.value.end, b.value.symbol);
+                         }));
+  };
+  std::mt19937_64 rng(11);
+  const char* symbols[] = {"ETHUSDT", "BTCUSDT", "AAAUSDT"};
+  std::int64_t t = 1'700'000'000'000, t_late = 0, id = 0;
+  for (int i = 0; i < 4'000; ++i) {
+    t += static_cast<std::int64_t>(rng() % 3'000);
+    if (rng() % 500 == 0) t += 600'000;  // ten quiet minutes: empty candles, several ends in one close
+    std::int32_t partition = 0;
+    const char* symbol = symbols[rng() % 3];
+    auto when = t - static_cast<std::int64_t>(rng() % 4'000);  // within the lateness, mostly
+    if (i == 2'000) t_late = t - 240'000;
+    if (i >= 2'000 && rng() % 4 == 0) {  // a partition that joins four minutes behind
+      partition = 1;
+      symbol = "ZZZUSDT";
+      when = t_late += static_cast<std::int64_t>(rng() % 6'000);
+    }
+    const auto x = trade(symbol, ++id, when, rng() % 2 ? "1.5" : "2.25", "0.1");
+    often.add(partition, x, 0);
+    rarely.add(partition, x, 0);
+    close_checked(often, candles_often, indicators_often);
+    if (i % 97 == 0) close_checked(rarely, candles_rarely, indicators_rarely);
+  }
+  close_checked(rarely, candles_rarely, indicators_rarely);
+  const auto key = [](const auto& a, const auto& b) {
+    return std::tie(a.value.symbol, a.value.interval, a.value.start) <
+           std::tie(b.value.symbol, b.value.interval, b.value.start);
+  };
+  std::sort(candles_often.begin(), candles_often.end(), key);
+  std::sort(candles_rarely.begin(), candles_rarely.end(), key);
+  REQUIRE(candles_often.size() == candles_rarely.size());
+  CHECK(candles_often.size() > 300);
+  for (std::size_t i = 0; i < candles_often.size(); ++i) CHECK(candles_often[i].value == candles_rarely[i].value);
+  const auto ind_key = [](const auto& a, const auto& b) {
+    return std::tie(a.value.symbol, a.value.end) < std::tie(b.value.symbol, b.value.end);
+  };
+  std::sort(indicators_often.begin(), indicators_often.end(), ind_key);
+  std::sort(indicators_rarely.begin(), indicators_rarely.end(), ind_key);
+  REQUIRE(indicators_often.size() == indicators_rarely.size());
+  CHECK(indicators_often.size() > 1'000);
+  for (std::size_t i = 0; i < indicators_often.size(); ++i)
+    CHECK(indicators_often[i].value == indicators_rarely[i].value);
+}
+
+TEST_CASE("A partition that joins behind the others gets its windows closed as soon as its own watermark passes them") {
+  // The watermark goes back when partition 1 joins; a window of its symbol then ends before the
+  // next window end partition 0's symbols wait for, and must not wait with them.
+  CandleEngine e({{{"1m", 60'000}}, 0, 1'000'000'000, 12});
+  std::vector<FromPartition<Candle>> candles;
+  std::vector<FromPartition<Indicator>> indicators;
+  e.add(0, trade("AAAUSDT", 1, 0, "1", "1"), 0);
+  e.add(0, trade("AAAUSDT", 2, 300'000, "1", "1"), 0);
+  e.close_windows(0, candles, indicators);
+  REQUIRE(candles.size() == 5);  // [0, 60 s) and four empty minutes up to 300 s
+  candles.clear();
+  e.add(1, trade("BBBUSDT", 1, 100'000, "2", "1"), 0);
+  CHECK(e.watermark() == 100'000);
+  e.close_windows(0, candles, indicators);
+  CHECK(candles.empty());
+  e.add(1, trade("BBBUSDT", 2, 130'000, "2", "1"), 0);
+  e.close_windows(0, candles, indicators);
+  REQUIRE(candles.size() == 1);
+  CHECK(candles[0].value.symbol == "BBBUSDT");
+  CHECK(candles[0].value.start == 60'000);
 }
