@@ -18,12 +18,12 @@ namespace {
 class Writer {
  public:
   explicit Writer(std::string& out) : out_(out) {}
-  void key(const char* k) {
-    out_ += first_ ? '{' : ',';
+  void key(std::string_view k) {  // three appends of known length (a literal's is a constant)
+    const char open[2] = {first_ ? '{' : ',', '"'};
     first_ = false;
-    out_ += '"';
-    out_ += k;
-    out_ += "\":";
+    out_.append(open, 2);
+    out_.append(k);
+    out_.append("\":", 2);
   }
   void string(std::string_view v) {
     static constexpr char hex[] = "0123456789ABCDEF";
@@ -60,17 +60,19 @@ class Writer {
   bool first_ = true;
 };
 
-void put(Writer& w, const char* key, std::string_view v) {
+void put(Writer& w, std::string_view key, std::string_view v) {
   w.key(key);
   w.string(v);
 }
-void put(Writer& w, const char* key, const Decimal& d) {
-  char buf[64];
-  const auto n = d.write(buf);
+void put(Writer& w, std::string_view key, const Decimal& d) {
+  char buf[64];  // digits, a sign and a point need no escaping: quoted as they are
+  buf[0] = '"';
+  const auto n = d.write(buf + 1);
+  buf[n + 1] = '"';
   w.key(key);
-  w.string({buf, n});
+  w.raw({buf, n + 2});
 }
-void put(Writer& w, const char* key, const std::optional<Decimal>& d) {
+void put(Writer& w, std::string_view key, const std::optional<Decimal>& d) {
   if (d) {
     put(w, key, *d);
   } else {
@@ -78,13 +80,13 @@ void put(Writer& w, const char* key, const std::optional<Decimal>& d) {
     w.raw("null");
   }
 }
-void put(Writer& w, const char* key, std::int64_t v) {
+void put(Writer& w, std::string_view key, std::int64_t v) {
   char buf[24];
   const auto r = std::to_chars(buf, buf + sizeof buf, v);
   w.key(key);
   w.raw({buf, static_cast<std::size_t>(r.ptr - buf)});
 }
-void put_bool(Writer& w, const char* key, bool v) {
+void put_bool(Writer& w, std::string_view key, bool v) {
   w.key(key);
   w.raw(v ? "true" : "false");
 }
