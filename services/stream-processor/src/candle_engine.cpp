@@ -140,18 +140,34 @@ void CandleEngine::forget_lookups() {
   next_average_due_ = kNone;
 }
 
-void CandleEngine::rebuild_order() {
-  series_order_.clear();
-  for (auto& [key, s] : series_) series_order_.push_back(&s);
-  std::sort(series_order_.begin(), series_order_.end(), [&](const Series* a, const Series* b) {
+void CandleEngine::update_order() {
+  const auto series_less = [&](const Series* a, const Series* b) {
     return std::tie(a->symbol, options_.intervals[a->interval].name) <
            std::tie(b->symbol, options_.intervals[b->interval].name);
-  });
-  average_order_.clear();
-  for (auto& [key, a] : averages_) average_order_.push_back(&a);
-  std::sort(average_order_.begin(), average_order_.end(),
-            [](const Average* a, const Average* b) { return a->symbol < b->symbol; });
-  order_stale_ = false;
+  };
+  const auto average_less = [](const Average* a, const Average* b) { return a->symbol < b->symbol; };
+  if (order_stale_) {  // something was removed: from the maps (the *_new_ pointers may dangle)
+    series_order_.clear();
+    for (auto& [key, s] : series_) series_order_.push_back(&s);
+    std::sort(series_order_.begin(), series_order_.end(), series_less);
+    average_order_.clear();
+    for (auto& [key, a] : averages_) average_order_.push_back(&a);
+    std::sort(average_order_.begin(), average_order_.end(), average_less);
+    series_new_.clear();
+    average_new_.clear();
+    order_stale_ = false;
+    return;
+  }
+  const auto merge_in = [](auto& order, auto& added, const auto& less) {
+    if (added.empty()) return;
+    std::sort(added.begin(), added.end(), less);
+    const auto mid = static_cast<std::ptrdiff_t>(order.size());
+    order.insert(order.end(), added.begin(), added.end());
+    std::inplace_merge(order.begin(), order.begin() + mid, order.end(), less);
+    added.clear();
+  };
+  merge_in(series_order_, series_new_, series_less);
+  merge_in(average_order_, average_new_, average_less);
 }
 
 CandleEngine::Series& CandleEngine::series(const Trade& t, std::size_t interval, std::int32_t partition) {
@@ -161,7 +177,7 @@ CandleEngine::Series& CandleEngine::series(const Trade& t, std::size_t interval,
   auto it = series_.find(key_);
   if (it == series_.end()) {
     it = series_.emplace(key_, Series{t.source, t.symbol, interval, partition, {}, kNone, std::nullopt}).first;
-    order_stale_ = true;
+    series_new_.push_back(&it->second);
   }
   if (it->second.partition != partition) {  // the symbol moved: its changes count for the new partition
     it->second.partition = partition;
@@ -247,7 +263,7 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
       auto it = averages_.find(t.symbol);
       if (it == averages_.end()) {
         it = averages_.emplace(t.symbol, Average{t.source, t.symbol, partition, {}, kNone}).first;
-        order_stale_ = true;
+        average_new_.push_back(&it->second);
       }
       slot.average = &it->second;
     }
@@ -402,7 +418,7 @@ void CandleEngine::close_windows(std::int64_t now_ms, std::vector<FromPartition<
   update_watermark(now_ms);
   if (watermark_ == kNone) return;  // no input yet: nothing can close
   for (auto& [id, p] : partitions_) p.empty_through = std::max(p.empty_through, watermark_);
-  if (order_stale_) rebuild_order();
+  update_order();
   // Each series emits in increasing end and they are walked in (symbol, interval) order, so a
   // stable sort by end alone gives (end, symbol, interval); usually all end at once and it is
   // already sorted.

@@ -211,17 +211,19 @@ class CandleEngine {
   std::unordered_map<std::string, Slot> slots_;
   // Closing walks these instead of the maps: the series in (symbol, interval name) order and the
   // averages in symbol order, so what closes comes out in the documented order with at most a
-  // stable sort by end (none when everything ends at once). Rebuilt when series or averages are
-  // added or removed. next_due_ (per interval) and next_average_due_ bound the earliest window
-  // end not yet closed from below (kNone: unknown); an interval whose bound is beyond the
-  // watermark has nothing to close and is not walked.
-  std::vector<Series*> series_order_;
-  std::vector<Average*> average_order_;
+  // stable sort by end (none when everything ends at once). Series and averages added since the
+  // last close wait in the *_new_ lists and are merged in (5,000 symbols arriving one commit
+  // after another must not re-sort them all at each close); removals rebuild the order.
+  // next_due_ (per interval) and next_average_due_ bound the earliest window end not yet closed
+  // from below (kNone: unknown); an interval whose bound is beyond the watermark has nothing to
+  // close and is not walked.
+  std::vector<Series*> series_order_, series_new_;
+  std::vector<Average*> average_order_, average_new_;
   bool order_stale_ = true;
   std::vector<std::int64_t> next_due_;
   std::int64_t next_average_due_ = kNone;
   void forget_lookups();  // after series, averages or trade-id sets were erased or replaced
-  void rebuild_order();
+  void update_order();
   std::map<std::int32_t, PartitionState> partitions_;
   std::set<std::int32_t> changed_;
   // Symbols whose series or average got state_changed since the last take_changed_symbols.
