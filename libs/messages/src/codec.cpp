@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "cryptoflow/messages.hpp"
@@ -555,26 +556,21 @@ bool scan_flat_trade(std::string_view json, TradeReader& h) {
 Decoded<Trade> decode_trade(std::string_view json) {
   if (json.size() > kMaxMessageBytes)
     return {std::nullopt, "message of " + std::to_string(json.size()) + " bytes exceeds the limit"};
-  {
-    Trade t{};
-    TradeReader handler(t);
-    if (scan_flat_trade(json, handler)) {
-      auto error = handler.error();
-      if (!error.empty()) return {std::nullopt, std::move(error)};
-      return {std::move(t), {}};
-    }
-  }
   Trade t{};
-  TradeReader handler(t);
-  char stack_buf[1024];
-  rapidjson::MemoryPoolAllocator<> stack_alloc(stack_buf, sizeof stack_buf);
-  rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>> reader(&stack_alloc,
-                                                                                                          256);
-  rapidjson::MemoryStream ms(json.data(), json.size());
-  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
-  if (reader.Parse<rapidjson::kParseIterativeFlag>(in, handler).IsError())
-    return {std::nullopt, "malformed JSON at offset " + std::to_string(reader.GetErrorOffset())};
-  auto error = handler.error();
+  std::optional<TradeReader> handler(std::in_place, t);
+  if (!scan_flat_trade(json, *handler)) {  // not the flat shape: RapidJSON from the start
+    t = Trade{};
+    handler.emplace(t);
+    char stack_buf[1024];
+    rapidjson::MemoryPoolAllocator<> stack_alloc(stack_buf, sizeof stack_buf);
+    rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>> reader(
+        &stack_alloc, 256);
+    rapidjson::MemoryStream ms(json.data(), json.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
+    if (reader.Parse<rapidjson::kParseIterativeFlag>(in, *handler).IsError())
+      return {std::nullopt, "malformed JSON at offset " + std::to_string(reader.GetErrorOffset())};
+  }
+  auto error = handler->error();
   if (!error.empty()) return {std::nullopt, std::move(error)};
   return {std::move(t), {}};
 }
