@@ -7,6 +7,7 @@
 
 #include "cryptoflow/log.hpp"
 #include "native.hpp"
+#include "offset_watch.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -43,6 +44,9 @@ struct KafkaConsumer::Impl {
         } catch (...) {
           keep();
         }
+        for (int i = 0; i < parts->cnt; ++i)
+          watch.expect({parts->elems[i].topic, parts->elems[i].partition},
+                       parts->elems[i].offset >= 0 ? parts->elems[i].offset : native::OffsetWatch::kUnknown);
         // Assigned whatever the listener did: librdkafka's state must follow the group's.
         if (cooperative)
           native::check(rd_kafka_incremental_assign(rk.get(), parts), "incremental assign");
@@ -57,7 +61,10 @@ struct KafkaConsumer::Impl {
         } catch (...) {
           keep();
         }
-        for (const auto& tp : list) assigned.erase(tp);
+        for (const auto& tp : list) {
+          assigned.erase(tp);
+          watch.forget(tp);
+        }
         if (cooperative)
           native::check(rd_kafka_incremental_unassign(rk.get(), parts), "incremental unassign");
         else
@@ -124,6 +131,7 @@ struct KafkaConsumer::Impl {
   RebalanceListener listener;
   std::exception_ptr listener_error;
   std::set<TopicPartition> assigned;
+  native::OffsetWatch watch;  // offsets skipped past retention
   bool closed = false;
   bool subscribed = false;     // a group member (subscribe), not only assign()
   bool assigned_once = false;  // an assignment arrived: the cooperative-sticky assignor has its state
@@ -219,7 +227,17 @@ std::optional<Record> KafkaConsumer::poll(std::chrono::milliseconds timeout) {
     limited(LogLevel::warn, "consumer error", {{"error", rd_kafka_message_errstr(m.get())}});
     return std::nullopt;
   }
-  return native::to_record(*m);
+  auto r = native::to_record(*m);
+  impl_->watch.seen(impl_->rk.get(), r.topic_partition(), r.offset, [&]() -> std::optional<std::int64_t> {
+    try {
+      const auto c = committed({r.topic_partition()}, std::chrono::seconds(5));
+      if (const auto it = c.find(r.topic_partition()); it != c.end()) return it->second;
+    } catch (const KafkaError&) {
+      // unknown: no skip is claimed
+    }
+    return std::nullopt;
+  });
+  return r;
 }
 
 void KafkaConsumer::commit(const OffsetMap& next_offsets) {
@@ -245,6 +263,8 @@ void KafkaConsumer::seek(const OffsetMap& next_offsets) {
   const auto list = native::to_list(next_offsets);
   native::check(rd_kafka_seek_partitions(impl_->rk.get(), list.get(), 10'000), "seek");
   native::check_partitions(list.get(), "seek");
+  for (const auto& [tp, offset] : next_offsets)
+    impl_->watch.expect(tp, offset >= 0 ? offset : native::OffsetWatch::kUnknown);
 }
 
 void KafkaConsumer::pause(const std::vector<TopicPartition>& partitions) {

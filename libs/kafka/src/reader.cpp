@@ -5,11 +5,13 @@
 
 #include "cryptoflow/log.hpp"
 #include "native.hpp"
+#include "offset_watch.hpp"
 
 namespace cryptoflow::kafka {
 
 struct KafkaReader::Impl {
   native::HandlePtr rk;
+  native::OffsetWatch watch;                      // offsets skipped past retention
   std::map<TopicPartition, std::int64_t> at_end;  // partition -> the offset its end was reached at
 };
 
@@ -56,6 +58,9 @@ std::int32_t KafkaReader::partition_count(const std::string& topic, std::chrono:
 
 void KafkaReader::assign(const OffsetMap& start) {
   impl_->at_end.clear();
+  impl_->watch.forget_all();
+  for (const auto& [tp, offset] : start)
+    if (offset >= 0) impl_->watch.expect(tp, offset);
   if (start.empty()) {
     native::check(rd_kafka_assign(impl_->rk.get(), nullptr), "unassign");
     return;
@@ -80,6 +85,7 @@ std::optional<Record> KafkaReader::poll(std::chrono::milliseconds timeout) {
   }
   auto r = native::to_record(*m);
   impl_->at_end.erase(r.topic_partition());
+  impl_->watch.seen(impl_->rk.get(), r.topic_partition(), r.offset, {});
   return r;
 }
 

@@ -151,4 +151,16 @@ std::string MetricsRegistry::render() const {
   return out;
 }
 
+namespace {
+std::atomic<MetricsRegistry*> process_registry{nullptr};
+}  // namespace
+
+MetricsRegistry* process_metrics() {
+  return process_registry.load();
+}
+
+void set_process_metrics(MetricsRegistry* registry) {
+  process_registry.store(registry);
+}
+
 }  // namespace cryptoflow

@@ -11,6 +11,7 @@ namespace cryptoflow {
 
 ServiceHost::ServiceHost(const Config& config, std::unique_ptr<TopicCreator> topics)
     : config_(config), topics_(std::move(topics)) {
+  set_process_metrics(&metrics_);
   const auto port = config.declares("ADMIN_PORT") ? config.integer("ADMIN_PORT", 0, 65535) : 0;
   if (port != 0)
     admin_ = std::make_unique<AdminServer>(static_cast<int>(port), metrics_, [this] { return readiness_.ready(); });
@@ -18,6 +19,7 @@ ServiceHost::ServiceHost(const Config& config, std::unique_ptr<TopicCreator> top
 
 ServiceHost::~ServiceHost() {
   admin_.reset();  // before metrics_ and readiness_, which it reads
+  if (process_metrics() == &metrics_) set_process_metrics(nullptr);
 }
 
 int ServiceHost::admin_port() const {

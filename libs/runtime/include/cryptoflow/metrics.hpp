@@ -84,4 +84,9 @@ class MetricsRegistry {
   std::deque<Entry> entries_;
 };
 
+// The running service's registry (ServiceHost sets it for its lifetime), for a library that
+// counts what no caller hands it a registry for (libs/kafka's skipped offsets); nullptr when none.
+MetricsRegistry* process_metrics();
+void set_process_metrics(MetricsRegistry* registry);
+
 }  // namespace cryptoflow
