@@ -156,6 +156,15 @@ S3Result S3Client::head(const std::string& key, ObjectInfo& info) {
     result.status = 200;  // known absent: that is an answer
     return result;
   }
+  if (!result.ok() && result.code.empty() && (result.status == 400 || result.status == 403)) {
+    // A HEAD answer has no body, so no error code: a signed GET of the bucket's location says
+    // why (SignatureDoesNotMatch, InvalidAccessKeyId, ExpiredToken, ...), and the hint follows it.
+    const auto probe = result_of(send({"GET", "", "location", {}, nullptr}));
+    if (!probe.code.empty()) {
+      result.code = probe.code;
+      result.error = "HTTP " + std::to_string(result.status) + " (" + probe.error + ")";
+    }
+  }
   if (!result.ok()) return result;
   info.exists = true;
   for (const auto& [name, value] : response.headers) {

@@ -112,3 +112,26 @@ TEST_CASE(
   server.up();
   CHECK(down.put("k", "v", {}, "text/plain").ok());
 }
+
+TEST_CASE("S3 client: a refused HEAD (no error body) says the real cause - wrong secret, unknown key, with a token") {
+  S3Server server;
+  ObjectInfo info;
+  auto secret = options_for(server);
+  secret.credentials.secret_access_key = "not-the-secret";
+  const auto wrong_secret = S3Client(secret, {}).head("k", info);
+  CHECK(wrong_secret.status == 403);
+  CHECK(wrong_secret.hint() == "AWS_SECRET_ACCESS_KEY does not belong to AWS_ACCESS_KEY_ID");
+
+  auto unknown = options_for(server);
+  unknown.credentials.access_key_id = "AKIANOTKNOWNTOTHESTORE";
+  const auto unknown_key = S3Client(unknown, {}).head("k", info);
+  CHECK_FALSE(unknown_key.ok());
+  CHECK(unknown_key.hint() == "AWS_ACCESS_KEY_ID is not known to the store");
+
+  auto token = secret;
+  token.credentials.session_token = "a-session-token";
+  const auto with_token = S3Client(token, {}).head("k", info);
+  CHECK_FALSE(with_token.ok());
+  CHECK(with_token.hint().find("S3_ENDPOINT") == std::string::npos);
+  CHECK(with_token.needs_operator());
+}
