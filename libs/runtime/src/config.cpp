@@ -151,6 +151,9 @@ Url parse_url(const std::string& text, const std::string& variable, const std::v
   if (const auto at = authority.rfind('@'); at != std::string::npos) {
     u.userinfo = authority.substr(0, at);
     authority.erase(0, at + 1);
+    // HTTP clients (curl) end the user and password at the first '@': a raw one in the password
+    // would send a wrong password and a wrong host to every request.
+    if (u.userinfo.find('@') != std::string::npos) throw bad("has an '@' in its user or password: write it as %40");
   }
   std::string port;
   if (!authority.empty() && authority[0] == '[') {

@@ -89,6 +89,10 @@ TEST_CASE("URLs are checked at start: host, port 1-65535, IPv6 literals - the er
   CHECK(error_of("localhost:8086") ==
         "INFLUX_URL='localhost:8086' is not a URL: write http:// or https://host[:port][/path]");
   CHECK(error_of("http://admin:S3cretPW@h:99999") == "INFLUX_URL='http://***@h:99999' has port '99999': 1-65535");
+  // curl ends the password at its first '@': refused, with the password kept out of the message.
+  CHECK(error_of("http://admin:p@ss@influx:8086") ==
+        "INFLUX_URL='http://***@influx:8086' has an '@' in its user or password: write it as %40");
+  CHECK(parse_url("http://admin:p%40ss@influx:8086", "X", {"http"}).userinfo == "admin:p%40ss");
 
   const auto v6 = parse_url("https://user:pw@[2001:db8::1]:8443/x?y=1", "X", {"https"});
   CHECK(v6.host == "2001:db8::1");
