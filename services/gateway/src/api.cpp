@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "api_detail.hpp"
+#include "cryptoflow/log.hpp"
 #include "history.hpp"
 
 namespace cryptoflow::gateway {
@@ -104,7 +105,8 @@ std::optional<Request> parse_target(std::string_view method, std::string_view ta
       auto name = percent_decode(pair.substr(0, eq), true);
       auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
       if (!name || !value) return std::nullopt;
-      r.query[*name] = std::move(*value);
+      const auto [it, fresh] = r.query.try_emplace(std::move(*name), std::move(*value));
+      if (!fresh && r.duplicate.empty()) r.duplicate = it->first;
     }
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
@@ -121,14 +123,52 @@ Response native_error(int status, std::string_view message, std::string_view par
   detail::key(w, "status");
   w.Int(status);
   detail::key(w, "message");
-  detail::string(w, message);
+  detail::string(w, printable(message));  // it may echo what the client sent
   if (!parameter.empty()) {
     detail::key(w, "parameter");
-    detail::string(w, parameter);
+    detail::string(w, printable(parameter));
   }
   w.EndObject();
   w.EndObject();
   return {status, detail::text(b)};
+}
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    std::size_t len = 0;
+    unsigned min = 0;
+    if (c < 0x80) {
+      if (c >= 0x20 && c != 0x7f) out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf)
+      len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+      len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+      len = 4, min = 0x10000;
+    bool valid = len > 0 && i + len <= n;
+    unsigned cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      valid = (p[i + k] & 0xc0) == 0x80;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    valid = valid && cp >= min && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
+    if (valid) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");  // U+FFFD
+      ++i;
+    }
+  }
+  return out;
 }
 
 std::optional<Response> handle_api(const Request& request, const ApiContext& context) {
@@ -136,6 +176,11 @@ std::optional<Response> handle_api(const Request& request, const ApiContext& con
   const auto under = [&](std::string_view prefix) {
     return path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/');
   };
+  if (!request.duplicate.empty()) {
+    if (under("/binance")) return binance_error(400, -1101, "Duplicate values for a parameter detected.");
+    if (under("/coingecko") || under("/v1"))
+      return native_error(400, "parameter '" + request.duplicate + "' given more than once", request.duplicate);
+  }
   if (under("/binance")) return binance_api(request, path.substr(8), context);
   if (under("/coingecko")) return coingecko_api(request, path.substr(10), context);
   if (under("/v1")) return native_api(request, path.substr(3), context);
@@ -169,9 +214,9 @@ std::optional<std::vector<Candle>> query_candles(const CandleQuery& q, const Api
     }
     return out;
   } catch (const std::exception& e) {
-    std::string why = e.what();
-    std::replace(why.begin(), why.end(), '"', '\'');
-    response.headers.emplace_back("Warning", "199 cryptoflow-gateway \"older candles unavailable: " + why + "\"");
+    // The cause (host names, InfluxDB's text) is for the operator's log, not for clients.
+    log_warn("gateway: older candles unavailable from INFLUX_URL", {{"error", e.what()}});
+    response.headers.emplace_back("Warning", "199 cryptoflow-gateway \"older candles unavailable\"");
     return held;
   }
 }

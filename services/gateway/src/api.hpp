@@ -20,7 +20,8 @@ namespace cryptoflow::gateway {
 struct Request {
   std::string method = "GET";
   std::string path;                          // without the query, percent-decoded
-  std::map<std::string, std::string> query;  // decoded; a repeated name keeps its last value
+  std::map<std::string, std::string> query;  // decoded
+  std::string duplicate;                     // a parameter named twice (the first such): refused
 };
 
 struct Response {
@@ -68,5 +69,10 @@ std::string binance_stream_name(const Candle& c);
 
 // A native error body: {"error":{"status":400,"message":"...","parameter":"limit"}}.
 Response native_error(int status, std::string_view message, std::string_view parameter = {});
+// Binance's error body: {"code":-1100,"msg":"..."}.
+Response binance_error(int status, int code, std::string_view msg);
+// The text with every byte that is not part of valid UTF-8 replaced by U+FFFD, and control
+// characters dropped: what a client sent, fit to be echoed in an answer.
+std::string printable(std::string_view text);
 
 }  // namespace cryptoflow::gateway

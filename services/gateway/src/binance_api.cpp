@@ -15,15 +15,7 @@ constexpr std::size_t kDefaultLimit = 500;  // Binance's default and maximum for
 constexpr std::int64_t kMaxLimit = 1000;
 
 Response error(int status, int code, std::string_view msg) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  detail::key(w, "code");
-  w.Int(code);
-  detail::key(w, "msg");
-  detail::string(w, msg);
-  w.EndObject();
-  return {status, detail::text(b)};
+  return binance_error(status, code, msg);
 }
 
 Response bad_parameter(const std::string& name) {
@@ -122,8 +114,7 @@ Response klines(const Request& r, const ApiContext& ctx) {
   if (std::holds_alternative<detail::BadParameter>(limit))
     return error(400, -1100, "Illegal characters found in parameter 'limit'; legal range is '1..1000'.");
   if (const auto& v = std::get<0>(limit)) q.limit = static_cast<std::size_t>(*v);
-  if (q.start && q.end && *q.start > *q.end)
-    return error(400, -1127, "More than 200 days between startTime and endTime.");
+  if (q.start && q.end && *q.start > *q.end) return error(400, -1023, "Start time is greater than end time.");
   if (!ctx.store.has_symbol(symbol)) return invalid_symbol();
   // A start or end time counts against the window's open time, as Binance does: a window that
   // opened before startTime is not returned.
@@ -408,6 +399,18 @@ Response binance_api(const Request& request, std::string_view path, const ApiCon
   if (path == "/api/v3/ping") return {200, "{}"};
   if (path == "/api/v3/time") return {200, "{\"serverTime\":" + std::to_string(context.now_ms) + "}"};
   return error(404, -1000, "Not served by cryptoflow's gateway: " + std::string(path));
+}
+
+Response binance_error(int status, int code, std::string_view msg) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "code");
+  w.Int(code);
+  detail::key(w, "msg");
+  detail::string(w, printable(msg));  // it may echo what the client sent
+  w.EndObject();
+  return {status, detail::text(b)};
 }
 
 }  // namespace cryptoflow::gateway

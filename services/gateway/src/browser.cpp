@@ -80,11 +80,19 @@ Response ok(const rapidjson::StringBuffer& b) {
   return {200, detail::text(b)};
 }
 
-std::vector<std::string> user_topics(Cluster& cluster) {
+// The topics the browser shows (GATEWAY_BROWSE_TOPICS), sorted; never Kafka's own (__consumer_offsets).
+std::vector<kafka::TopicInfo> browsable(Cluster& cluster, const BrowserOptions& o) {
+  auto all = cluster.topics();
+  std::erase_if(all, [&](const auto& t) {
+    return t.name.starts_with("__") || std::find(o.topics.begin(), o.topics.end(), t.name) == o.topics.end();
+  });
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return all;
+}
+
+std::vector<std::string> user_topics(Cluster& cluster, const BrowserOptions& o) {
   std::vector<std::string> out;
-  for (const auto& t : cluster.topics())
-    if (!t.name.starts_with("__")) out.push_back(t.name);  // Kafka's own (__consumer_offsets, ...)
-  std::sort(out.begin(), out.end());
+  for (const auto& t : browsable(cluster, o)) out.push_back(t.name);
   return out;
 }
 
@@ -119,10 +127,14 @@ std::optional<kafka::TopicInfo> find_topic(Cluster& cluster, std::string_view na
   return std::nullopt;
 }
 
-Response topics(Cluster& cluster) {
-  auto all = cluster.topics();
-  std::erase_if(all, [](const auto& t) { return t.name.starts_with("__"); });
-  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+// A topic the browser shows; a topic it does not show is answered as one that does not exist.
+std::optional<kafka::TopicInfo> find_topic(Cluster& cluster, const BrowserOptions& o, std::string_view name) {
+  if (std::find(o.topics.begin(), o.topics.end(), name) == o.topics.end()) return std::nullopt;
+  return find_topic(cluster, name);
+}
+
+Response topics(Cluster& cluster, const BrowserOptions& o) {
+  const auto all = browsable(cluster, o);
   rapidjson::StringBuffer b;
   Writer w(b);
   w.StartObject();
@@ -134,8 +146,8 @@ Response topics(Cluster& cluster) {
   return ok(b);
 }
 
-Response topic(Cluster& cluster, std::string_view name) {
-  const auto t = find_topic(cluster, name);
+Response topic(Cluster& cluster, const BrowserOptions& o, std::string_view name) {
+  const auto t = find_topic(cluster, o, name);
   if (!t) return native_error(404, "no such topic: " + std::string(name));
   rapidjson::StringBuffer b;
   Writer w(b);
@@ -154,7 +166,7 @@ Response messages(const Request& r, Cluster& cluster, const BrowserOptions& o, s
   if (std::holds_alternative<detail::BadParameter>(limit))
     return native_error(400, "limit must be 1.." + std::to_string(o.max_messages), "limit");
   const auto n = static_cast<std::size_t>(std::get<0>(limit).value_or(static_cast<std::int64_t>(o.default_messages)));
-  const auto t = find_topic(cluster, name);
+  const auto t = find_topic(cluster, o, name);
   if (!t) return native_error(404, "no such topic: " + std::string(name));
   if (partition >= t->partitions)
     return native_error(404, std::string(name) + " has " + std::to_string(t->partitions) + " partitions");
@@ -234,7 +246,7 @@ bool write_group(Writer& w, Cluster& cluster, const std::vector<std::string>& to
 // 2.0.2's ListConsumerGroups leaks 176 bytes per call a broker refuses (LeakSanitizer, against
 // dev-broker's mock cluster, which refuses it).
 Response groups(Cluster& cluster, const BrowserOptions& o, std::optional<std::string_view> only) {
-  const auto names = user_topics(cluster);
+  const auto names = user_topics(cluster, o);
   rapidjson::StringBuffer b;
   Writer w(b);
   if (only) {
@@ -267,8 +279,8 @@ Response browser_api(const Request& request, Cluster& cluster, const BrowserOpti
     rest.remove_prefix(slash + 1);
   }
   try {
-    if (parts.size() == 2 && parts[1] == "topics") return topics(cluster);
-    if (parts.size() == 3 && parts[1] == "topics") return topic(cluster, parts[2]);
+    if (parts.size() == 2 && parts[1] == "topics") return topics(cluster, options);
+    if (parts.size() == 3 && parts[1] == "topics") return topic(cluster, options, parts[2]);
     if (parts.size() == 6 && parts[1] == "topics" && parts[3] == "partitions" && parts[5] == "messages")
       return messages(request, cluster, options, parts[2], parts[4]);
     if (parts.size() == 2 && parts[1] == "groups") return groups(cluster, options, std::nullopt);

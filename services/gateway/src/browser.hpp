@@ -42,6 +42,10 @@ class Cluster {
 };
 
 struct BrowserOptions {
+  // The topics it shows (GATEWAY_BROWSE_TOPICS): the market's and the dead letters by default,
+  // never the processor's state; another topic is answered as one that does not exist.
+  std::vector<std::string> topics{"crypto.trades",     "crypto.tickers",     "crypto.candles",
+                                  "crypto.indicators", "crypto.late-trades", "crypto.dead-letter"};
   // The groups /v1/groups shows (GATEWAY_GROUPS).
   std::vector<std::string> known_groups{"stream-processor", "influxdb-sink", "elasticsearch-sink", "s3-sink"};
   std::size_t default_messages = 20;

@@ -16,7 +16,7 @@ Response error(int status, std::string_view message) {
   Writer w(b);
   w.StartObject();
   detail::key(w, "error");
-  detail::string(w, message);
+  detail::string(w, printable(message));  // it may echo what the client sent
   w.EndObject();
   return {status, detail::text(b)};
 }

@@ -48,23 +48,41 @@ bool Filter::matches(const Event& e) const {
   return e.kind != EventKind::candle || intervals.empty() || intervals.contains(e.interval);
 }
 
-Hub::Hub(std::uint64_t epoch, std::size_t kept) : epoch_(epoch), kept_(kept) {}
+namespace {
+// What a kept event holds: its JSON, and the candle it carries (the Binance payload is made on demand).
+std::size_t footprint(const Event& e) {
+  return sizeof(Event) + e.json.capacity() + e.symbol.capacity() + e.interval.capacity() + e.coin.capacity() + 64;
+}
+}  // namespace
+
+Hub::Hub(std::uint64_t epoch, std::size_t kept, std::size_t kept_bytes)
+    : epoch_(epoch), kept_(kept), kept_bytes_(kept_bytes) {}
 
 void Hub::publish(Event event) {
   event.seq = ++seq_;
   event.time_ms = wall_clock_ms();
   auto e = std::make_shared<const Event>(std::move(event));
   recent_.push_back(e);
-  if (recent_.size() > kept_) recent_.pop_front();
-  std::erase_if(subscribers_, [](const std::weak_ptr<Subscriber>& w) { return w.expired(); });
-  // deliver() may drop a slow subscriber, which can end it: iterate over a copy.
-  const auto current = subscribers_;
+  bytes_ += footprint(*e);
+  while (!recent_.empty() && (recent_.size() > kept_ || bytes_ > kept_bytes_)) {
+    bytes_ -= footprint(*recent_.front());
+    recent_.pop_front();
+  }
+  // deliver() may drop a slow subscriber, which can end it (and unsubscribe it): iterate over a copy.
+  std::vector<std::weak_ptr<Subscriber>> current;
+  current.reserve(subscribers_.size());
+  for (const auto& [_, w] : subscribers_) current.push_back(w);
   for (const auto& w : current)
     if (const auto s = w.lock()) s->deliver(e);
 }
 
-void Hub::subscribe(const std::weak_ptr<Subscriber>& s) {
-  subscribers_.push_back(s);
+std::uint64_t Hub::subscribe(const std::weak_ptr<Subscriber>& s) {
+  subscribers_.emplace(++next_subscriber_, s);
+  return next_subscriber_;
+}
+
+void Hub::unsubscribe(std::uint64_t id) {
+  subscribers_.erase(id);
 }
 
 std::string Hub::id_of(const Event& e) const {
@@ -72,6 +90,23 @@ std::string Hub::id_of(const Event& e) const {
 }
 
 std::optional<std::vector<EventPtr>> Hub::after(std::string_view id) const {
+  const auto seq = resumable(id);
+  if (!seq) return std::nullopt;
+  return range(*seq, SIZE_MAX);
+}
+
+std::optional<std::vector<EventPtr>> Hub::range(std::uint64_t seq, std::size_t n) const {
+  if (seq > seq_) return std::nullopt;
+  const auto oldest = recent_.empty() ? seq_ + 1 : recent_.front()->seq;
+  if (oldest > seq + 1) return std::nullopt;
+  std::vector<EventPtr> out;
+  // Kept events are consecutive: the one after seq is at index seq + 1 - oldest.
+  for (auto i = static_cast<std::size_t>(seq + 1 - oldest); i < recent_.size() && out.size() < n; ++i)
+    out.push_back(recent_[i]);
+  return out;
+}
+
+std::optional<std::uint64_t> Hub::resumable(std::string_view id) const {
   const auto dash = id.find('-');
   if (dash == std::string_view::npos) return std::nullopt;
   std::uint64_t epoch = 0, seq = 0;
@@ -84,10 +119,7 @@ std::optional<std::vector<EventPtr>> Hub::after(std::string_view id) const {
   // The events after seq must all be kept: the oldest kept is seq + 1 or earlier.
   const auto oldest = recent_.empty() ? seq_ + 1 : recent_.front()->seq;
   if (oldest > seq + 1) return std::nullopt;
-  std::vector<EventPtr> out;
-  for (const auto& e : recent_)
-    if (e->seq > seq) out.push_back(e);
-  return out;
+  return seq;
 }
 
 }  // namespace cryptoflow::gateway

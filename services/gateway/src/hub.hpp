@@ -4,6 +4,7 @@
 // filter takes it. Used on the server's I/O thread only (the feed posts to it).
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -50,27 +51,40 @@ class Subscriber {
 
 class Hub {
  public:
-  // epoch: a per-process number that makes event ids unique across restarts.
-  Hub(std::uint64_t epoch, std::size_t kept);
+  // epoch: a per-process number that makes event ids unique across restarts. kept: events kept
+  // for resuming clients at most; kept_bytes: their bytes (JSON and candle) at most.
+  Hub(std::uint64_t epoch, std::size_t kept, std::size_t kept_bytes = SIZE_MAX);
 
   // Numbers the event, keeps it, and hands it on.
   void publish(Event event);
-  void subscribe(const std::weak_ptr<Subscriber>& s);
+  // The subscriber gets every event published from now on until unsubscribe(returned id): a
+  // session unsubscribes when it ends, so nothing of it is held while no event is published.
+  std::uint64_t subscribe(const std::weak_ptr<Subscriber>& s);
+  void unsubscribe(std::uint64_t id);
 
   // "<epoch>-<seq>": the SSE id of an event.
   [[nodiscard]] std::string id_of(const Event& e) const;
   // The kept events after the one with this id; nullopt when the id is not from this process or
   // is older than what is kept (the client then gets a snapshot instead).
   [[nodiscard]] std::optional<std::vector<EventPtr>> after(std::string_view id) const;
+  // The sequence number an id names, when it is this process's and every event after it is
+  // still kept (a resume from it misses nothing).
+  [[nodiscard]] std::optional<std::uint64_t> resumable(std::string_view id) const;
+  // Up to n kept events after seq, in order; nullopt when an event after seq is no longer kept.
+  [[nodiscard]] std::optional<std::vector<EventPtr>> range(std::uint64_t seq, std::size_t n) const;
   [[nodiscard]] std::uint64_t last_seq() const { return seq_; }
   [[nodiscard]] std::size_t subscribers() const { return subscribers_.size(); }
+  [[nodiscard]] std::size_t kept_bytes() const { return bytes_; }
 
  private:
   std::uint64_t epoch_;
   std::size_t kept_;
+  std::size_t kept_bytes_;
+  std::size_t bytes_ = 0;
   std::uint64_t seq_ = 0;
+  std::uint64_t next_subscriber_ = 0;
   std::deque<EventPtr> recent_;
-  std::vector<std::weak_ptr<Subscriber>> subscribers_;
+  std::map<std::uint64_t, std::weak_ptr<Subscriber>> subscribers_;
 };
 
 }  // namespace cryptoflow::gateway

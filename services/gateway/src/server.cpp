@@ -1,7 +1,9 @@
 #include "server.hpp"
 
 #include <rapidjson/document.h>
+#include <sys/resource.h>
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -13,11 +15,13 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 
 #include "api.hpp"
 #include "api_detail.hpp"
 #include "cryptoflow/clock.hpp"
 #include "cryptoflow/log.hpp"
+#include "limits.hpp"
 
 namespace cryptoflow::gateway {
 
@@ -36,51 +40,92 @@ struct Server::Impl {
   std::shared_ptr<TopicBrowser> browser;
   std::unique_ptr<CandleHistory> history;
   std::unique_ptr<Worker> history_worker;  // its thread queries the history
+  Worker heavy_worker{64};                 // calls whose cost grows with the symbols held
   Hub hub;
   std::size_t connections = 0;
+  std::unordered_map<std::string, std::size_t> per_address;  // open connections by client address
   struct Bucket {
     double tokens;
     std::chrono::steady_clock::time_point at;
   };
   std::map<std::string, Bucket> buckets;
+  WeightLimiter weights;
   Counter& requests;
   Counter& rate_limited;
+  Counter& weight_limited;
+  Counter& banned;
   Counter& refused;
+  Counter& refused_per_address;
+  Counter& accept_errors;
+  Counter& request_timeouts;
   Counter& dropped;
+  Counter& stalled;
   Counter& history_queries;
   Counter& history_failures;
   Gauge& open_connections;
   Gauge& streaming;
+  Gauge& max_connections_gauge;
+  std::atomic<bool> accepting{true};
+  bool accept_failing = false;  // the last accept failed: retried after a pause
+  std::chrono::milliseconds accept_delay{0};
+  RateLimitedLog accept_log;
   // Last: destroyed first, with the handlers it holds (sessions), while the above still exist.
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
+  asio::steady_timer accept_pause{ioc};
   std::thread thread;
 
   void accept();
+  void on_accept_error(const beast::error_code& ec);
+  void update_accepting() { accepting = !accept_failing && connections < o.max_connections; }
   bool allow(const std::string& client);
 };
 
 namespace {
 
-// One connection counted from accept to close, whichever session holds it.
+// One connection counted from accept to close, whichever session holds it, against the total
+// and against its client's address (none for a trusted proxy's own connection).
 class Slot {
  public:
-  explicit Slot(Server::Impl& s) : s_(&s) {
+  Slot(Server::Impl& s, std::string address) : s_(&s), address_(std::move(address)) {
     ++s.connections;
+    if (!address_.empty()) ++s.per_address[address_];
     s.open_connections.set(static_cast<double>(s.connections));
+    s.update_accepting();
   }
-  Slot(Slot&& other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
+  Slot(Slot&& other) noexcept : s_(std::exchange(other.s_, nullptr)), address_(std::move(other.address_)) {}
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
   Slot& operator=(Slot&&) = delete;
   ~Slot() {
     if (s_ == nullptr) return;
+    release_address();
     --s_->connections;
     s_->open_connections.set(static_cast<double>(s_->connections));
+    s_->update_accepting();
+  }
+  // Counts the connection against another address (a proxied client's); false, and unchanged,
+  // when that address holds its limit already.
+  bool rebind(const std::string& address) {
+    if (address == address_) return true;
+    if (s_->per_address[address] >= s_->o.max_connections_per_address) {
+      if (s_->per_address[address] == 0) s_->per_address.erase(address);
+      return false;
+    }
+    release_address();
+    address_ = address;
+    ++s_->per_address[address_];
+    return true;
   }
 
  private:
+  void release_address() {
+    if (address_.empty()) return;
+    const auto it = s_->per_address.find(address_);
+    if (it != s_->per_address.end() && --it->second == 0) s_->per_address.erase(it);
+  }
   Server::Impl* s_;
+  std::string address_;
 };
 
 using Message = std::shared_ptr<const std::string>;
@@ -98,6 +143,18 @@ class Outbox {
     return true;
   }
   [[nodiscard]] bool empty() const { return queue_.empty(); }
+  [[nodiscard]] std::size_t bytes() const { return bytes_; }
+  // Drops what is queued but the first message when it is on its way.
+  void clear(bool keep_front) {
+    while (queue_.size() > (keep_front ? 1u : 0u)) {
+      bytes_ -= queue_.back()->size();
+      queue_.pop_back();
+    }
+  }
+  void force(Message m) {  // past the limit: a last message
+    bytes_ += m->size();
+    queue_.push_back(std::move(m));
+  }
   [[nodiscard]] const Message& front() const { return queue_.front(); }
   void pop() {
     bytes_ -= queue_.front()->size();
@@ -110,39 +167,76 @@ class Outbox {
   std::deque<Message> queue_;
 };
 
-// What a streaming session (SSE, WebSocket) sends: queued in order, one write at a time; a
-// client further behind than GATEWAY_CLIENT_BUFFER is dropped. Session provides write(text,
-// handler) and close() (which sets closed_).
+// What a streaming session (SSE, WebSocket) sends: queued in order, one write at a time. A
+// client further behind than GATEWAY_CLIENT_BUFFER, or whose replay outran what the hub keeps,
+// is dropped: what is queued goes, the reason is sent (farewell), then the connection closes
+// (finish). One whose write does not finish within GATEWAY_WRITE_TIMEOUT stopped reading: it is
+// closed at once. Session provides write(text, handler), close() (which sets closed_),
+// refill() (more of a replay or a snapshot, called while the queue has room), farewell(why) (a
+// last message, or none) and finish().
 template <class Session>
 class Streaming {
  public:
-  Streaming(Server::Impl& s, const char* what) : s_(s), out_(s.o.client_buffer_bytes), what_(what) {}
+  Streaming(Server::Impl& s, const char* what)
+      : s_(s), out_(s.o.client_buffer_bytes), what_(what), write_deadline_(s.ioc) {}
 
  protected:
   void send(Message m) {
-    if (closed_) return;
-    if (!out_.push(std::move(m))) {
-      s_.dropped.inc();
-      log_warn(std::string("gateway: a slow ") + what_ + " client is dropped",
-               {{"buffer_bytes", s_.o.client_buffer_bytes}});
-      self().close();
-      return;
-    }
-    if (!writing_) write_next();
+    if (closed_ || closing_) return;
+    if (!out_.push(std::move(m)))
+      return drop("dropped: more than GATEWAY_CLIENT_BUFFER bytes behind the live stream", s_.dropped);
+    if (!writing_ && !refilling_) write_next();
+  }
+  void drop(const std::string& why, Counter& counter) {
+    if (closed_ || closing_) return;
+    counter.inc();
+    log_warn(std::string("gateway: a ") + what_ + " client is dropped",
+             {{"why", why}, {"buffer_bytes", s_.o.client_buffer_bytes}});
+    closing_ = true;
+    out_.clear(writing_);
+    if (auto last = self().farewell(why)) out_.force(std::move(last));
+    if (!writing_ && !refilling_) write_next();
+  }
+  // Part of a replay or snapshot (refill), queued while has_room(): never over the limit by
+  // more than one step, so never a reason to drop the client.
+  void fill(Message m) {
+    if (!closed_ && !closing_) out_.force(std::move(m));
+  }
+  // Room for more of a replay: the queue is under half its limit.
+  [[nodiscard]] bool has_room() const { return !closing_ && out_.bytes() < s_.o.client_buffer_bytes / 2; }
+  void stop_deadline() { write_deadline_.cancel(); }
+  void kick() {
+    if (!writing_ && !refilling_) write_next();
   }
 
   Server::Impl& s_;
   Outbox out_;
   bool closed_ = false;
+  bool closing_ = false;  // dropped: what is queued is the last
 
  private:
   Session& self() { return static_cast<Session&>(*this); }
   void write_next() {
+    if (!closed_ && has_room()) {  // what refill() sends is queued: the write starts below
+      refilling_ = true;
+      self().refill();
+      refilling_ = false;
+    }
     if (out_.empty() || closed_) {
       writing_ = false;
+      write_deadline_.cancel();
+      if (closing_ && !closed_) self().finish();
       return;
     }
     writing_ = true;
+    write_deadline_.expires_after(s_.o.write_timeout);
+    write_deadline_.async_wait([session = self().shared_from_this()](beast::error_code ec) {
+      if (ec || session->closed_) return;
+      session->s_.stalled.inc();
+      log_warn(std::string("gateway: a ") + session->what_ + " client stopped reading; closed",
+               {{"write_timeout_ms", session->s_.o.write_timeout.count()}});
+      session->close();
+    });
     self().write(*out_.front(), [session = self().shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return session->close();
       session->out_.pop();
@@ -152,6 +246,8 @@ class Streaming {
 
   const char* what_;
   bool writing_ = false;
+  bool refilling_ = false;
+  asio::steady_timer write_deadline_;
 };
 
 std::string sse_frame(std::string_view id, std::string_view kind, std::string_view json) {
@@ -179,9 +275,9 @@ std::optional<std::string> filter_from(const Request& r, Filter& f) {
   for (const auto& s :
        detail::csv(detail::param(r, "symbols").empty() ? detail::param(r, "symbol") : detail::param(r, "symbols")))
     f.symbols.insert(detail::upper(s));
-  for (const auto& i : detail::csv(detail::param(r, "intervals").empty() ? detail::param(r, "interval")
-                                                                         : detail::param(r, "intervals"))) {
-    if (interval_ms(i) == 0) return "interval";
+  const char* interval_name = r.query.contains("intervals") ? "intervals" : "interval";
+  for (const auto& i : detail::csv(detail::param(r, interval_name))) {
+    if (interval_ms(i) == 0) return interval_name;
     f.intervals.insert(i);
   }
   for (const auto& t : detail::csv(detail::param(r, "types"))) {
@@ -197,25 +293,13 @@ std::optional<std::string> filter_from(const Request& r, Filter& f) {
   return std::nullopt;
 }
 
-// What a client that starts without a resumable id gets first: the current state it filters.
-std::vector<std::pair<std::string_view, std::string>> snapshot(const MarketStore& store, const Filter& f) {
-  std::vector<std::pair<std::string_view, std::string>> out;
-  const auto wants = [&](EventKind k) { return f.kinds.empty() || f.kinds.contains(k); };
-  for (const auto& symbol : store.symbols()) {
-    if (!f.symbols.empty() && !f.symbols.contains(symbol)) continue;
-    if (wants(EventKind::candle))
-      for (const auto& interval : store.intervals(symbol))
-        if (f.intervals.empty() || f.intervals.contains(interval))
-          if (const auto c = store.last_candle(symbol, interval)) out.emplace_back("candle", to_json(*c));
-    if (wants(EventKind::indicator))
-      for (const auto& i : store.indicators(symbol)) out.emplace_back("indicator", to_json(i));
-  }
-  if (wants(EventKind::ticker))
-    for (const auto& t : store.tickers("")) out.emplace_back("ticker", to_json(t));
-  return out;
-}
-
 // ---- Server-Sent Events: /v1/stream ----
+// A client starts with a snapshot of the current state its filter takes (or, resuming with a
+// Last-Event-ID the hub still holds, with the events after it), then the live events. The
+// snapshot and the replay are made as the client reads (refill), a symbol or a page of events
+// at a time, so neither their size nor the client's speed costs more than its buffer. While it
+// catches up, the events published meanwhile wait in the hub; a client slower than the hub keeps
+// them is dropped with the reason as an SSE comment (it reconnects and gets a snapshot).
 class SseSession final : public Subscriber,
                          public Streaming<SseSession>,
                          public std::enable_shared_from_this<SseSession> {
@@ -235,33 +319,110 @@ class SseSession final : public Subscriber,
     if (cors && !s_.o.cors_origin.empty())
       head.append("Access-Control-Allow-Origin: ").append(s_.o.cors_origin).append("\r\n");
     head.append("\r\nretry: 1000\n\n");
-    send(std::make_shared<const std::string>(std::move(head)));
-    const auto resumed = last_event_id.empty() ? std::nullopt : s_.hub.after(last_event_id);
+    const auto resumed = last_event_id.empty() ? std::nullopt : s_.hub.resumable(last_event_id);
     if (resumed) {
-      for (const auto& e : *resumed) deliver(e);
+      phase_ = Phase::replay;
+      cursor_ = *resumed;
     } else {
-      Event marker;  // the snapshot is as of the last event published: a resume continues from there
-      marker.seq = s_.hub.last_seq();
-      const auto current_id = s_.hub.id_of(marker);
-      for (const auto& [kind, json] : snapshot(s_.store, filter_))
-        send(std::make_shared<const std::string>(sse_frame(current_id, kind, json)));
+      phase_ = Phase::snapshot;
+      cursor_ = s_.hub.last_seq();  // the snapshot is as of this event: the replay continues from it
+      for (auto& symbol : s_.store.symbols())
+        if (filter_.symbols.empty() || filter_.symbols.contains(symbol)) symbols_.push_back(std::move(symbol));
     }
-    s_.hub.subscribe(weak_from_this());
+    subscription_ = s_.hub.subscribe(weak_from_this());
     s_.streaming.add(1);
+    send(std::make_shared<const std::string>(std::move(head)));
     watch();
     beat();
   }
-  ~SseSession() override { s_.streaming.add(-1); }
+  ~SseSession() override {
+    s_.streaming.add(-1);
+    s_.hub.unsubscribe(subscription_);
+  }
   SseSession(const SseSession&) = delete;
   SseSession& operator=(const SseSession&) = delete;
 
   void deliver(const EventPtr& e) override {
-    if (!closed_ && filter_.matches(*e))
-      send(std::make_shared<const std::string>(sse_frame(s_.hub.id_of(*e), e->kind_name(), e->json)));
+    if (phase_ != Phase::live) return kick();  // the replay reaches it in the hub
+    cursor_ = e->seq;
+    if (!closed_ && filter_.matches(*e)) send(frame(*e));
   }
 
  private:
   friend class Streaming<SseSession>;
+  enum class Phase { snapshot, replay, live };
+
+  Message frame(const Event& e) const {
+    return std::make_shared<const std::string>(sse_frame(s_.hub.id_of(e), e.kind_name(), e.json));
+  }
+  [[nodiscard]] bool wants(EventKind k) const { return filter_.kinds.empty() || filter_.kinds.contains(k); }
+
+  // The next part of the snapshot or of the replay, while the queue has room.
+  void refill() {
+    while (has_room() && !closed_ && phase_ == Phase::snapshot) snapshot_step();
+    while (has_room() && !closed_ && phase_ == Phase::replay) {
+      const auto events = s_.hub.range(cursor_, 256);
+      if (!events)
+        return drop("dropped: more events behind than the gateway keeps (GATEWAY_MAX_MEMORY); reconnect", s_.dropped);
+      if (events->empty()) {
+        phase_ = Phase::live;
+        marks_.clear();
+        marks_.shrink_to_fit();
+        return;
+      }
+      for (const auto& e : *events) {
+        if (!has_room()) break;  // the rest is fetched again from the cursor
+        cursor_ = e->seq;
+        if (filter_.matches(*e) && !in_snapshot(*e)) fill(frame(*e));
+      }
+    }
+  }
+
+  // One symbol's candles and indicators, or a page of tickers; the hub's sequence number when
+  // it was read is kept, so the replay skips the events the snapshot already showed.
+  void snapshot_step() {
+    Event at;
+    at.seq = cursor_;
+    const auto id = s_.hub.id_of(at);
+    if (next_symbol_ < symbols_.size()) {
+      const auto& symbol = symbols_[next_symbol_++];
+      marks_.emplace_back(symbol, s_.hub.last_seq());
+      if (wants(EventKind::candle))
+        for (const auto& interval : s_.store.intervals(symbol))
+          if (filter_.intervals.empty() || filter_.intervals.contains(interval))
+            if (const auto c = s_.store.last_candle(symbol, interval))
+              fill(std::make_shared<const std::string>(sse_frame(id, "candle", to_json(*c))));
+      if (wants(EventKind::indicator))
+        for (const auto& i : s_.store.indicators(symbol))
+          fill(std::make_shared<const std::string>(sse_frame(id, "indicator", to_json(i))));
+      return;
+    }
+    if (wants(EventKind::ticker)) {
+      const auto page = s_.store.tickers_after(after_coin_, after_vs_, 16);
+      if (!page.empty()) {
+        ticker_seq_ = s_.hub.last_seq();
+        for (const auto& t : page) fill(std::make_shared<const std::string>(sse_frame(id, "ticker", to_json(t))));
+        after_coin_ = page.back().coin;
+        after_vs_ = page.back().vs_currency;
+        return;
+      }
+    }
+    phase_ = Phase::replay;
+    symbols_.clear();
+    symbols_.shrink_to_fit();
+  }
+
+  // The event is older than what the snapshot showed of its series.
+  [[nodiscard]] bool in_snapshot(const Event& e) const {
+    if (e.kind == EventKind::ticker) return e.seq <= ticker_seq_;
+    const auto it = std::lower_bound(marks_.begin(), marks_.end(), e.symbol,
+                                     [](const auto& mark, const std::string& s) { return mark.first < s; });
+    return it != marks_.end() && it->first == e.symbol && e.seq <= it->second;
+  }
+
+  Message farewell(const std::string& why) { return std::make_shared<const std::string>(": " + why + "\n\n"); }
+  void finish() { close(); }
+
   template <class Handler>
   void write(const std::string& text, Handler&& done) {
     asio::async_write(stream_, asio::buffer(text), std::forward<Handler>(done));
@@ -273,6 +434,8 @@ class SseSession final : public Subscriber,
       self->watch();
     });
   }
+  // A comment line while nothing else is sent: proxies keep the stream open, and a write that
+  // does not finish (GATEWAY_WRITE_TIMEOUT) shows a peer that stopped reading.
   void beat() {
     heartbeat_.expires_after(s_.o.heartbeat);
     heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -285,6 +448,7 @@ class SseSession final : public Subscriber,
     if (closed_) return;
     closed_ = true;
     heartbeat_.cancel();
+    stop_deadline();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.socket().close(ignored);
@@ -295,6 +459,14 @@ class SseSession final : public Subscriber,
   Filter filter_;
   asio::steady_timer heartbeat_;
   std::array<char, 256> probe_{};
+  std::uint64_t subscription_ = 0;
+  Phase phase_ = Phase::live;
+  std::uint64_t cursor_ = 0;          // the last event sent or skipped
+  std::vector<std::string> symbols_;  // the snapshot's, sorted
+  std::size_t next_symbol_ = 0;
+  std::string after_coin_, after_vs_;
+  std::vector<std::pair<std::string, std::uint64_t>> marks_;  // symbol -> hub sequence when read
+  std::uint64_t ticker_seq_ = 0;
 };
 
 // Binance streams served: <symbol lower case>@kline_<interval>; otherwise why not.
@@ -315,7 +487,10 @@ class WsSession final : public Subscriber, public Streaming<WsSession>, public s
 
   WsSession(Server::Impl& s, beast::tcp_stream stream, Slot slot, Mode mode)
       : Streaming(s, "WebSocket"), ws_(std::move(stream)), slot_(std::move(slot)), mode_(mode) {}
-  ~WsSession() override { s_.streaming.add(-1); }
+  ~WsSession() override {
+    s_.streaming.add(-1);
+    s_.hub.unsubscribe(subscription_);
+  }
   WsSession(const WsSession&) = delete;
   WsSession& operator=(const WsSession&) = delete;
 
@@ -326,12 +501,18 @@ class WsSession final : public Subscriber, public Streaming<WsSession>, public s
   void start(http::request<http::string_body> request) {
     s_.streaming.add(1);
     beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    // A ping every half GATEWAY_STREAM_TIMEOUT while the peer sends nothing; a peer that answers
+    // none (gone, or no longer reading) is closed at the timeout.
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = s_.o.request_timeout;
+    t.idle_timeout = s_.o.stream_timeout;
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
     ws_.read_message_max(std::size_t{64} * 1024);
     upgrade_ = std::move(request);  // kept until the handshake is answered
     ws_.async_accept(upgrade_, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return;
-      self->s_.hub.subscribe(self->weak_from_this());
+      self->subscription_ = self->s_.hub.subscribe(self->weak_from_this());
       self->read();
     });
   }
@@ -510,9 +691,20 @@ class WsSession final : public Subscriber, public Streaming<WsSession>, public s
     ws_.text(true);
     ws_.async_write(asio::buffer(text), std::forward<Handler>(done));
   }
+  void refill() {}
+  Message farewell(const std::string& why) {
+    reason_ = why.substr(0, 120);  // a close frame's reason is at most 123 bytes
+    return nullptr;
+  }
+  // The reason in a close frame (1008, policy violation), then the connection goes.
+  void finish() {
+    ws_.async_close(websocket::close_reason(websocket::close_code::policy_error, reason_),
+                    [self = shared_from_this()](beast::error_code) { self->close(); });
+  }
   void close() {
     if (closed_) return;
     closed_ = true;
+    stop_deadline();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(ws_).socket().close(ignored);
@@ -526,46 +718,76 @@ class WsSession final : public Subscriber, public Streaming<WsSession>, public s
   Filter filter_;
   bool subscribed_ = true;
   beast::flat_buffer in_;
+  std::uint64_t subscription_ = 0;
+  std::string reason_;
 };
 
 // ---- HTTP: requests on a kept-alive connection until it upgrades, streams, or closes ----
 class HttpSession final : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Server::Impl& s, tcp::socket socket, Slot slot)
-      : s_(s), stream_(std::move(socket)), slot_(std::move(slot)) {
-    beast::error_code ec;
-    const auto remote = stream_.socket().remote_endpoint(ec);
-    client_ = ec ? std::string("?") : remote.address().to_string();
-  }
+  HttpSession(Server::Impl& s, tcp::socket socket, Slot slot, std::string peer)
+      : s_(s), stream_(std::move(socket)), slot_(std::move(slot)), peer_(std::move(peer)), client_(peer_) {}
   void start() { read(); }
 
  private:
+  // A request's header and body must arrive within GATEWAY_REQUEST_TIMEOUT of its first byte
+  // (a client that trickles it is closed: "slow headers"); a kept-alive connection may wait
+  // GATEWAY_IDLE_TIMEOUT for its next request; the first request has no idle time.
   void read() {
     parser_.emplace();
     parser_->header_limit(std::uint32_t{16} * 1024);
     parser_->body_limit(std::uint64_t{16} * 1024);
-    stream_.expires_after(std::chrono::seconds(60));
+    if (buffer_.size() > 0 || !served_) return read_request();
+    stream_.expires_after(s_.o.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      if (ec) return self->close();
+      self->buffer_.commit(n);
+      self->read_request();
+    });
+  }
+  void read_request() {
+    stream_.expires_after(s_.o.request_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   using Reply = http::response<http::string_body>;
 
+  [[nodiscard]] bool binance_path() const {
+    if (!parser_ || !parser_->is_header_done()) return false;
+    const auto target = parser_->get().target();
+    return std::string_view(target.data(), target.size()).starts_with("/binance/");
+  }
+
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+    if (ec == beast::error::timeout) {
+      s_.request_timeouts.inc();
+      return close();
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
         ec == asio::error::connection_reset || ec == asio::error::eof)
       return close();
     if (ec) {  // malformed, or a header or body over the limit
+      const bool binance = binance_path();
       request_ = {};
-      return respond(native_error(400, std::string("bad request: ") + ec.message()), false);
+      auto why = std::string("bad request: ") + ec.message();
+      return respond(binance ? binance_error(400, -1100, why) : native_error(400, why), false);
     }
+    served_ = true;
     request_ = parser_->release();
     s_.requests.inc();
     const std::string_view target(request_.target().data(), request_.target().size());
     auto parsed =
         parse_target(std::string_view(request_.method_string().data(), request_.method_string().size()), target);
-    if (!parsed) return respond(native_error(400, "bad request target (a %-escape or NUL)"), request_.keep_alive());
-    const bool binance = parsed->path.starts_with("/binance/");
+    const bool binance = target.starts_with("/binance/");
+    if (!parsed) {
+      constexpr std::string_view why = "bad request target (a %-escape or NUL)";
+      return respond(binance ? binance_error(400, -1100, why) : native_error(400, why), request_.keep_alive());
+    }
+    if (!s_.o.trusted_proxies.empty()) {
+      const auto forwarded = request_["X-Forwarded-For"];
+      client_ = client_address(peer_, std::string_view(forwarded.data(), forwarded.size()), s_.o.trusted_proxies);
+    }
 
     if (request_.method() == http::verb::options)
       return respond({204, "", "text/plain", preflight_headers()}, request_.keep_alive());
@@ -573,17 +795,34 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       return respond(native_error(405, "only GET is served"), request_.keep_alive());
     if (!s_.allow(client_)) {
       s_.rate_limited.inc();
-      auto r = binance ? Response{429, R"({"code":-1003,"msg":"Too many requests; the gateway's per-client limit."})"}
+      auto r = binance ? binance_error(429, -1003, "Too many requests; the gateway's per-client limit.")
                        : native_error(429, "too many requests from this client; retry after 1 s");
       r.headers.emplace_back("Retry-After", "1");
       return respond(std::move(r), request_.keep_alive());
     }
-    if (websocket::is_upgrade(request_)) return upgrade(*parsed);
-    if (parsed->path == "/v1/stream") return stream(*parsed);
+    const auto weight =
+        s_.weights.charge(client_, request_weight(*parsed), std::chrono::steady_clock::now(), wall_clock_ms());
+    used_weight_ = weight.used;
+    if (weight.status != 200) return refuse(weight, binance);
+    if (websocket::is_upgrade(request_) || parsed->path == "/v1/stream") {
+      if (!parsed->duplicate.empty())
+        return respond(
+            native_error(400, "parameter '" + parsed->duplicate + "' given more than once", parsed->duplicate), false);
+      // A stream through a trusted proxy counts against its client's address.
+      if (client_ != peer_ && !slot_.rebind(client_)) {
+        s_.refused_per_address.inc();
+        auto r = native_error(429, "too many connections from this address (GATEWAY_MAX_CONNECTIONS_PER_ADDRESS)");
+        r.headers.emplace_back("Retry-After", "1");
+        return respond(std::move(r), false);
+      }
+      if (websocket::is_upgrade(request_)) return upgrade(*parsed);
+      return stream(*parsed);
+    }
     if (is_browser_path(parsed->path)) return browse(std::move(*parsed));
+    if (is_heavy(*parsed)) return on_worker(s_.heavy_worker, std::move(*parsed), nullptr);
 
     if (auto api = handle_api(*parsed, {s_.store, wall_clock_ms(), s_.history != nullptr})) {
-      if (api->needs_history) return from_history(std::move(*parsed));
+      if (api->needs_history) return on_worker(*s_.history_worker, std::move(*parsed), s_.history.get());
       return respond(std::move(*api), request_.keep_alive());
     }
     const auto file = s_.o.files.find(parsed->path == "/" ? "/index.html" : parsed->path);
@@ -596,6 +835,30 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     respond(native_error(404, "not found: " + parsed->path), request_.keep_alive());
   }
 
+  // Past the address's request weight: 429 until the next minute; 418 (banned) for a client that
+  // kept calling after its 429s. Binance's shapes on its paths.
+  void refuse(const WeightLimiter::Decision& d, bool binance) {
+    const auto limit = std::to_string(s_.weights.options().per_minute);
+    Response r;
+    if (d.status == 418) {
+      s_.banned.inc();
+      r = binance
+              ? binance_error(418, -1003,
+                              "Way too much request weight used; IP banned until " + std::to_string(d.banned_until_ms) +
+                                  ". Please use WebSocket Streams for live updates to avoid bans.")
+              : native_error(418, "banned until " + std::to_string(d.banned_until_ms) +
+                                      " (ms): requests went on after 429 answers");
+    } else {
+      s_.weight_limited.inc();
+      r = binance ? binance_error(429, -1003,
+                                  "Too much request weight used; current limit is " + limit +
+                                      " request weight per 1 MINUTE. Please use WebSocket Streams for live updates "
+                                      "to avoid polling the API.")
+                  : native_error(429, "request weight over " + limit + " per minute; retry after the Retry-After");
+    }
+    r.headers.emplace_back("Retry-After", std::to_string(d.retry_after_s));
+    respond(std::move(r), request_.keep_alive());
+  }
   std::vector<std::pair<std::string, std::string>> preflight_headers() const {
     if (s_.o.cors_origin.empty()) return {};
     return {{"Access-Control-Allow-Methods", "GET, OPTIONS"},
@@ -610,6 +873,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     reply->set(http::field::content_type, r.content_type);
     if (!s_.o.cors_origin.empty()) reply->set(http::field::access_control_allow_origin, s_.o.cors_origin);
     for (const auto& [name, value] : r.headers) reply->set(name, value);
+    if (s_.o.weight_per_minute > 0) reply->set("X-MBX-USED-WEIGHT-1M", std::to_string(used_weight_));
     reply->keep_alive(keep_alive);
     reply->body() = std::move(r.body);
     reply->prepare_payload();
@@ -635,20 +899,24 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     }
   }
 
-  // A candle range older than the store holds: answered on the history's worker.
-  void from_history(Request r) {
+  // Answered on a worker's thread: a candle range older than the store holds (history: the
+  // InfluxDB reader), or a call whose cost grows with the symbols held (ticker/24hr of all).
+  void on_worker(Worker& worker, Request r, CandleHistory* history) {
     const bool keep = request_.keep_alive();
     auto& s = s_;
-    const bool queued = s_.history_worker->submit([self = shared_from_this(), keep, r = std::move(r), &s] {
-      auto answer = handle_api(r, {s.store, wall_clock_ms(), true, s.history.get()});
-      s.history_queries.inc();
-      if (std::any_of(answer->headers.begin(), answer->headers.end(),
-                      [](const auto& h) { return h.first == "Warning"; }))
-        s.history_failures.inc();
+    const bool queued = worker.submit([self = shared_from_this(), keep, r = std::move(r), &s, history] {
+      auto answer = handle_api(r, {s.store, wall_clock_ms(), s.history != nullptr, history});
+      if (answer->needs_history) answer = native_error(503, "older candles are not available here; retry");
+      if (history != nullptr) {
+        s.history_queries.inc();
+        if (std::any_of(answer->headers.begin(), answer->headers.end(),
+                        [](const auto& h) { return h.first == "Warning"; }))
+          s.history_failures.inc();
+      }
       asio::post(s.ioc, [self, keep, a = std::move(*answer)]() mutable { self->respond(std::move(a), keep); });
     });
     if (!queued) {
-      auto busy = native_error(503, "older candles are being read for other clients; retry shortly");
+      auto busy = native_error(503, "the gateway is busy with such calls for other clients; retry shortly");
       busy.headers.emplace_back("Retry-After", "1");
       respond(std::move(busy), keep);
     }
@@ -716,7 +984,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   Server::Impl& s_;
   beast::tcp_stream stream_;
   Slot slot_;
-  std::string client_;
+  std::string peer_;     // the TCP peer's address
+  std::string client_;   // who the request is from (the peer, or X-Forwarded-For from a trusted proxy)
+  bool served_ = false;  // a request was read: the next may wait GATEWAY_IDLE_TIMEOUT
+  std::int64_t used_weight_ = 0;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
@@ -731,21 +1002,40 @@ Server::Impl::Impl(ServerOptions options, const MarketStore& store_, MetricsRegi
       browser(std::move(browser_)),
       history(std::move(history_)),
       history_worker(history ? std::make_unique<Worker>(64) : nullptr),
-      hub(static_cast<std::uint64_t>(wall_clock_ms()), o.events_kept),
+      hub(static_cast<std::uint64_t>(wall_clock_ms()), o.events_kept, o.events_kept_bytes),
+      weights(WeightOptions{.per_minute = o.weight_per_minute}),
       requests(metrics.counter("cryptoflow_gateway_requests_total",
                                "HTTP requests read (WebSocket and SSE handshakes included)")),
       rate_limited(
           metrics.counter("cryptoflow_gateway_rate_limited_total", "requests answered 429 (per-client limit)")),
+      weight_limited(metrics.counter("cryptoflow_gateway_weight_limited_total",
+                                     "requests answered 429: the address's request weight per minute was used")),
+      banned(metrics.counter("cryptoflow_gateway_banned_total",
+                             "requests answered 418: the address went on after 429 answers and is banned a while")),
       refused(metrics.counter("cryptoflow_gateway_refused_connections_total",
                               "connections closed at accept: GATEWAY_MAX_CONNECTIONS reached")),
+      refused_per_address(metrics.counter(
+          "cryptoflow_gateway_refused_per_address_total",
+          "connections answered 429 and closed: their address holds GATEWAY_MAX_CONNECTIONS_PER_ADDRESS")),
+      accept_errors(metrics.counter("cryptoflow_gateway_accept_errors_total",
+                                    "accepts that failed (out of file descriptors): retried after a pause")),
+      request_timeouts(metrics.counter("cryptoflow_gateway_request_timeouts_total",
+                                       "connections closed: a request not read within GATEWAY_REQUEST_TIMEOUT, "
+                                       "or no next request within GATEWAY_IDLE_TIMEOUT")),
       dropped(metrics.counter("cryptoflow_gateway_dropped_clients_total",
-                              "WebSocket and SSE clients dropped for falling behind GATEWAY_CLIENT_BUFFER")),
+                              "WebSocket and SSE clients dropped for falling behind GATEWAY_CLIENT_BUFFER (or, "
+                              "resuming, behind what the gateway keeps)")),
+      stalled(metrics.counter("cryptoflow_gateway_stalled_clients_total",
+                              "WebSocket and SSE clients closed: a write did not finish within GATEWAY_WRITE_TIMEOUT")),
       history_queries(metrics.counter("cryptoflow_gateway_history_queries_total",
                                       "candle requests that read older candles from InfluxDB (INFLUX_URL)")),
       history_failures(metrics.counter("cryptoflow_gateway_history_failures_total",
                                        "of those, InfluxDB did not answer: the held candles served, with a Warning")),
       open_connections(metrics.gauge("cryptoflow_gateway_connections", "open client connections")),
-      streaming(metrics.gauge("cryptoflow_gateway_stream_clients", "open WebSocket and SSE clients")) {}
+      streaming(metrics.gauge("cryptoflow_gateway_stream_clients", "open WebSocket and SSE clients")),
+      max_connections_gauge(
+          metrics.gauge("cryptoflow_gateway_max_connections",
+                        "the connection limit in force (GATEWAY_MAX_CONNECTIONS or the file limit)")) {}
 
 bool Server::Impl::allow(const std::string& client) {
   if (o.requests_per_second <= 0) return true;
@@ -765,16 +1055,70 @@ bool Server::Impl::allow(const std::string& client) {
 void Server::Impl::accept() {
   acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      if (connections >= o.max_connections) {
-        refused.inc();
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else {
-        std::make_shared<HttpSession>(*this, std::move(socket), Slot(*this))->start();
-      }
+    if (ec) return on_accept_error(ec);
+    if (accept_failing) {
+      accept_failing = false;
+      update_accepting();
+      log_info("gateway: accepting connections again", {});
+    }
+    beast::error_code peer_ec;
+    const auto peer = socket.remote_endpoint(peer_ec);
+    const auto address = peer_ec ? std::string("?") : peer.address().to_string();
+    // A refused client is told why in one small write on the new socket (its buffer is empty,
+    // so the write does not block), then closed.
+    const auto refuse = [&socket](std::string_view status, std::string_view message) {
+      const auto body = std::string(R"({"error":{"status":)")
+                            .append(status.substr(0, 3))
+                            .append(R"(,"message":")")
+                            .append(message)
+                            .append("\"}}");
+      const auto answer = std::string("HTTP/1.1 ")
+                              .append(status)
+                              .append(
+                                  "\r\nRetry-After: 1\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                                  "Content-Length: ")
+                              .append(std::to_string(body.size()))
+                              .append("\r\n\r\n")
+                              .append(body);
+      beast::error_code ignored;
+      socket.non_blocking(true, ignored);
+      socket.write_some(asio::buffer(answer), ignored);
+      socket.shutdown(tcp::socket::shutdown_send, ignored);
+      socket.close(ignored);
+    };
+    const bool proxy =
+        std::find(o.trusted_proxies.begin(), o.trusted_proxies.end(), address) != o.trusted_proxies.end();
+    if (connections >= o.max_connections) {
+      refused.inc();
+      refuse("503 Service Unavailable", "the gateway holds all the connections it may (GATEWAY_MAX_CONNECTIONS)");
+    } else if (!proxy && per_address.contains(address) && per_address[address] >= o.max_connections_per_address) {
+      refused_per_address.inc();
+      refuse("429 Too Many Requests", "too many connections from this address (GATEWAY_MAX_CONNECTIONS_PER_ADDRESS)");
+    } else {
+      // SO_KEEPALIVE: a stream to a host that vanished ends even while nothing is sent.
+      beast::error_code ignored;
+      socket.set_option(asio::socket_base::keep_alive(true), ignored);
+      std::make_shared<HttpSession>(*this, std::move(socket), Slot(*this, proxy ? std::string() : address), address)
+          ->start();
     }
     accept();
+  });
+}
+
+// Out of file descriptors (EMFILE, ENFILE) or another failure: retrying at once would spin
+// (the pending connection stays in the backlog), so the next accept waits, 10 ms doubling to 1 s.
+void Server::Impl::on_accept_error(const beast::error_code& ec) {
+  accept_errors.inc();
+  const auto delay =
+      accept_failing ? std::min(std::chrono::milliseconds(1000), accept_delay * 2) : std::chrono::milliseconds(10);
+  accept_delay = delay;
+  accept_failing = true;
+  update_accepting();
+  accept_log(LogLevel::error, "gateway: accepting a connection failed; retrying after a pause",
+             {{"error", ec.message()}, {"connections", connections}, {"pause_ms", delay.count()}});
+  accept_pause.expires_after(delay);
+  accept_pause.async_wait([this](beast::error_code e) {
+    if (!e) accept();
   });
 }
 
@@ -782,6 +1126,17 @@ Server::Server(ServerOptions options, const MarketStore& store, MetricsRegistry&
                std::shared_ptr<TopicBrowser> browser, std::unique_ptr<CandleHistory> history)
     : impl_(std::make_unique<Impl>(std::move(options), store, metrics, std::move(browser), std::move(history))) {
   auto& s = *impl_;
+  // Each connection is a file descriptor: the limit must leave the process room for the rest.
+  const auto files = raise_file_limit();
+  if (files > s.o.reserved_files && s.o.max_connections > files - s.o.reserved_files) {
+    log_warn("gateway: GATEWAY_MAX_CONNECTIONS lowered below the process's file limit",
+             {{"configured", s.o.max_connections},
+              {"in_force", files - s.o.reserved_files},
+              {"file_limit", files},
+              {"reserved", s.o.reserved_files}});
+    s.o.max_connections = files - s.o.reserved_files;
+  }
+  s.max_connections_gauge.set(static_cast<double>(s.o.max_connections));
   const tcp::endpoint at(asio::ip::make_address(s.o.bind_address), static_cast<unsigned short>(s.o.port));
   s.acceptor.open(at.protocol());
   s.acceptor.set_option(asio::socket_base::reuse_address(true));
@@ -806,6 +1161,7 @@ Server::~Server() {
   // Nothing posts to the I/O context after these.
   if (impl_->browser) impl_->browser->stop();
   if (impl_->history_worker) impl_->history_worker->stop();
+  impl_->heavy_worker.stop();
   asio::post(impl_->ioc, [s = impl_.get()] {
     beast::error_code ignored;
     s->acceptor.close(ignored);
@@ -816,6 +1172,25 @@ Server::~Server() {
 
 int Server::port() const {
   return impl_->acceptor.local_endpoint().port();
+}
+
+bool Server::accepting() const {
+  return impl_->accepting;
+}
+
+std::size_t Server::max_connections() const {
+  return impl_->o.max_connections;
+}
+
+std::size_t raise_file_limit() {
+  rlimit l{};
+  if (getrlimit(RLIMIT_NOFILE, &l) != 0) return SIZE_MAX;
+  if (l.rlim_cur < l.rlim_max) {
+    rlimit raised = l;
+    raised.rlim_cur = l.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) l = raised;
+  }
+  return l.rlim_cur == RLIM_INFINITY ? SIZE_MAX : static_cast<std::size_t>(l.rlim_cur);
 }
 
 void Server::publish(Event event) {

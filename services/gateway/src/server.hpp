@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "browser.hpp"
 #include "cryptoflow/metrics.hpp"
@@ -25,14 +26,25 @@ struct StaticFile {
 struct ServerOptions {
   int port = 8000;  // 0: any free port (see Server::port())
   std::string bind_address = "0.0.0.0";
-  std::size_t max_connections = 1000;
-  std::size_t max_subscriptions = 1024;       // streams per WebSocket connection (Binance's limit)
-  std::size_t client_buffer_bytes = 4 << 20;  // a client further behind than this is dropped
-  double requests_per_second = 50;            // per client address; 0: no limit
+  std::size_t max_connections = 1000;  // lowered at start below what the process's file limit allows
+  std::size_t max_connections_per_address = 100;
+  // Peers whose X-Forwarded-For names the client (a reverse proxy in front of the gateway):
+  // their own connections are not capped per address; their clients' streams and requests are.
+  std::vector<std::string> trusted_proxies;
+  std::size_t reserved_files = 64;                   // file descriptors kept for Kafka, InfluxDB, logs
+  std::chrono::milliseconds request_timeout{5'000};  // a request's header and body, from its first byte
+  std::chrono::milliseconds idle_timeout{30'000};    // a kept-alive connection between requests
+  std::chrono::milliseconds write_timeout{30'000};   // a stream whose write does not finish is closed
+  std::chrono::milliseconds stream_timeout{60'000};  // a WebSocket peer that answers no ping is closed
+  std::int64_t weight_per_minute = 6000;             // Binance's request weight per address; 0: none
+  std::size_t max_subscriptions = 1024;              // streams per WebSocket connection (Binance's limit)
+  std::size_t client_buffer_bytes = 4 << 20;         // a client further behind than this is dropped
+  double requests_per_second = 50;                   // per client address; 0: no limit
   double request_burst = 200;
   std::string cors_origin = "*";                // Access-Control-Allow-Origin; empty: no CORS headers
   std::chrono::milliseconds heartbeat{15'000};  // SSE comment line while nothing else is sent
   std::size_t events_kept = 100'000;            // for SSE Last-Event-ID
+  std::size_t events_kept_bytes = 64u << 20;    // their memory at most
   std::map<std::string, StaticFile> files;      // the page: path ("/", "/app.js") -> file
 };
 
@@ -47,6 +59,11 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   [[nodiscard]] int port() const;
+  // false while every connection slot is taken or accepting fails (out of file descriptors):
+  // the gateway's readiness.
+  [[nodiscard]] bool accepting() const;
+  // The connection limit in force (GATEWAY_MAX_CONNECTIONS, or lower for the file limit).
+  [[nodiscard]] std::size_t max_connections() const;
   // From any thread: the event reaches the subscribers on the I/O thread.
   void publish(Event event);
 
@@ -55,6 +72,9 @@ class Server {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// Raises the soft limit on open files to the hard limit where it can; returns the limit in force.
+std::size_t raise_file_limit();
 
 // Loads every regular file under dir (the page and its scripts) with a content type by
 // extension; throws std::runtime_error if dir has no index.html.

@@ -1,5 +1,8 @@
 #include "service.hpp"
 
+#include <array>
+#include <charconv>
+
 #include "cryptoflow/kafka/reader.hpp"
 #include "cryptoflow/log.hpp"
 
@@ -14,14 +17,36 @@ ServiceInfo service_info() {
           {"GATEWAY_BIND", "0.0.0.0", "address the port listens on"},
           {"GATEWAY_HISTORY", "24h", "how far back the in-memory state is rebuilt from the topics at start"},
           {"GATEWAY_CANDLES", "1500", "candles kept per symbol and interval (the oldest go first)"},
-          {"GATEWAY_MAX_SERIES", "20000", "symbol x interval series kept at most (more are refused and counted)"},
-          {"GATEWAY_MAX_CONNECTIONS", "1000", "open client connections at most (more are closed at accept)"},
+          {"GATEWAY_MAX_SERIES", "20000",
+           "symbol x interval series kept at most (more are refused and counted); lowered at start so that "
+           "GATEWAY_CANDLES of each fit GATEWAY_MAX_MEMORY"},
+          {"GATEWAY_MAX_MEMORY", "768Mi",
+           "memory for what the gateway holds (candles: 5/8, events kept for resuming clients: 1/8); "
+           "set it below the container's limit; client buffers (GATEWAY_CLIENT_BUFFER) come on top"},
+          {"GATEWAY_MAX_CONNECTIONS", "1000",
+           "open client connections at most (more are answered 503 and closed; lowered at start to fit the "
+           "process's open-file limit, less 64)"},
+          {"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", "100",
+           "open connections from one client address at most (more are answered 429 and closed)"},
+          {"GATEWAY_TRUSTED_PROXIES", "",
+           "comma-separated addresses of reverse proxies whose X-Forwarded-For names the client; empty: none"},
+          {"GATEWAY_REQUEST_TIMEOUT", "5s", "a request's header and body must arrive within this of its first byte"},
+          {"GATEWAY_IDLE_TIMEOUT", "30s", "a kept-alive connection with no next request is closed after this"},
+          {"GATEWAY_WRITE_TIMEOUT", "30s",
+           "a WebSocket or SSE client whose write does not finish within this is closed"},
+          {"GATEWAY_STREAM_TIMEOUT", "60s",
+           "a WebSocket client that answers no ping (sent every half of this) within this is closed"},
+          {"GATEWAY_WEIGHT_LIMIT", "6000",
+           "Binance request weight per minute per client address (429 past it, 418 after ignored 429s); 0: none"},
           {"GATEWAY_MAX_SUBSCRIPTIONS", "1024", "streams per WebSocket connection at most"},
           {"GATEWAY_CLIENT_BUFFER", "4194304", "bytes queued for one WebSocket or SSE client before it is dropped"},
           {"GATEWAY_RATE_LIMIT", "50", "HTTP requests per second per client address (burst 4x); 0: no limit"},
           {"GATEWAY_CORS_ORIGIN", "*", "Access-Control-Allow-Origin; empty: no CORS headers"},
           {"GATEWAY_GROUPS", "stream-processor,influxdb-sink,elasticsearch-sink,s3-sink",
            "consumer groups /v1/groups shows when the cluster cannot list its groups (dev-broker)"},
+          {"GATEWAY_BROWSE_TOPICS", "",
+           "comma-separated topics the topic browser (/v1/topics) shows; empty: the six market and dead-letter "
+           "topics (TRADES_TOPIC ... DEAD_LETTER_TOPIC), never the processor's state"},
           {"INFLUX_URL", "",
            "InfluxDB with the candle measurement influxdb-sink writes: older candle ranges; empty: none"},
           {"INFLUX_API", "v2", "v1 (/query, db, basic auth) or v2 (v1-compatible /query, token, bucket)"},
@@ -35,12 +60,56 @@ ServiceInfo service_info() {
   return {"gateway", "Serves the topics over Binance- and CoinGecko-compatible REST, WebSocket and SSE.", vars};
 }
 
+std::optional<std::size_t> parse_bytes(std::string_view text) {
+  std::size_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end == text.data()) return std::nullopt;
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  static constexpr std::array<std::pair<std::string_view, std::size_t>, 7> units{{{"", 1},
+                                                                                  {"Ki", 1ULL << 10},
+                                                                                  {"Mi", 1ULL << 20},
+                                                                                  {"Gi", 1ULL << 30},
+                                                                                  {"k", 1000},
+                                                                                  {"M", 1'000'000},
+                                                                                  {"G", 1'000'000'000}}};
+  for (const auto& [name, factor] : units)
+    if (unit == name) {
+      if (value > SIZE_MAX / factor) return std::nullopt;
+      return value * factor;
+    }
+  return std::nullopt;
+}
+
+void fit_memory(Options& o) {
+  o.server.events_kept_bytes = o.max_memory / 8;
+  const auto candles = o.max_memory / 8 * 5;
+  const auto per_series = o.limits.candles_per_series * kBytesPerCandle + kBytesPerSeries;
+  const auto fit = std::max<std::size_t>(1, candles / per_series);
+  o.derived_series = 0;
+  if (o.limits.max_series > fit) {
+    o.derived_series = fit;
+    o.limits.max_series = fit;
+  }
+}
+
 Options parse(const Config& config) {
   Options o;
   auto& s = o.server;
   s.port = static_cast<int>(config.integer("GATEWAY_PORT", 0, 65535));
   s.bind_address = config.str("GATEWAY_BIND");
   s.max_connections = static_cast<std::size_t>(config.integer("GATEWAY_MAX_CONNECTIONS", 1, 1'000'000));
+  s.max_connections_per_address =
+      static_cast<std::size_t>(config.integer("GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", 1, 1'000'000));
+  s.trusted_proxies = config.list("GATEWAY_TRUSTED_PROXIES");
+  s.request_timeout = std::chrono::milliseconds(config.duration_ms("GATEWAY_REQUEST_TIMEOUT"));
+  s.idle_timeout = std::chrono::milliseconds(config.duration_ms("GATEWAY_IDLE_TIMEOUT"));
+  s.write_timeout = std::chrono::milliseconds(config.duration_ms("GATEWAY_WRITE_TIMEOUT"));
+  s.stream_timeout = std::chrono::milliseconds(config.duration_ms("GATEWAY_STREAM_TIMEOUT"));
+  for (const auto& [name, value] :
+       {std::pair{"GATEWAY_REQUEST_TIMEOUT", s.request_timeout}, std::pair{"GATEWAY_IDLE_TIMEOUT", s.idle_timeout},
+        std::pair{"GATEWAY_WRITE_TIMEOUT", s.write_timeout}, std::pair{"GATEWAY_STREAM_TIMEOUT", s.stream_timeout}})
+    if (value.count() < 100) throw ConfigError(std::string(name) + ": at least 100ms");
+  s.weight_per_minute = config.integer("GATEWAY_WEIGHT_LIMIT", 0, 1'000'000'000);
   s.max_subscriptions = static_cast<std::size_t>(config.integer("GATEWAY_MAX_SUBSCRIPTIONS", 1, 100'000));
   s.client_buffer_bytes = static_cast<std::size_t>(config.integer("GATEWAY_CLIENT_BUFFER", 4096, 1LL << 32));
   s.requests_per_second = static_cast<double>(config.integer("GATEWAY_RATE_LIMIT", 0, 1'000'000));
@@ -53,6 +122,11 @@ Options parse(const Config& config) {
   o.feed.tickers_topic = config.str("TICKERS_TOPIC");
   o.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
   o.browser.known_groups = config.list("GATEWAY_GROUPS");
+  o.browser.topics = config.list("GATEWAY_BROWSE_TOPICS");
+  if (o.browser.topics.empty())
+    for (const char* name : {"TRADES_TOPIC", "TICKERS_TOPIC", "CANDLES_TOPIC", "INDICATORS_TOPIC", "LATE_TRADES_TOPIC",
+                             "DEAD_LETTER_TOPIC"})
+      o.browser.topics.push_back(config.str(name));
   auto& h = o.history;
   h.url = config.str("INFLUX_URL");
   if (!h.url.empty()) h.url = config.http_url("INFLUX_URL");
@@ -64,6 +138,12 @@ Options parse(const Config& config) {
   h.password = config.str("INFLUX_PASSWORD");
   o.limits.candles_per_series = static_cast<std::size_t>(config.integer("GATEWAY_CANDLES", 1, 1'000'000));
   o.limits.max_series = static_cast<std::size_t>(config.integer("GATEWAY_MAX_SERIES", 1, 10'000'000));
+  const auto memory = parse_bytes(config.str("GATEWAY_MAX_MEMORY"));
+  if (!memory || *memory < (std::size_t{16} << 20))
+    throw ConfigError("GATEWAY_MAX_MEMORY='" + config.str("GATEWAY_MAX_MEMORY") +
+                      "' is not a size of at least 16Mi (bytes, or with Ki, Mi, Gi, k, M, G)");
+  o.max_memory = *memory;
+  fit_memory(o);
   if (!o.static_dir.empty()) {
     try {
       o.server.files = load_static_files(o.static_dir);
@@ -88,6 +168,13 @@ int run(const Options& o, ServiceHost& host) {
       o.feed, store, [&server](Event e) { server.publish(std::move(e)); }, host.metrics());
   kafka::KafkaReader reader(o.kafka, "gateway");
   const auto ready = host.readiness().add("caught up with the topics", [&] { return feed.ready(); });
+  const auto accepting =
+      host.readiness().add("accepting connections (a free slot, file descriptors)", [&] { return server.accepting(); });
+  if (o.derived_series > 0)
+    log_warn("gateway: GATEWAY_MAX_SERIES lowered so that the held candles fit GATEWAY_MAX_MEMORY",
+             {{"max_series", o.derived_series},
+              {"candles_per_series", o.limits.candles_per_series},
+              {"max_memory", o.max_memory}});
   log_info("gateway: serving",
            {{"port", server.port()}, {"page", !o.server.files.empty()}, {"history", !o.history.url.empty()}});
   feed.run(reader, host.stop_token(), [&browser] { return browser->dead_letters(); });

@@ -1,4 +1,6 @@
 #pragma once
+#include <optional>
+#include <string_view>
 // gateway as a binary: its variables (--help), how they become options, and run().
 #include "cryptoflow/kafka/properties.hpp"
 #include "cryptoflow/service_host.hpp"
@@ -15,9 +17,18 @@ struct Options {
   InfluxHistoryOptions history;
   std::string dead_letter_topic;
   StoreLimits limits;
+  std::size_t max_memory = 0;      // GATEWAY_MAX_MEMORY, bytes
+  std::size_t derived_series = 0;  // GATEWAY_MAX_SERIES lowered to this to fit it (0: not lowered)
   std::string static_dir;
   kafka::Properties kafka;
 };
+
+// "512Mi", "1Gi", "800M", "65536": bytes (Kubernetes' binary and decimal suffixes); nullopt if not one.
+std::optional<std::size_t> parse_bytes(std::string_view text);
+// Fits the held candles and the kept events within max_memory: the hub keeps an eighth, the
+// candles five eighths (the rest is Kafka's buffers, the page, the clients' requests);
+// GATEWAY_MAX_SERIES is lowered when its candles would not fit.
+void fit_memory(Options& o);
 
 ServiceInfo service_info();
 Options parse(const Config& config);

@@ -30,6 +30,90 @@ std::int64_t interval_ms(std::string_view interval) {
   return 0;
 }
 
+namespace {
+
+constexpr std::size_t kFields = 8;
+
+// The candle's decimals in the packed order (const Candle: pointers to const).
+template <class C>
+auto fields_of(C& c) {
+  return std::array{&c.open, &c.high, &c.low, &c.close, &c.volume, &c.quote_volume, &c.taker_buy_volume, &c.vwap};
+}
+
+}  // namespace
+
+CandleSeries::Packed CandleSeries::pack(const Candle& c) {
+  static_assert(sizeof(Packed) == 96);
+  Packed p;
+  p.start = c.start;
+  p.trades = static_cast<std::int32_t>(c.trades);
+  p.final = c.final;
+  if (source_.empty() && packed_.empty()) source_ = c.source;
+  p.whole = c.source != source_ || c.end != c.start + interval_ms(interval_) || c.trades != p.trades;
+  const auto fields = fields_of(c);
+  for (std::size_t i = 0; i < kFields && !p.whole; ++i) {
+    const auto normal = fields[i]->normalized();
+    const auto units = normal.units();
+    if (units > INT64_MAX || units < INT64_MIN || normal.scale() < 0 || fields[i]->scale() > 60) {
+      p.whole = true;
+      break;
+    }
+    p.units[i] = static_cast<std::int64_t>(units);
+    p.scale[i] = static_cast<std::uint8_t>(fields[i]->scale());
+    p.zeros[i] = static_cast<std::uint8_t>(fields[i]->scale() - normal.scale());
+  }
+  return p;
+}
+
+std::size_t CandleSeries::lower_bound(std::int64_t start) const {
+  return static_cast<std::size_t>(std::lower_bound(packed_.begin(), packed_.end(), start,
+                                                   [](const Packed& held, std::int64_t s) { return held.start < s; }) -
+                                  packed_.begin());
+}
+
+std::size_t CandleSeries::upper_bound(std::int64_t start) const {
+  return static_cast<std::size_t>(std::upper_bound(packed_.begin(), packed_.end(), start,
+                                                   [](std::int64_t s, const Packed& held) { return s < held.start; }) -
+                                  packed_.begin());
+}
+
+Candle CandleSeries::at(std::size_t i) const {
+  const auto& p = packed_[i];
+  if (p.whole) return whole_.at(p.start);
+  Candle c;
+  c.source = source_;
+  c.symbol = symbol_;
+  c.interval = interval_;
+  c.start = p.start;
+  c.end = p.start + interval_ms(interval_);
+  c.trades = p.trades;
+  c.final = p.final;
+  const auto fields = fields_of(c);
+  for (std::size_t f = 0; f < kFields; ++f) {
+    Decimal::Mantissa units = p.units[f];
+    for (int z = 0; z < p.zeros[f]; ++z) units *= 10;
+    *fields[f] = Decimal::from_units(units, p.scale[f]);
+  }
+  return c;
+}
+
+void CandleSeries::set(std::size_t i, const Candle& c) {
+  if (packed_[i].whole) whole_.erase(packed_[i].start);
+  packed_[i] = pack(c);
+  if (packed_[i].whole) whole_[c.start] = c;
+}
+
+void CandleSeries::insert(std::size_t i, const Candle& c) {
+  const auto p = pack(c);
+  if (p.whole) whole_[c.start] = c;
+  packed_.insert(packed_.begin() + static_cast<std::ptrdiff_t>(i), p);
+}
+
+void CandleSeries::pop_front() {
+  if (packed_.front().whole) whole_.erase(packed_.front().start);
+  packed_.pop_front();
+}
+
 Applied MarketStore::apply(const Candle& c) {
   std::lock_guard lock(mu_);
   auto& by_interval = candles_[c.symbol];
@@ -39,7 +123,7 @@ Applied MarketStore::apply(const Candle& c) {
       if (by_interval.empty()) candles_.erase(c.symbol);
       return Applied::refused;
     }
-    it = by_interval.emplace(c.interval, std::deque<Candle>{}).first;
+    it = by_interval.emplace(c.interval, CandleSeries(c.symbol, c.interval)).first;
     ++series_;
   }
   auto& series = it->second;
@@ -48,21 +132,20 @@ Applied MarketStore::apply(const Candle& c) {
   const bool counts = std::all_of(by_interval.begin(), by_interval.end(), [&](const auto& other) {
     return interval_ms(other.first) >= interval_ms(c.interval);
   });
-  auto pos = std::lower_bound(series.begin(), series.end(), c.start,
-                              [](const Candle& held, std::int64_t start) { return held.start < start; });
-  if (pos != series.end() && pos->start == c.start) {
-    if (*pos == c && pos->final == c.final) return Applied::unchanged;
-    if (pos->final && !c.final) return Applied::stale;  // a live update replayed after its final
-    if (counts && c.trades > pos->trades) trades_seen_ += c.trades - pos->trades;
-    *pos = c;
+  auto pos = series.lower_bound(c.start);
+  if (pos < series.size() && series.start_at(pos) == c.start) {
+    const auto held = series.at(pos);
+    if (held == c && held.final == c.final) return Applied::unchanged;
+    if (held.final && !c.final) return Applied::stale;  // a live update replayed after its final
+    if (counts && c.trades > held.trades) trades_seen_ += c.trades - held.trades;
+    series.set(pos, c);
     return Applied::updated;
   }
   if (series.size() >= limits_.candles_per_series) {
-    if (pos == series.begin()) return Applied::stale;  // older than everything held
+    if (pos == 0) return Applied::stale;  // older than everything held
     series.pop_front();
     --candle_count_;
-    pos = std::lower_bound(series.begin(), series.end(), c.start,
-                           [](const Candle& held, std::int64_t start) { return held.start < start; });
+    --pos;
   }
   series.insert(pos, c);
   ++candle_count_;
@@ -115,15 +198,13 @@ std::vector<Candle> MarketStore::candles(const CandleQuery& q) const {
   const auto i = s->second.find(q.interval);
   if (i == s->second.end() || q.limit == 0) return out;
   const auto& series = i->second;
-  const auto from = std::lower_bound(series.begin(), series.end(), q.start.value_or(INT64_MIN),
-                                     [](const Candle& held, std::int64_t start) { return held.start < start; });
-  const auto to = std::upper_bound(series.begin(), series.end(), q.end.value_or(INT64_MAX),
-                                   [](std::int64_t end, const Candle& held) { return end < held.start; });
+  const auto from = series.lower_bound(q.start.value_or(INT64_MIN));
+  const auto to = series.upper_bound(q.end.value_or(INT64_MAX));
   if (from >= to) return out;
-  const auto available = static_cast<std::size_t>(to - from);
-  const auto n = std::min(available, q.limit);
-  const auto first = q.start ? from : to - static_cast<std::ptrdiff_t>(n);
-  out.assign(first, first + static_cast<std::ptrdiff_t>(n));
+  const auto n = std::min(to - from, q.limit);
+  const auto first = q.start ? from : to - n;
+  out.reserve(n);
+  for (auto k = first; k < first + n; ++k) out.push_back(series.at(k));
   return out;
 }
 
@@ -133,7 +214,7 @@ std::optional<std::int64_t> MarketStore::first_start(const std::string& symbol, 
   if (s == candles_.end()) return std::nullopt;
   const auto i = s->second.find(interval);
   if (i == s->second.end() || i->second.empty()) return std::nullopt;
-  return i->second.front().start;
+  return i->second.start_at(0);
 }
 
 std::optional<Candle> MarketStore::last_candle(const std::string& symbol, const std::string& interval) const {
@@ -142,7 +223,7 @@ std::optional<Candle> MarketStore::last_candle(const std::string& symbol, const 
   if (s == candles_.end()) return std::nullopt;
   const auto i = s->second.find(interval);
   if (i == s->second.end() || i->second.empty()) return std::nullopt;
-  return i->second.back();
+  return i->second.at(i->second.size() - 1);
 }
 
 bool MarketStore::has_symbol(const std::string& symbol) const {
@@ -175,12 +256,15 @@ std::optional<Candle> MarketStore::latest(const std::string& symbol) const {
   std::lock_guard lock(mu_);
   const auto s = candles_.find(symbol);
   if (s == candles_.end()) return std::nullopt;
-  const Candle* best = nullptr;
+  const CandleSeries* best = nullptr;
+  std::int64_t best_ms = 0;
   for (const auto& [interval, series] : s->second)
-    if (!series.empty() && (best == nullptr || interval_ms(interval) < interval_ms(best->interval)))
-      best = &series.back();
+    if (!series.empty() && (best == nullptr || interval_ms(interval) < best_ms)) {
+      best = &series;
+      best_ms = interval_ms(interval);
+    }
   if (best == nullptr) return std::nullopt;
-  return *best;
+  return best->at(best->size() - 1);
 }
 
 std::vector<Indicator> MarketStore::indicators(const std::string& symbol) const {
@@ -208,6 +292,17 @@ std::vector<Ticker> MarketStore::tickers(const std::string& vs_currency) const {
   for (const auto& [_, by_currency] : tickers_)
     for (const auto& [vs, t] : by_currency)
       if (vs_currency.empty() || vs == vs_currency) out.push_back(t);
+  return out;
+}
+
+std::vector<Ticker> MarketStore::tickers_after(const std::string& coin, const std::string& vs_currency,
+                                               std::size_t n) const {
+  std::lock_guard lock(mu_);
+  std::vector<Ticker> out;
+  for (auto c = tickers_.lower_bound(coin); c != tickers_.end() && out.size() < n; ++c) {
+    auto v = c->first == coin ? c->second.upper_bound(vs_currency) : c->second.begin();
+    for (; v != c->second.end() && out.size() < n; ++v) out.push_back(v->second);
+  }
   return out;
 }
 

@@ -17,6 +17,11 @@
 
 namespace cryptoflow::gateway {
 
+// Measured (tests/unit/gateway/store_test.cpp, glibc malloc): a held candle with 64-bit values
+// takes 106 bytes, a series 400 bytes more; the memory bound's arithmetic uses these, rounded up.
+inline constexpr std::size_t kBytesPerCandle = 112;
+inline constexpr std::size_t kBytesPerSeries = 512;
+
 struct StoreLimits {
   std::size_t candles_per_series = 1500;  // a day of 1m candles, and Binance's largest page (1000)
   std::size_t max_series = 20000;
@@ -48,6 +53,43 @@ struct PipelineStats {
   std::uint64_t records = 0;                 // records the gateway read
 };
 
+// One symbol x interval's candles, ascending by start, packed: a candle's numbers are kept as
+// 64-bit mantissas with their scales (96 bytes), its symbol, interval and source once per series.
+// A candle whose values do not fit 64 bits (or whose source or end differ from the series') is
+// kept whole beside them: exact either way.
+class CandleSeries {
+ public:
+  CandleSeries(std::string symbol, std::string interval) : symbol_(std::move(symbol)), interval_(std::move(interval)) {}
+  [[nodiscard]] std::size_t size() const { return packed_.size(); }
+  [[nodiscard]] bool empty() const { return packed_.empty(); }
+  // The index of the first candle that starts at or after start.
+  [[nodiscard]] std::size_t lower_bound(std::int64_t start) const;
+  // The index of the first candle that starts after start.
+  [[nodiscard]] std::size_t upper_bound(std::int64_t start) const;
+  [[nodiscard]] std::int64_t start_at(std::size_t i) const { return packed_[i].start; }
+  [[nodiscard]] Candle at(std::size_t i) const;
+  void set(std::size_t i, const Candle& c);
+  void insert(std::size_t i, const Candle& c);
+  void pop_front();
+
+ private:
+  struct Packed {  // 96 bytes (static_assert in store.cpp)
+    std::int64_t start = 0;
+    // open, high, low, close, volume, quote, taker buy, vwap: value = units x 10^zeros / 10^scale
+    // (trailing zeros apart, so that 16-place quote volumes fit)
+    std::int64_t units[8] = {};
+    std::uint8_t scale[8] = {};
+    std::uint8_t zeros[8] = {};
+    std::int32_t trades = 0;
+    bool final = false;
+    bool whole = false;  // kept in whole_
+  };
+  [[nodiscard]] Packed pack(const Candle& c);
+  std::string symbol_, interval_, source_;
+  std::deque<Packed> packed_;
+  std::map<std::int64_t, Candle> whole_;  // by start
+};
+
 class MarketStore {
  public:
   explicit MarketStore(StoreLimits limits = {}) : limits_(limits) {}
@@ -71,6 +113,9 @@ class MarketStore {
   [[nodiscard]] std::vector<Indicator> indicators(const std::string& symbol) const;  // empty symbol: all
   [[nodiscard]] std::optional<Ticker> ticker(const std::string& coin, const std::string& vs_currency) const;
   [[nodiscard]] std::vector<Ticker> tickers(const std::string& vs_currency) const;  // empty: all
+  // Up to n tickers after (coin, vs_currency) in that order (a page; empty strings: the first).
+  [[nodiscard]] std::vector<Ticker> tickers_after(const std::string& coin, const std::string& vs_currency,
+                                                  std::size_t n) const;
   [[nodiscard]] std::size_t series_count() const;
   [[nodiscard]] std::size_t candle_count() const;
   // Exchange trades counted into each symbol's shortest interval so far (for a rate).
@@ -81,7 +126,7 @@ class MarketStore {
  private:
   StoreLimits limits_;
   mutable std::mutex mu_;
-  std::map<std::string, std::map<std::string, std::deque<Candle>>> candles_;  // symbol -> interval -> by start
+  std::map<std::string, std::map<std::string, CandleSeries>> candles_;  // symbol -> interval
   std::size_t series_ = 0;
   std::size_t candle_count_ = 0;
   std::map<std::string, std::map<std::string, Indicator>> indicators_;  // symbol -> window

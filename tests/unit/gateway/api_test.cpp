@@ -93,6 +93,34 @@ TEST_CASE("binance: klines refuse what Binance refuses, with its codes") {
   CHECK(code("/binance/api/v3/ticker/price?symbol=NOPE") == -1121);
   CHECK(code("/binance/api/v3/ticker/price?symbols=BNBBTC") == -1100);
   CHECK(get(s, "/binance/api/v3/nothing").status == 404);
+  // Binance's own answers for a reversed range and a parameter given twice.
+  const auto reversed = get(s, "/binance/api/v3/klines?symbol=BNBBTC&interval=1m&startTime=120000&endTime=60000");
+  CHECK(reversed.status == 400);
+  CHECK(json(reversed.body)["code"].GetInt() == -1023);
+  CHECK(std::string(json(reversed.body)["msg"].GetString()) == "Start time is greater than end time.");
+  const auto twice = get(s, "/binance/api/v3/klines?symbol=BNBBTC&interval=1m&interval=5m");
+  CHECK(twice.status == 400);
+  CHECK(json(twice.body)["code"].GetInt() == -1101);
+  CHECK(std::string(json(twice.body)["msg"].GetString()) == "Duplicate values for a parameter detected.");
+  const auto native_twice = get(s, "/v1/candles?symbol=BNBBTC&symbol=ETHBTC&interval=1m");
+  CHECK(native_twice.status == 400);
+  CHECK(std::string(json(native_twice.body)["error"]["parameter"].GetString()) == "symbol");
+}
+
+TEST_CASE("api: an answer that echoes the request is valid UTF-8 JSON whatever bytes were sent") {
+  MarketStore s;
+  for (const auto* target : {"/binance/api/v3/%FF%FEnothing", "/v1/%C0%AF", "/coingecko/api/v3/%ED%A0%80x",
+                             "/v1/candles?symbol=%F8%88%80%80%80&interval=1m"}) {
+    const auto r = get(s, target);
+    INFO(target);
+    CHECK(r.status >= 400);
+    rapidjson::Document d;
+    d.Parse<rapidjson::kParseValidateEncodingFlag>(r.body.c_str());
+    CHECK_FALSE(d.HasParseError());
+    CHECK(r.body.find("\xEF\xBF\xBD") != std::string::npos);  // U+FFFD where the bad bytes were
+  }
+  CHECK(printable("ok \xC3\xA9 \xF0\x9F\x98\x80") == "ok \xC3\xA9 \xF0\x9F\x98\x80");  // valid: unchanged
+  CHECK(printable("a\x01\nb") == "ab");                                                // controls dropped
 }
 
 TEST_CASE("binance: the kline event has the WebSocket stream's shape - x is final") {

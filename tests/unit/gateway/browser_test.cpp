@@ -16,7 +16,8 @@ using namespace std::chrono_literals;
 namespace {
 
 struct FakeCluster : Cluster {
-  std::vector<kafka::TopicInfo> listed{{"crypto.candles", 2}, {"crypto.dead-letter", 1}, {"__consumer_offsets", 50}};
+  std::vector<kafka::TopicInfo> listed{
+      {"crypto.candles", 2}, {"crypto.dead-letter", 1}, {"__consumer_offsets", 50}, {"crypto.processor-state", 6}};
   std::map<kafka::TopicPartition, kafka::Watermarks> marks{
       {{"crypto.candles", 0}, {0, 10}}, {{"crypto.candles", 1}, {3, 5}}, {{"crypto.dead-letter", 0}, {0, 3}}};
   std::map<kafka::TopicPartition, std::vector<kafka::Record>> records;
@@ -101,6 +102,21 @@ TEST_CASE("topic browser - topics with their partitions and watermarks - Kafka's
   CHECK(get(c, "/v1/topics/crypto.candles/partitions").status == 404);
   CHECK_FALSE(is_browser_path("/v1/topicsx"));
   CHECK_FALSE(is_browser_path("/v1/tickers"));
+}
+
+TEST_CASE("topic browser - only GATEWAY_BROWSE_TOPICS are shown - the processor's state is as if it did not exist") {
+  FakeCluster c;
+  c.marks[{"crypto.processor-state", 0}] = {0, 4};
+  CHECK(get(c, "/v1/topics/crypto.processor-state").status == 404);
+  CHECK(get(c, "/v1/topics/crypto.processor-state/partitions/0/messages").status == 404);
+  const auto all = json(get(c, "/v1/topics"));
+  for (const auto& t : all["topics"].GetArray()) CHECK(std::string(t["topic"].GetString()) != "crypto.processor-state");
+  BrowserOptions only;
+  only.topics = {"crypto.processor-state"};
+  const auto chosen = json(get(c, "/v1/topics", only));
+  REQUIRE(chosen["topics"].Size() == 1);
+  CHECK(std::string(chosen["topics"][0]["topic"].GetString()) == "crypto.processor-state");
+  CHECK(get(c, "/v1/topics/crypto.candles", only).status == 404);
 }
 
 TEST_CASE("topic browser - the last messages of a partition - dead-letter reasons readable - limits checked") {

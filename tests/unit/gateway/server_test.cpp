@@ -138,7 +138,7 @@ TEST_CASE(
   CHECK(http.get(url("/v1/symbols")).status == 200);  // a token back after a second
 }
 
-TEST_CASE("server: connections past GATEWAY_MAX_CONNECTIONS are closed at accept - counted") {
+TEST_CASE("server: connections past GATEWAY_MAX_CONNECTIONS are answered 503 and closed at accept - counted") {
   MarketStore store;
   MetricsRegistry metrics;
   auto o = on_loopback();
@@ -148,6 +148,7 @@ TEST_CASE("server: connections past GATEWAY_MAX_CONNECTIONS are closed at accept
   Ws b(server.port());
   HttpClient third;
   const auto refused = third.get("http://127.0.0.1:" + std::to_string(server.port()) + "/v1/symbols");
-  CHECK(refused.status == 0);
+  CHECK(refused.status == 503);
+  CHECK(refused.headers.at("retry-after") == "1");
   CHECK(metrics.counter("cryptoflow_gateway_refused_connections_total", "").value() == 1);
 }

@@ -1,7 +1,10 @@
 #include "store.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <vector>
 
 #include "feed.hpp"
@@ -156,5 +159,54 @@ TEST_CASE("feed: history starts a day before now - or before the newest record w
   SECTION("a record stamped 0") {
     stamps = {0};
     CHECK(history_start(any_since, now, day) == -day);
+  }
+}
+
+TEST_CASE(
+    "store: candles come back exactly as they went in - 16-place quote volumes, values past 64 bits, another source") {
+  MarketStore s;
+  auto a = candle(0, "0.00017000", true);
+  a.quote_volume = *Decimal::parse("295.9279441600000000");  // 16 places: packed without its zeros
+  a.volume = *Decimal::parse("123456789012345678901234.5");  // past 64 bits: kept whole
+  auto b = candle(60'000, "43000.01000000", true);
+  b.quote_volume = *Decimal::parse("10000000.1234567890000000");
+  auto c = candle(120'000, "0", false);
+  c.source = "replay";  // another source than the series'
+  auto d = candle(180'000, "-1.5", true);
+  d.trades = 5'000'000'000;  // past 32 bits
+  for (const auto& x : {a, b, c, d}) REQUIRE(s.apply(x) == Applied::added);
+  const auto held = s.candles({"BTCUSDT", "1m", 0, std::nullopt, 10});
+  REQUIRE(held.size() == 4);
+  CHECK(held[0] == a);
+  CHECK(held[0].quote_volume.to_string() == "295.9279441600000000");
+  CHECK(held[1] == b);
+  CHECK(held[2] == c);
+  CHECK(held[3] == d);
+  auto a2 = a;
+  a2.volume = *Decimal::parse("1.00");
+  CHECK(s.apply(a2) == Applied::updated);  // whole -> packed
+  CHECK(s.candles({"BTCUSDT", "1m", 0, 0, 1}).front() == a2);
+  CHECK(s.apply(a2) == Applied::unchanged);
+}
+
+TEST_CASE("store: 400 series x 1,500 candles - bytes per candle and per series, measured") {
+  const auto heap = [] { return mallinfo2().uordblks; };
+  const auto before = heap();
+  {
+    MarketStore s({.candles_per_series = 1'500, .max_series = 1'000});
+    for (int series = 0; series < 400; ++series)
+      for (std::int64_t i = 0; i < 1'500; ++i) {
+        auto c = candle(i * 60'000, "0.00017000", true, 57);
+        c.symbol = "S" + std::to_string(series) + "USDT";
+        c.quote_volume = *Decimal::parse("295.9279441600000000");
+        s.apply(c);
+      }
+    const auto used = static_cast<double>(heap() - before);
+    const auto per_candle = used / 600'000;
+    std::printf("gateway store: %.0f bytes per candle, %.2f MiB per 1,500-candle series (glibc heap)\n", per_candle,
+                used / 400 / 1048576.0);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    CHECK(per_candle <= static_cast<double>(kBytesPerCandle));  // the memory bound's arithmetic (was 792)
+#endif
   }
 }
