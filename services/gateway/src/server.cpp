@@ -737,15 +737,19 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->header_limit(std::uint32_t{16} * 1024);
     parser_->body_limit(std::uint64_t{16} * 1024);
-    if (buffer_.size() > 0 || !served_) return read_request();
-    stream_.expires_after(s_.o.idle_timeout);
+    if (buffer_.size() > 0) return read_request();
+    stream_.expires_after(served_ ? s_.o.idle_timeout : s_.o.request_timeout);
     stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      if (ec == beast::error::timeout) self->s_.request_timeouts.inc();
       if (ec) return self->close();
       self->buffer_.commit(n);
       self->read_request();
     });
   }
   void read_request() {
+    // The request line's start, for the error shape of a request that fails to parse.
+    const auto data = buffer_.data();
+    start_.assign(static_cast<const char*>(data.data()), std::min<std::size_t>(data.size(), 64));
     stream_.expires_after(s_.o.request_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
@@ -753,10 +757,11 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
   using Reply = http::response<http::string_body>;
 
+  // The request that failed to parse was for a /binance path (a header over the limit is never
+  // parsed: its request line as it came).
   [[nodiscard]] bool binance_path() const {
-    if (!parser_ || !parser_->is_header_done()) return false;
-    const auto target = parser_->get().target();
-    return std::string_view(target.data(), target.size()).starts_with("/binance/");
+    const auto space = start_.find(' ');
+    return space != std::string::npos && std::string_view(start_).substr(space + 1).starts_with("/binance/");
   }
 
   void on_read(beast::error_code ec) {
@@ -987,6 +992,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   std::string peer_;     // the TCP peer's address
   std::string client_;   // who the request is from (the peer, or X-Forwarded-For from a trusted proxy)
   bool served_ = false;  // a request was read: the next may wait GATEWAY_IDLE_TIMEOUT
+  std::string start_;    // the first bytes of the request being read
   std::int64_t used_weight_ = 0;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -1158,16 +1164,14 @@ Server::Server(ServerOptions options, const MarketStore& store, MetricsRegistry&
 }
 
 Server::~Server() {
-  // Nothing posts to the I/O context after these.
+  // The I/O thread first: the workers' waiting jobs hold sessions, and stopping a worker drops
+  // them on this thread, so nothing may run on the I/O thread then. A job that ends meanwhile
+  // posts its answer to the stopped context, which drops it with the rest.
+  impl_->ioc.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
   if (impl_->browser) impl_->browser->stop();
   if (impl_->history_worker) impl_->history_worker->stop();
   impl_->heavy_worker.stop();
-  asio::post(impl_->ioc, [s = impl_.get()] {
-    beast::error_code ignored;
-    s->acceptor.close(ignored);
-  });
-  impl_->ioc.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 int Server::port() const {
