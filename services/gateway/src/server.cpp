@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
@@ -1062,6 +1063,7 @@ void Server::Impl::accept() {
   acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (ec) return on_accept_error(ec);
+    accept_delay = std::chrono::milliseconds(0);
     if (accept_failing) {
       accept_failing = false;
       update_accepting();
@@ -1115,8 +1117,8 @@ void Server::Impl::accept() {
 // (the pending connection stays in the backlog), so the next accept waits, 10 ms doubling to 1 s.
 void Server::Impl::on_accept_error(const beast::error_code& ec) {
   accept_errors.inc();
-  const auto delay =
-      accept_failing ? std::min(std::chrono::milliseconds(1000), accept_delay * 2) : std::chrono::milliseconds(10);
+  const auto delay = accept_delay.count() == 0 ? std::chrono::milliseconds(10)
+                                               : std::min(std::chrono::milliseconds(1000), accept_delay * 2);
   accept_delay = delay;
   accept_failing = true;
   update_accepting();
@@ -1124,7 +1126,15 @@ void Server::Impl::on_accept_error(const beast::error_code& ec) {
              {{"error", ec.message()}, {"connections", connections}, {"pause_ms", delay.count()}});
   accept_pause.expires_after(delay);
   accept_pause.async_wait([this](beast::error_code e) {
-    if (!e) accept();
+    if (e) return;
+    // Ready again once a descriptor can be had, even before the next client connects.
+    if (const int probe = ::dup(acceptor.native_handle()); probe >= 0) {
+      ::close(probe);
+      if (accept_failing) log_info("gateway: accepting connections again", {});
+      accept_failing = false;
+      update_accepting();
+    }
+    accept();
   });
 }
 
