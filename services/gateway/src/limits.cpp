@@ -1,6 +1,7 @@
 #include "limits.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "api_detail.hpp"
 
