@@ -26,11 +26,16 @@ std::int64_t log_start(rd_kafka_t* rk, const TopicPartition& tp) {
 
 std::int64_t OffsetWatch::seen(rd_kafka_t* rk, const TopicPartition& tp, std::int64_t offset,
                                const std::function<std::optional<std::int64_t>()>& committed) {
-  const auto it = expected_.find(tp);
-  if (it == expected_.end()) {
-    expected_.emplace(tp, offset + 1);
+  if (last_ != nullptr && last_->second == offset && last_->first == tp) {  // in order: the usual case
+    last_->second = offset + 1;
     return 0;
   }
+  const auto it = expected_.find(tp);
+  if (it == expected_.end()) {
+    last_ = &*expected_.emplace(tp, offset + 1).first;
+    return 0;
+  }
+  last_ = &*it;
   auto expected = it->second;
   it->second = offset + 1;
   if (expected == offset || (expected >= 0 && offset < expected)) return 0;  // in order, or read again

@@ -23,8 +23,14 @@ class OffsetWatch {
 
   // The next record of tp is expected at `next` (kUnknown: at its committed offset).
   void expect(const TopicPartition& tp, std::int64_t next) { expected_[tp] = next; }
-  void forget(const TopicPartition& tp) { expected_.erase(tp); }
-  void forget_all() { expected_.clear(); }
+  void forget(const TopicPartition& tp) {
+    last_ = nullptr;
+    expected_.erase(tp);
+  }
+  void forget_all() {
+    last_ = nullptr;
+    expected_.clear();
+  }
 
   // After a record of tp at offset. committed: the group's committed offset of tp (asked only
   // for the first record of a partition whose start was unknown, and only when that record is
@@ -34,6 +40,9 @@ class OffsetWatch {
 
  private:
   std::map<TopicPartition, std::int64_t> expected_;
+  // The entry of the last record's partition: consecutive records of one partition (the usual
+  // case) cost no map look-up. Map entries stay put until erased.
+  std::pair<const TopicPartition, std::int64_t>* last_ = nullptr;
 };
 
 }  // namespace cryptoflow::kafka::native
