@@ -114,11 +114,9 @@ std::optional<std::uint64_t> Hub::resumable(std::string_view id) const {
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     return ec == std::errc{} && end == s.data() + s.size();
   };
-  if (!parse(id.substr(0, dash), epoch) || !parse(id.substr(dash + 1), seq) || epoch != epoch_ || seq > seq_)
+  // The events after seq must all be kept: range() checks it (and that seq is not ahead).
+  if (!parse(id.substr(0, dash), epoch) || !parse(id.substr(dash + 1), seq) || epoch != epoch_ || !range(seq, 0))
     return std::nullopt;
-  // The events after seq must all be kept: the oldest kept is seq + 1 or earlier.
-  const auto oldest = recent_.empty() ? seq_ + 1 : recent_.front()->seq;
-  if (oldest > seq + 1) return std::nullopt;
   return seq;
 }
 
