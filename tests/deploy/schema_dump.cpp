@@ -40,7 +40,7 @@ std::string list(const std::set<std::string>& s) {
 
 int main() {
   const auto d = *Decimal::parse("1.5");
-  Candle c{"binance", "BTCUSDT", "1m", 0, 60000, d, d, d, d, d, d, d, d, 3, true};
+  Candle c{"binance", "BTCUSDT", "1m", 0, 60000, d, d, d, d, d, d, d, d, d, 3, true};
   Indicator m{"BTCUSDT", "sma", "30s", 30000, d, 3};
   Ticker t{"coingecko", "bitcoin", "btc", "Bitcoin", "usd", d, d, d, d, 1000, 2000};
 

@@ -132,6 +132,12 @@ class Fields {
   void dec(const char* name, Decimal& out) {
     if (const auto* v = get(name)) parse_decimal(name, *v, out);
   }
+  // A field added after records without it were written: absent leaves out as it is.
+  void dec_if_present(const char* name, Decimal& out) {
+    if (!ok()) return;
+    auto it = doc_.FindMember(name);
+    if (it != doc_.MemberEnd()) parse_decimal(name, it->value, out);
+  }
   void opt_dec(const char* name, std::optional<Decimal>& out) {
     if (!ok()) return;
     auto it = doc_.FindMember(name);
@@ -259,6 +265,7 @@ void append_json(std::string& out, const Candle& m) {
     put(w, "volume", m.volume);
     put(w, "quote_volume", m.quote_volume);
     put(w, "taker_buy_volume", m.taker_buy_volume);
+    put(w, "taker_buy_quote_volume", m.taker_buy_quote_volume);
     put(w, "vwap", m.vwap);
     put(w, "trades", m.trades);
     put_bool(w, "final", m.final);
@@ -605,6 +612,7 @@ Decoded<Candle> decode_candle(std::string_view json) {
     f.dec("volume", m.volume);
     f.dec("quote_volume", m.quote_volume);
     f.dec("taker_buy_volume", m.taker_buy_volume);
+    f.dec_if_present("taker_buy_quote_volume", m.taker_buy_quote_volume);
     f.dec("vwap", m.vwap);
     f.i64("trades", m.trades);
     f.boolean("final", m.final);

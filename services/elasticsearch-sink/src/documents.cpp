@@ -76,6 +76,7 @@ void append_bulk_index(std::string& out, const std::string& index, const Candle&
     num(w, "volume", c.volume);
     num(w, "quote_volume", c.quote_volume);
     num(w, "taker_buy_volume", c.taker_buy_volume);
+    num(w, "taker_buy_quote_volume", c.taker_buy_quote_volume);
     num(w, "vwap", c.vwap);
     i64(w, "trades", c.trades);
     w.Key("final");
@@ -134,7 +135,8 @@ std::vector<IndexTemplate> index_templates(const std::string& prefix) {
   return {
       make("-candles", R"("symbol":)" + kw + R"(,"interval":)" + kw + R"(,"source":)" + kw + R"(,"open":)" + dbl +
                            R"(,"high":)" + dbl + R"(,"low":)" + dbl + R"(,"close":)" + dbl + R"(,"volume":)" + dbl +
-                           R"(,"quote_volume":)" + dbl + R"(,"taker_buy_volume":)" + dbl + R"(,"vwap":)" + dbl +
+                           R"(,"quote_volume":)" + dbl + R"(,"taker_buy_volume":)" + dbl +
+                           R"(,"taker_buy_quote_volume":)" + dbl + R"(,"vwap":)" + dbl +
                            R"(,"trades":{"type":"long"},"final":{"type":"boolean"},"end":{"type":"date"})"),
       make("-tickers", R"("coin":)" + kw + R"(,"symbol":)" + kw + R"(,"name":)" + kw + R"(,"vs_currency":)" + kw +
                            R"(,"source":)" + kw + R"(,"price":)" + dbl + R"(,"market_cap":)" + dbl +

@@ -90,6 +90,7 @@ void append_line(std::string& out, const Candle& c) {
   f.decimal("volume", c.volume);
   f.decimal("quote_volume", c.quote_volume);
   f.decimal("taker_buy_volume", c.taker_buy_volume);
+  f.decimal("taker_buy_quote_volume", c.taker_buy_quote_volume);
   f.decimal("vwap", c.vwap);
   f.integer("trades", c.trades);
   f.boolean("final", c.final);

@@ -33,7 +33,8 @@ constexpr std::int64_t kMaxEmptyRun = 10'080;
 
 constexpr std::uint32_t kSnapshotMagic = 0x32535043;  // "CPS2": a partition
 constexpr std::uint32_t kSymbolMagicV1 = 0x31595343;  // "CSY1": a symbol, before its trade ids were kept
-constexpr std::uint32_t kSymbolMagic = 0x32595343;    // "CSY2": a symbol
+constexpr std::uint32_t kSymbolMagicV2 = 0x32595343;  // "CSY2": a symbol, before its taker-buy quote volume
+constexpr std::uint32_t kSymbolMagic = 0x33595343;    // "CSY3": a symbol
 
 class Writer {
  public:
@@ -235,6 +236,7 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
       a.volume = t.quantity;
       a.quote_volume = *quote;
       a.taker_buy_volume = t.buyer_is_maker ? Decimal::from_units(0, t.quantity.scale()) : t.quantity;
+      a.taker_buy_quote_volume = t.buyer_is_maker ? Decimal::from_units(0, quote->scale()) : *quote;
     } else {
       if (std::tie(t.trade_time, t.trade_id) < std::tie(a.open_time, a.open_id)) {
         a.open = t.price;
@@ -250,7 +252,10 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
       if (t.price < a.low) a.low = t.price;
       a.volume = sum(a.volume, t.quantity);
       a.quote_volume = sum(a.quote_volume, *quote);
-      if (!t.buyer_is_maker) a.taker_buy_volume = sum(a.taker_buy_volume, t.quantity);
+      if (!t.buyer_is_maker) {
+        a.taker_buy_volume = sum(a.taker_buy_volume, t.quantity);
+        a.taker_buy_quote_volume = sum(a.taker_buy_quote_volume, *quote);
+      }
     }
     a.trades += t.trade_count();
     a.dirty = true;
@@ -327,6 +332,7 @@ Candle CandleEngine::make_candle(const Series& s, std::int64_t start, const Acc&
   c.volume = a.volume;
   c.quote_volume = a.quote_volume;
   c.taker_buy_volume = a.taker_buy_volume;
+  c.taker_buy_quote_volume = a.taker_buy_quote_volume;
   c.vwap = a.volume.is_zero() ? a.close : a.quote_volume.divide(a.volume, options_.vwap_scale).value_or(a.close);
   c.trades = a.trades;
   c.final = final;
@@ -337,7 +343,7 @@ Candle CandleEngine::empty_candle(const Series& s, std::int64_t start) const {
   Acc a;
   a.open = a.high = a.low = a.close = *s.last_close;
   const auto zero = Decimal::from_units(0, 0);
-  a.volume = a.quote_volume = a.taker_buy_volume = zero;
+  a.volume = a.quote_volume = a.taker_buy_volume = a.taker_buy_quote_volume = zero;
   return make_candle(s, start, a, true);
 }
 
@@ -557,7 +563,8 @@ std::string CandleEngine::snapshot_symbol(const std::string& symbol) const {
     w.u32(static_cast<std::uint32_t>(s->windows.size()));
     for (const auto& [start, a] : s->windows) {
       w.i64(start);
-      for (const auto* d : {&a.open, &a.high, &a.low, &a.close, &a.volume, &a.quote_volume, &a.taker_buy_volume})
+      for (const auto* d : {&a.open, &a.high, &a.low, &a.close, &a.volume, &a.quote_volume, &a.taker_buy_volume,
+                            &a.taker_buy_quote_volume})
         w.dec(*d);
       for (auto v : {a.open_time, a.open_id, a.close_time, a.close_id, a.trades}) w.i64(v);
     }
@@ -590,12 +597,13 @@ void CandleEngine::restore_partition(std::int32_t partition, const PartitionMeta
 void CandleEngine::restore_symbol(std::int32_t partition, std::string_view bytes) {
   Reader r(bytes);
   const auto magic = r.u32();
-  if (magic != kSymbolMagic && magic != kSymbolMagicV1) throw SnapshotError("symbol snapshot: unknown format");
+  if (magic != kSymbolMagic && magic != kSymbolMagicV2 && magic != kSymbolMagicV1)
+    throw SnapshotError("symbol snapshot: unknown format");
   const auto source = r.str();
   const auto symbol = r.str();
   Seen seen;
   seen.partition = partition;
-  if (magic == kSymbolMagic) {
+  if (magic != kSymbolMagicV1) {
     const bool has_floor = r.u32() != 0;
     const auto floor = r.i64();
     std::vector<IdSet::Range> ranges(r.count(16));
@@ -626,6 +634,8 @@ void CandleEngine::restore_symbol(std::int32_t partition, std::string_view bytes
       Acc& a = s.windows[start];
       for (auto* d : {&a.open, &a.high, &a.low, &a.close, &a.volume, &a.quote_volume, &a.taker_buy_volume})
         *d = r.dec();
+      // CSY3 keeps the taker-buy quote volume; an older window's is unknown and starts at 0.
+      a.taker_buy_quote_volume = magic == kSymbolMagic ? r.dec() : Decimal::from_units(0, 0);
       for (auto* v : {&a.open_time, &a.open_id, &a.close_time, &a.close_id, &a.trades}) *v = r.i64();
     }
     const auto iv = std::find_if(options_.intervals.begin(), options_.intervals.end(),

@@ -151,7 +151,7 @@ class CandleEngine {
 
  private:
   struct Acc {
-    Decimal open, high, low, close, volume, quote_volume, taker_buy_volume;
+    Decimal open, high, low, close, volume, quote_volume, taker_buy_volume, taker_buy_quote_volume;
     std::int64_t open_time = 0, open_id = 0, close_time = 0, close_id = 0;
     std::int64_t trades = 0;
     bool dirty = false;

@@ -29,7 +29,8 @@ TEST_CASE("Candle line: contract's tags and fields - exact digits - ms time = wi
   append_line(out, c);
   CHECK(out ==
         "candle,interval=1m,source=binance,symbol=XRPETH open=0.00141342,high=0.00141557,low=0.00141266,"
-        "close=0.00141418,volume=1482.00000000,quote_volume=2.0961,taker_buy_volume=0,vwap=0.001414,trades=12i,"
+        "close=0.00141418,volume=1482.00000000,quote_volume=2.0961,taker_buy_volume=0,taker_buy_quote_volume=0,vwap=0."
+        "001414,trades=12i,"
         "final=true 1570752000000\n");
 }
 

@@ -81,6 +81,7 @@ TEST_CASE("A window aggregates OHLCV - quote and taker-buy volume - VWAP and tra
   CHECK(c.volume == D("4.5"));
   CHECK(c.quote_volume == D("50"));  // 10 + 25 + 9.5 + 5.5
   CHECK(c.taker_buy_volume == D("2"));
+  CHECK(c.taker_buy_quote_volume == D("19.5"));    // 10 + 9.5: the trades whose buyer took
   CHECK(c.vwap.to_string() == "11.111111111111");  // 50 / 4.5 rounded to 12 digits
   CHECK(c.trades == 4);
   CHECK(c.final);
@@ -281,7 +282,7 @@ TEST_CASE("Real data: TRXUSDT trades shuffled within the lateness give the exact
   REQUIRE(trades.size() == 10000);
   // Independent computation: group by window with plain maps, in trade-id order.
   struct Expect {
-    Decimal open, high, low, close, volume, quote, taker;
+    Decimal open, high, low, close, volume, quote, taker, taker_quote;
     std::int64_t n = 0;
   };
   std::map<std::int64_t, Expect> minutes;
@@ -290,7 +291,7 @@ TEST_CASE("Real data: TRXUSDT trades shuffled within the lateness give the exact
     auto& m = minutes[t.trade_time / 60'000 * 60'000];
     const auto q = *t.price.checked_mul(t.quantity);
     if (m.n == 0) {
-      m = {t.price, t.price, t.price, t.price, t.quantity, q, Decimal(), 0};
+      m = {t.price, t.price, t.price, t.price, t.quantity, q, Decimal(), Decimal(), 0};
     } else {
       m.high = std::max(m.high, t.price);
       m.low = std::min(m.low, t.price);
@@ -298,7 +299,10 @@ TEST_CASE("Real data: TRXUSDT trades shuffled within the lateness give the exact
       m.volume = *m.volume.checked_add(t.quantity);
       m.quote = *m.quote.checked_add(q);
     }
-    if (!t.buyer_is_maker) m.taker = *m.taker.checked_add(t.quantity);
+    if (!t.buyer_is_maker) {
+      m.taker = *m.taker.checked_add(t.quantity);
+      m.taker_quote = *m.taker_quote.checked_add(*t.price.checked_mul(t.quantity));
+    }
     ++m.n;
     auto& p = ten_seconds[t.trade_time / 10'000 * 10'000];
     p.first = *p.first.checked_add(t.price);
@@ -336,6 +340,7 @@ TEST_CASE("Real data: TRXUSDT trades shuffled within the lateness give the exact
     CHECK(c.volume == m.volume);
     CHECK(c.quote_volume == m.quote);
     CHECK(c.taker_buy_volume == m.taker);
+    CHECK(c.taker_buy_quote_volume == m.taker_quote);
     CHECK(c.trades == m.n);
     CHECK(c.vwap == *m.quote.divide(m.volume, 12));
   }

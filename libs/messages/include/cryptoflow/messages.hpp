@@ -55,12 +55,13 @@ struct Candle {
   std::int64_t start = 0;  // window start, ms, inclusive
   std::int64_t end = 0;    // window end, ms, exclusive (start + interval)
   Decimal open, high, low, close;
-  Decimal volume;            // base asset volume
-  Decimal quote_volume;      // sum of price * quantity
-  Decimal taker_buy_volume;  // base volume of trades whose buyer was the taker
-  Decimal vwap;              // quote_volume / volume (close when volume is zero)
-  std::int64_t trades = 0;   // exchange trades in the window
-  bool final = false;        // true exactly once, when the watermark closes the window
+  Decimal volume;                  // base asset volume
+  Decimal quote_volume;            // sum of price * quantity
+  Decimal taker_buy_volume;        // base volume of trades whose buyer was the taker
+  Decimal taker_buy_quote_volume;  // their price * quantity (0 in records written before it existed)
+  Decimal vwap;                    // quote_volume / volume (close when volume is zero)
+  std::int64_t trades = 0;         // exchange trades in the window
+  bool final = false;              // true exactly once, when the watermark closes the window
   friend bool operator==(const Candle&, const Candle&) = default;
 };
 
