@@ -187,6 +187,14 @@ std::optional<Response> handle_api(const Request& request, const ApiContext& con
   return std::nullopt;
 }
 
+void keep_limit(std::vector<Candle>& candles, const CandleQuery& q) {
+  if (candles.size() <= q.limit) return;
+  if (q.start)
+    candles.resize(q.limit);
+  else
+    candles.erase(candles.begin(), candles.begin() + static_cast<std::ptrdiff_t>(candles.size() - q.limit));
+}
+
 std::optional<std::vector<Candle>> query_candles(const CandleQuery& q, const ApiContext& ctx, Response& response) {
   auto held = ctx.store.candles(q);
   if (!ctx.history_enabled) return held;
@@ -206,12 +214,7 @@ std::optional<std::vector<Candle>> query_candles(const CandleQuery& q, const Api
     std::erase_if(
         out, [&](const Candle& c) { return (oldest && c.start >= *oldest) || (older.end && c.start > *older.end); });
     out.insert(out.end(), held.begin(), held.end());
-    if (out.size() > q.limit) {
-      if (q.start)
-        out.resize(q.limit);
-      else
-        out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(out.size() - q.limit));
-    }
+    keep_limit(out, q);
     return out;
   } catch (const std::exception& e) {
     // The cause (host names, InfluxDB's text) is for the operator's log, not for clients.

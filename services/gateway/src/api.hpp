@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "store.hpp"
+#include "trades.hpp"
 
 namespace cryptoflow::gateway {
 
@@ -43,14 +44,22 @@ class CandleHistory;
 struct ApiContext {
   const MarketStore& store;
   std::int64_t now_ms = 0;
-  bool history_enabled = false;      // INFLUX_URL is set: older candle ranges exist there
-  CandleHistory* history = nullptr;  // set on the history worker; none: answer needs_history
+  bool history_enabled = false;        // INFLUX_URL is set: older candle ranges exist there
+  CandleHistory* history = nullptr;    // set on the history worker; none: answer needs_history
+  const TradeStore* trades = nullptr;  // none: no trade is served
 };
 
 // The candles q asks for: the store's, preceded by older ones from ctx.history where the store
 // does not reach back that far. Nothing: the history is needed and ctx has none. When the
 // history fails, the store's candles, and a Warning header on response.
 std::optional<std::vector<Candle>> query_candles(const CandleQuery& q, const ApiContext& ctx, Response& response);
+
+// Binance's rule for a page of candles (ascending): with a start the first q.limit, otherwise the last.
+void keep_limit(std::vector<Candle>& candles, const CandleQuery& q);
+// Candles of any Binance interval in Binance's windows (timeZone's offset): the store's own
+// series where it holds them so aligned, otherwise rolled up from a finer one (rollup.hpp).
+std::optional<std::vector<Candle>> binance_candles(const CandleQuery& q, std::int64_t offset_ms, const ApiContext& ctx,
+                                                   Response& response);
 
 // The answer for an API path, or nullopt when the path is not one (static files, 404 elsewhere).
 std::optional<Response> handle_api(const Request& request, const ApiContext& context);
@@ -64,6 +73,14 @@ Response native_api(const Request& request, std::string_view path, const ApiCont
 // and its WebSocket kline event {"e":"kline",...,"k":{...}}.
 std::string binance_kline_array(const Candle& c);
 std::string binance_kline_event(const Candle& c, std::int64_t event_time_ms);
+// Binance's aggregate trade {"a":..,"p":..,"q":..,"f":..,"l":..,"T":..,"m":..,"M":true}; the
+// @trade / @aggTrade stream events; the @ticker / @miniTicker events (the rolling 24 h); the
+// @avgPrice event (nothing when no trade is held).
+std::string binance_agg_trade(const HeldTrade& a);
+std::string binance_trade_event(const std::string& symbol, const HeldTrade& t, bool aggregate,
+                                std::int64_t event_time_ms);
+std::string binance_ticker_event(const std::string& symbol, bool mini, const ApiContext& ctx);
+std::optional<std::string> binance_avg_price_event(const std::string& symbol, const ApiContext& ctx);
 // "<symbol lower case>@kline_<interval>", the Binance stream a candle belongs to.
 std::string binance_stream_name(const Candle& c);
 

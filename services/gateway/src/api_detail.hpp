@@ -25,6 +25,15 @@ inline void key(Writer& w, std::string_view s) {
 inline void decimal_string(Writer& w, const Decimal& d) {
   string(w, d.to_string());
 }
+// A decimal as Binance prints one: 8 places ("295.92794416"), rounded half away from zero
+// where the exact value has more (the native API keeps every digit).
+inline Decimal binance_value(const Decimal& d) {
+  if (d.scale() == 8) return d;
+  return d.divide(Decimal::from_int(1), 8).value_or(d);
+}
+inline void binance_decimal(Writer& w, const Decimal& d) {
+  string(w, binance_value(d).to_string());
+}
 // A decimal as a JSON number with its exact digits (CoinGecko's shape).
 inline void decimal_number(Writer& w, const Decimal& d) {
   const auto s = d.normalized().to_string();

@@ -2,9 +2,12 @@
 // served from the candles cryptoflow computed. Errors are Binance's {"code":-11xx,"msg":"..."}.
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <variant>
 
 #include "api.hpp"
 #include "api_detail.hpp"
+#include "rollup.hpp"
 
 namespace cryptoflow::gateway {
 namespace {
@@ -94,15 +97,48 @@ Symbols requested_symbols(const Request& r, const MarketStore& store) {
   return s;
 }
 
+}  // namespace
+
+std::optional<std::vector<Candle>> binance_candles(const CandleQuery& q, std::int64_t offset_ms, const ApiContext& ctx,
+                                                   Response& response) {
+  const auto held = ctx.store.intervals(q.symbol);
+  if (std::find(held.begin(), held.end(), q.interval) != held.end() &&
+      serves_directly(q.interval, q.interval, offset_ms))
+    return query_candles(q, ctx, response);
+  const auto base = base_interval(held, q.interval, offset_ms);
+  if (base.empty()) return std::vector<Candle>{};
+  // The base candles of the windows asked for: from the first window that opens at or after
+  // start, through the whole window open at end; enough of them for `limit` windows (at most
+  // 100,000: a 1M window of 1m candles is 44,640).
+  CandleQuery b{q.symbol, base, std::nullopt, std::nullopt, 0};
+  if (q.start) {
+    auto first = window_open(*q.start, q.interval, offset_ms);
+    if (first < *q.start) first = window_next(first, q.interval, offset_ms);
+    b.start = first;
+  }
+  if (q.end) b.end = window_next(window_open(*q.end, q.interval, offset_ms), q.interval, offset_ms) - 1;
+  const auto per_window =
+      (q.interval == "1M" ? std::int64_t{31} * 86'400'000 : interval_ms(q.interval)) / interval_ms(base);
+  b.limit =
+      static_cast<std::size_t>(std::min<std::int64_t>(per_window * static_cast<std::int64_t>(q.limit + 1), 100'000));
+  const auto candles = query_candles(b, ctx, response);
+  if (!candles) return std::nullopt;
+  auto out = roll_up(*candles, q.interval, offset_ms, ctx.store.origin(q.symbol, base));
+  keep_limit(out, q);
+  return out;
+}
+
+namespace {
+
 Response klines(const Request& r, const ApiContext& ctx) {
   const auto symbol = detail::upper(detail::param(r, "symbol"));
   if (symbol.empty()) return mandatory("symbol");
   const auto interval = detail::param(r, "interval");
   if (interval.empty()) return mandatory("interval");
   if (interval_ms(interval) == 0) return error(400, -1120, "Invalid interval.");
-  const auto tz = detail::param(r, "timeZone");
-  if (!tz.empty() && tz != "0" && tz != "+0" && tz != "0:00" && tz != "+00:00")
-    return error(400, -1100, "Parameter 'timeZone' is not supported here: candles are in UTC.");
+  const auto offset = parse_time_zone(detail::param(r, "timeZone"));
+  if (!offset)
+    return error(400, -1100, "Illegal characters found in parameter 'timeZone'; legal range is '-12:00 to +14:00'.");
   CandleQuery q{symbol, interval, std::nullopt, std::nullopt, kDefaultLimit};
   for (const auto& [name, target] : {std::pair<std::string, std::optional<std::int64_t>*>{"startTime", &q.start},
                                      std::pair<std::string, std::optional<std::int64_t>*>{"endTime", &q.end}}) {
@@ -119,7 +155,7 @@ Response klines(const Request& r, const ApiContext& ctx) {
   // A start or end time counts against the window's open time, as Binance does: a window that
   // opened before startTime is not returned.
   Response out;
-  const auto candles = query_candles(q, ctx, out);
+  const auto candles = binance_candles(q, *offset, ctx, out);
   if (!candles) return {.needs_history = true};
   rapidjson::StringBuffer b;
   b.Reserve(q.limit * 160);
@@ -142,7 +178,7 @@ Response ticker_price(const Request& r, const ApiContext& ctx) {
     detail::key(w, "symbol");
     detail::string(w, symbol);
     detail::key(w, "price");
-    detail::decimal_string(w, c ? c->close : Decimal{});
+    detail::binance_decimal(w, c ? c->close : Decimal{});
     w.EndObject();
   };
   if (symbols.single) {
@@ -155,91 +191,280 @@ Response ticker_price(const Request& r, const ApiContext& ctx) {
   return ok(b);
 }
 
-// The rolling 24 hours from the shortest interval's candles (Binance rolls over trades; this
-// rolls over whole windows: the first window is the one open 24 h ago).
-void ticker_24hr_one(Writer& w, const std::string& symbol, const ApiContext& ctx) {
-  const auto intervals = ctx.store.intervals(symbol);
-  std::vector<Candle> window;
-  if (!intervals.empty()) {
-    const auto step = interval_ms(intervals.front());
-    window = ctx.store.candles({symbol, intervals.front(), ctx.now_ms - 86'400'000 - step + 1, std::nullopt, SIZE_MAX});
-    if (window.empty())  // the feed is behind the clock (a replay): the last 24 h it holds
-      if (const auto last = ctx.store.latest(symbol))
-        window =
-            ctx.store.candles({symbol, intervals.front(), last->start - 86'400'000 + step, std::nullopt, SIZE_MAX});
-  }
+// A symbol's figures over [from, to] from the shortest interval's candles: Binance rolls over
+// trades; this rolls over whole windows (the first is the one open at `from`). A symbol with no
+// trade in the window keeps its last price, with no volume (Binance's answer for a quiet market).
+struct Rolling {
   std::optional<Decimal> open, high, low, last, prev_close;
   Decimal volume, quote;
-  std::int64_t count = 0, open_time = 0, close_time = 0;
+  std::int64_t count = 0, open_time = 0, close_time = 0, first_id = -1, last_id = -1;
+  std::optional<Decimal> last_qty;
+};
+
+// The end of the data: now, or, when the feed is behind the clock (a replay), the newest candle's end.
+std::int64_t data_now(const std::string& symbol, const ApiContext& ctx, std::int64_t window_ms) {
+  const auto latest = ctx.store.latest(symbol);
+  if (!latest || latest->end > ctx.now_ms - window_ms) return ctx.now_ms;
+  return latest->end - 1;
+}
+
+Rolling rolling(const std::string& symbol, std::int64_t from, std::int64_t to, const ApiContext& ctx) {
+  Rolling s;
+  s.open_time = from;
+  s.close_time = to;
+  const auto intervals = ctx.store.intervals(symbol);
+  if (intervals.empty()) return s;
+  const auto step = interval_ms(intervals.front());
+  const auto window = ctx.store.candles({symbol, intervals.front(), from - step + 1, to, SIZE_MAX});
   for (const auto& c : window) {
     if (c.trades == 0) continue;
-    if (!open) {
-      open = c.open;
-      open_time = c.start;
+    if (!s.open) {
+      s.open = c.open;
+      s.open_time = std::max(from, c.start);
     }
-    high = high ? std::max(*high, c.high) : c.high;
-    low = low ? std::min(*low, c.low) : c.low;
-    last = c.close;
-    close_time = c.end - 1;
-    volume = volume.checked_add(c.volume).value_or(volume);
-    quote = quote.checked_add(c.quote_volume).value_or(quote);
-    count += c.trades;
+    s.high = s.high ? std::max(*s.high, c.high) : c.high;
+    s.low = s.low ? std::min(*s.low, c.low) : c.low;
+    s.last = c.close;
+    s.close_time = std::min(to, c.end - 1);
+    s.volume = s.volume.checked_add(c.volume).value_or(s.volume);
+    s.quote = s.quote.checked_add(c.quote_volume).value_or(s.quote);
+    s.count += c.trades;
   }
-  if (!window.empty()) prev_close = window.front().open;
-  const auto zero = Decimal::from_units(0, last ? last->scale() : 8);
-  const auto change =
-      last && open ? last->checked_add(Decimal::from_units(-open->units(), open->scale())) : std::nullopt;
+  if (!window.empty()) s.prev_close = window.front().open;
+  if (!s.last) {  // quiet: the last price known, before the window
+    const auto before = ctx.store.candles({symbol, intervals.front(), std::nullopt, to, 1});
+    if (!before.empty()) s.open = s.high = s.low = s.last = s.prev_close = before.back().close;
+  }
+  // Binance numbers a symbol's trades consecutively: the window's first id follows from its last.
+  if (ctx.trades != nullptr && s.count > 0)
+    if (const auto t = ctx.trades->last(symbol); t && t->time <= to && t->time >= s.open_time) {
+      s.last_id = t->last_id;
+      s.first_id = t->last_id - s.count + 1;
+      if (!ctx.trades->aggregated(symbol) || t->first_id == t->last_id) s.last_qty = t->quantity;
+    }
+  return s;
+}
+
+// last - open, and it in percent of open (3 places, Binance's), when both are known.
+std::pair<std::optional<Decimal>, std::optional<Decimal>> price_change(const Rolling& s) {
+  if (!s.last || !s.open) return {};
+  const auto change = s.last->checked_add(Decimal::from_units(-s.open->units(), s.open->scale()));
   std::optional<Decimal> pct;
-  if (change && open && !open->is_zero())
-    if (const auto hundredfold = change->checked_mul(Decimal::from_int(100))) pct = hundredfold->divide(*open, 3);
-  const auto avg = volume.is_zero() ? std::optional<Decimal>{} : quote.divide(volume, 8);
+  if (change && !s.open->is_zero())
+    if (const auto hundredfold = change->checked_mul(Decimal::from_int(100))) pct = hundredfold->divide(*s.open, 3);
+  return {change, pct};
+}
+
+enum class TickerShape { full, mini, rolling };
+
+void write_ticker(Writer& w, const std::string& symbol, const Rolling& s, TickerShape shape) {
+  const auto zero = Decimal::from_units(0, 8);
+  const auto [change, pct] = price_change(s);
+  const auto avg = s.volume.is_zero() ? std::optional<Decimal>{} : s.quote.divide(s.volume, 8);
   const auto field = [&](std::string_view name, const std::optional<Decimal>& d) {
     detail::key(w, name);
-    detail::decimal_string(w, d.value_or(zero));
+    detail::binance_decimal(w, d.value_or(zero));
   };
   w.StartObject();
   detail::key(w, "symbol");
   detail::string(w, symbol);
-  field("priceChange", change);
-  field("priceChangePercent", pct.value_or(Decimal::from_units(0, 3)));
-  field("weightedAvgPrice", avg);
-  field("prevClosePrice", prev_close);
-  field("lastPrice", last);
-  field("lastQty", std::nullopt);
-  field("bidPrice", std::nullopt);
-  field("bidQty", std::nullopt);
-  field("askPrice", std::nullopt);
-  field("askQty", std::nullopt);
-  field("openPrice", open);
-  field("highPrice", high);
-  field("lowPrice", low);
-  field("volume", volume);
-  field("quoteVolume", quote);
+  if (shape != TickerShape::mini) {
+    field("priceChange", change);
+    detail::key(w, "priceChangePercent");
+    detail::decimal_string(w, pct.value_or(Decimal::from_units(0, 3)));
+    field("weightedAvgPrice", avg ? avg : s.last);
+  }
+  if (shape == TickerShape::full) {
+    field("prevClosePrice", s.prev_close);
+    field("lastPrice", s.last);
+    field("lastQty", s.last_qty);
+    field("bidPrice", std::nullopt);
+    field("bidQty", std::nullopt);
+    field("askPrice", std::nullopt);
+    field("askQty", std::nullopt);
+  }
+  field("openPrice", s.open);
+  field("highPrice", s.high);
+  field("lowPrice", s.low);
+  if (shape != TickerShape::full) field("lastPrice", s.last);
+  field("volume", s.volume);
+  field("quoteVolume", s.quote);
   detail::key(w, "openTime");
-  w.Int64(open_time);
+  w.Int64(s.open_time);
   detail::key(w, "closeTime");
-  w.Int64(close_time);
+  w.Int64(s.close_time);
   detail::key(w, "firstId");
-  w.Int64(-1);
+  w.Int64(s.first_id);
   detail::key(w, "lastId");
-  w.Int64(-1);
+  w.Int64(s.last_id);
   detail::key(w, "count");
-  w.Int64(count);
+  w.Int64(s.count);
   w.EndObject();
 }
 
-Response ticker_24hr(const Request& r, const ApiContext& ctx) {
+// windowSize: 1m..59m, 1h..23h, 1d..7d (Binance's rolling ticker); 0 when malformed.
+std::int64_t window_size_ms(const std::string& text) {
+  if (text.size() < 2) return 0;
+  std::int64_t n = 0;
+  const auto unit = text.back();
+  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
+  if (ec != std::errc() || p != text.data() + text.size() - 1 || n < 1) return 0;
+  if (unit == 'm' && n <= 59) return n * 60'000;
+  if (unit == 'h' && n <= 23) return n * 3'600'000;
+  if (unit == 'd' && n <= 7) return n * 86'400'000;
+  return 0;
+}
+
+// /api/v3/ticker/24hr, /api/v3/ticker (windowSize) and /api/v3/ticker/tradingDay (timeZone).
+Response ticker(const Request& r, const ApiContext& ctx, std::string_view kind) {
   const auto symbols = requested_symbols(r, ctx.store);
   if (symbols.error) return *symbols.error;
+  const auto type = detail::param(r, "type");
+  if (!type.empty() && type != "FULL" && type != "MINI")
+    return error(400, -1100, "Illegal characters found in parameter 'type'; legal range is 'FULL, MINI'.");
+  std::int64_t window = 86'400'000;
+  std::int64_t offset = 0;
+  if (kind == "rolling" && !detail::param(r, "windowSize").empty()) {
+    window = window_size_ms(detail::param(r, "windowSize"));
+    if (window == 0) return error(400, -1100, "Invalid windowSize.");
+  }
+  if (kind == "tradingDay") {
+    const auto tz = parse_time_zone(detail::param(r, "timeZone"));
+    if (!tz)
+      return error(400, -1100, "Illegal characters found in parameter 'timeZone'; legal range is '-12:00 to +14:00'.");
+    offset = *tz;
+  }
+  if (kind != "24hr" && symbols.list.size() > 100)
+    return error(400, -1101, "Too many values sent for parameter 'symbols', maximum allowed up to 100.");
+  const auto shape = type == "MINI" ? TickerShape::mini : kind == "24hr" ? TickerShape::full : TickerShape::rolling;
   rapidjson::StringBuffer b;
   Writer w(b);
+  const auto one = [&](const std::string& symbol) {
+    const auto to = data_now(symbol, ctx, window);
+    const auto from = kind == "tradingDay" ? window_open(to, "1d", offset) : to - window + 1;
+    write_ticker(w, symbol, rolling(symbol, from, to, ctx), shape);
+  };
   if (symbols.single) {
-    ticker_24hr_one(w, symbols.list.front(), ctx);
+    one(symbols.list.front());
   } else {
     w.StartArray();
-    for (const auto& s : symbols.list) ticker_24hr_one(w, s, ctx);
+    for (const auto& s : symbols.list) one(s);
     w.EndArray();
   }
+  return ok(b);
+}
+
+Response avg_price(const Request& r, const ApiContext& ctx) {
+  const auto symbol = detail::upper(detail::param(r, "symbol"));
+  if (symbol.empty()) return mandatory("symbol");
+  if (!ctx.store.has_symbol(symbol) && (ctx.trades == nullptr || !ctx.trades->has_symbol(symbol)))
+    return invalid_symbol();
+  std::optional<AveragePrice> a;
+  if (ctx.trades != nullptr) a = ctx.trades->average(symbol, 8);
+  if (!a)
+    if (const auto c = ctx.store.latest(symbol)) a = AveragePrice{c->close, c->end - 1};
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "mins");
+  w.Int(5);
+  detail::key(w, "price");
+  detail::binance_decimal(w, a ? a->price : Decimal::from_units(0, 8));
+  detail::key(w, "closeTime");
+  w.Int64(a ? a->close_time : 0);
+  w.EndObject();
+  return ok(b);
+}
+
+// The symbol of a trades call, checked: nullopt and the error when it is not served.
+std::optional<std::string> trade_symbol(const Request& r, const ApiContext& ctx, Response& error_out) {
+  const auto symbol = detail::upper(detail::param(r, "symbol"));
+  if (symbol.empty()) {
+    error_out = mandatory("symbol");
+    return std::nullopt;
+  }
+  if (ctx.trades == nullptr || !ctx.trades->has_symbol(symbol)) {
+    error_out = invalid_symbol();
+    return std::nullopt;
+  }
+  return symbol;
+}
+
+std::variant<std::size_t, Response> trade_limit(const Request& r) {
+  const auto limit = detail::int_param(r, "limit", 1, kMaxLimit);
+  if (std::holds_alternative<detail::BadParameter>(limit))
+    return error(400, -1100, "Illegal characters found in parameter 'limit'; legal range is '1..1000'.");
+  return static_cast<std::size_t>(std::get<0>(limit).value_or(kDefaultLimit));
+}
+
+// /api/v3/trades (the most recent) and /api/v3/historicalTrades (fromId).
+Response trades(const Request& r, const ApiContext& ctx, bool historical) {
+  Response err;
+  const auto symbol = trade_symbol(r, ctx, err);
+  if (!symbol) return err;
+  const auto limit = trade_limit(r);
+  if (const auto* e = std::get_if<Response>(&limit)) return *e;
+  std::optional<std::int64_t> from;
+  if (historical) {
+    const auto id = detail::int_param(r, "fromId", 0, INT64_MAX);
+    if (std::holds_alternative<detail::BadParameter>(id)) return bad_parameter("fromId");
+    from = std::get<0>(id);
+  }
+  if (ctx.trades->aggregated(*symbol))
+    return error(400, -1100,
+                 "Single trades of " + *symbol +
+                     " are not held: its feed carries aggregate trades only. Use /api/v3/aggTrades.");
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartArray();
+  for (const auto& t : ctx.trades->trades(*symbol, from, std::get<std::size_t>(limit))) {
+    w.StartObject();
+    detail::key(w, "id");
+    w.Int64(t.id);
+    detail::key(w, "price");
+    detail::binance_decimal(w, t.price);
+    detail::key(w, "qty");
+    detail::binance_decimal(w, t.quantity);
+    detail::key(w, "quoteQty");
+    detail::decimal_string(w, t.price.checked_mul(t.quantity).value_or(Decimal{}).normalized());
+    detail::key(w, "time");
+    w.Int64(t.time);
+    detail::key(w, "isBuyerMaker");
+    w.Bool(t.buyer_is_maker);
+    detail::key(w, "isBestMatch");
+    w.Bool(true);
+    w.EndObject();
+  }
+  w.EndArray();
+  return ok(b);
+}
+
+Response agg_trades(const Request& r, const ApiContext& ctx) {
+  Response err;
+  const auto symbol = trade_symbol(r, ctx, err);
+  if (!symbol) return err;
+  const auto limit = trade_limit(r);
+  if (const auto* e = std::get_if<Response>(&limit)) return *e;
+  AggQuery q{*symbol, std::nullopt, std::nullopt, std::nullopt, std::get<std::size_t>(limit)};
+  for (const auto& [name, target] : {std::pair<std::string, std::optional<std::int64_t>*>{"fromId", &q.from_id},
+                                     std::pair<std::string, std::optional<std::int64_t>*>{"startTime", &q.start},
+                                     std::pair<std::string, std::optional<std::int64_t>*>{"endTime", &q.end}}) {
+    const auto p = detail::int_param(r, name, 0, INT64_MAX / 2);
+    if (std::holds_alternative<detail::BadParameter>(p)) return bad_parameter(name);
+    *target = std::get<0>(p);
+  }
+  if (q.start && q.end && *q.start > *q.end) return error(400, -1023, "Start time is greater than end time.");
+  if (q.start && q.end && *q.end - *q.start > 3'600'000)
+    return error(400, -1127, "More than 1 hours between startTime and endTime.");
+  if (q.from_id && (q.start || q.end))
+    return error(400, -1128,
+                 "Combination of optional parameters invalid. Recommendation: 'fromId' cannot be sent with 'startTime' "
+                 "or 'endTime'.");
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartArray();
+  for (const auto& a : ctx.trades->aggregates(q)) detail::raw(w, binance_agg_trade(a));
+  w.EndArray();
   return ok(b);
 }
 
@@ -324,16 +549,16 @@ std::string binance_kline_array(const Candle& c) {
   Writer w(b);
   w.StartArray();
   w.Int64(c.start);
-  detail::decimal_string(w, c.open);
-  detail::decimal_string(w, c.high);
-  detail::decimal_string(w, c.low);
-  detail::decimal_string(w, c.close);
-  detail::decimal_string(w, c.volume);
+  detail::binance_decimal(w, c.open);
+  detail::binance_decimal(w, c.high);
+  detail::binance_decimal(w, c.low);
+  detail::binance_decimal(w, c.close);
+  detail::binance_decimal(w, c.volume);
   w.Int64(c.end - 1);
-  detail::decimal_string(w, c.quote_volume);
+  detail::binance_decimal(w, c.quote_volume);
   w.Int64(c.trades);
-  detail::decimal_string(w, c.taker_buy_volume);
-  detail::string(w, "0");  // taker buy quote volume: not computed (docs/gateway.md)
+  detail::binance_decimal(w, c.taker_buy_volume);
+  detail::binance_decimal(w, c.taker_buy_quote_volume);
   detail::string(w, "0");  // "unused field" in Binance's documentation
   w.EndArray();
   return detail::text(b);
@@ -357,7 +582,7 @@ std::string binance_kline_event(const Candle& c, std::int64_t event_time_ms) {
   w.StartObject();
   const auto field = [&](std::string_view name, const Decimal& d) {
     detail::key(w, name);
-    detail::decimal_string(w, d);
+    detail::binance_decimal(w, d);
   };
   detail::key(w, "t");
   w.Int64(c.start);
@@ -382,8 +607,7 @@ std::string binance_kline_event(const Candle& c, std::int64_t event_time_ms) {
   w.Bool(c.final);
   field("q", c.quote_volume);
   field("V", c.taker_buy_volume);
-  detail::key(w, "Q");  // not computed (docs/gateway.md)
-  detail::string(w, "0");
+  field("Q", c.taker_buy_quote_volume);
   detail::key(w, "B");
   detail::string(w, "0");
   w.EndObject();
@@ -391,10 +615,154 @@ std::string binance_kline_event(const Candle& c, std::int64_t event_time_ms) {
   return detail::text(b);
 }
 
+std::string binance_agg_trade(const HeldTrade& a) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "a");
+  w.Int64(a.id);
+  detail::key(w, "p");
+  detail::binance_decimal(w, a.price);
+  detail::key(w, "q");
+  detail::binance_decimal(w, a.quantity);
+  detail::key(w, "f");
+  w.Int64(a.first_id);
+  detail::key(w, "l");
+  w.Int64(a.last_id);
+  detail::key(w, "T");
+  w.Int64(a.time);
+  detail::key(w, "m");
+  w.Bool(a.buyer_is_maker);
+  detail::key(w, "M");
+  w.Bool(true);
+  w.EndObject();
+  return detail::text(b);
+}
+
+std::string binance_trade_event(const std::string& symbol, const HeldTrade& t, bool aggregate,
+                                std::int64_t event_time_ms) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "e");
+  detail::string(w, aggregate ? "aggTrade" : "trade");
+  detail::key(w, "E");
+  w.Int64(event_time_ms);
+  detail::key(w, "s");
+  detail::string(w, symbol);
+  detail::key(w, aggregate ? "a" : "t");
+  w.Int64(t.id);
+  detail::key(w, "p");
+  detail::binance_decimal(w, t.price);
+  detail::key(w, "q");
+  detail::binance_decimal(w, t.quantity);
+  if (aggregate) {
+    detail::key(w, "f");
+    w.Int64(t.first_id);
+    detail::key(w, "l");
+    w.Int64(t.last_id);
+  }
+  detail::key(w, "T");
+  w.Int64(t.time);
+  detail::key(w, "m");
+  w.Bool(t.buyer_is_maker);
+  detail::key(w, "M");
+  w.Bool(true);
+  w.EndObject();
+  return detail::text(b);
+}
+
+std::string binance_ticker_event(const std::string& symbol, bool mini, const ApiContext& ctx) {
+  const auto to = data_now(symbol, ctx, 86'400'000);
+  const auto s = rolling(symbol, to - 86'400'000 + 1, to, ctx);
+  const auto zero = Decimal::from_units(0, 8);
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  const auto field = [&](std::string_view name, const std::optional<Decimal>& d) {
+    detail::key(w, name);
+    detail::binance_decimal(w, d.value_or(zero));
+  };
+  w.StartObject();
+  detail::key(w, "e");
+  detail::string(w, mini ? "24hrMiniTicker" : "24hrTicker");
+  detail::key(w, "E");
+  w.Int64(ctx.now_ms);
+  detail::key(w, "s");
+  detail::string(w, symbol);
+  if (mini) {
+    field("c", s.last);
+    field("o", s.open);
+    field("h", s.high);
+    field("l", s.low);
+    field("v", s.volume);
+    field("q", s.quote);
+    w.EndObject();
+    return detail::text(b);
+  }
+  const auto [change, pct] = price_change(s);
+  field("p", change);
+  detail::key(w, "P");
+  detail::decimal_string(w, pct.value_or(Decimal::from_units(0, 3)));
+  field("w", s.volume.is_zero() ? s.last : s.quote.divide(s.volume, 8));
+  field("x", s.prev_close);
+  field("c", s.last);
+  field("Q", s.last_qty);
+  field("b", std::nullopt);
+  field("B", std::nullopt);
+  field("a", std::nullopt);
+  field("A", std::nullopt);
+  field("o", s.open);
+  field("h", s.high);
+  field("l", s.low);
+  field("v", s.volume);
+  field("q", s.quote);
+  detail::key(w, "O");
+  w.Int64(s.open_time);
+  detail::key(w, "C");
+  w.Int64(s.close_time);
+  detail::key(w, "F");
+  w.Int64(s.first_id);
+  detail::key(w, "L");
+  w.Int64(s.last_id);
+  detail::key(w, "n");
+  w.Int64(s.count);
+  w.EndObject();
+  return detail::text(b);
+}
+
+std::optional<std::string> binance_avg_price_event(const std::string& symbol, const ApiContext& ctx) {
+  if (ctx.trades == nullptr) return std::nullopt;
+  const auto a = ctx.trades->average(symbol, 8);
+  if (!a) return std::nullopt;
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "e");
+  detail::string(w, "avgPrice");
+  detail::key(w, "E");
+  w.Int64(ctx.now_ms);
+  detail::key(w, "s");
+  detail::string(w, symbol);
+  detail::key(w, "i");
+  detail::string(w, "5m");
+  detail::key(w, "w");
+  detail::binance_decimal(w, a->price);
+  detail::key(w, "T");
+  w.Int64(a->close_time);
+  w.EndObject();
+  return detail::text(b);
+}
+
 Response binance_api(const Request& request, std::string_view path, const ApiContext& context) {
   if (path == "/api/v3/klines" || path == "/api/v3/uiKlines") return klines(request, context);
   if (path == "/api/v3/ticker/price") return ticker_price(request, context);
-  if (path == "/api/v3/ticker/24hr") return ticker_24hr(request, context);
+  if (path == "/api/v3/ticker/24hr") return ticker(request, context, "24hr");
+  if (path == "/api/v3/ticker") return ticker(request, context, "rolling");
+  if (path == "/api/v3/ticker/tradingDay") return ticker(request, context, "tradingDay");
+  if (path == "/api/v3/avgPrice") return avg_price(request, context);
+  if (path == "/api/v3/trades") return trades(request, context, false);
+  if (path == "/api/v3/historicalTrades") return trades(request, context, true);
+  if (path == "/api/v3/aggTrades") return agg_trades(request, context);
   if (path == "/api/v3/exchangeInfo") return exchange_info(request, context);
   if (path == "/api/v3/ping") return {200, "{}"};
   if (path == "/api/v3/time") return {200, "{\"serverTime\":" + std::to_string(context.now_ms) + "}"};

@@ -11,15 +11,20 @@
 
 namespace cryptoflow::gateway {
 
-Feed::Feed(FeedOptions options, MarketStore& store, std::function<void(Event)> publish, MetricsRegistry& metrics)
+Feed::Feed(FeedOptions options, MarketStore& store, std::function<void(Event)> publish, MetricsRegistry& metrics,
+           TradeStore* trades)
     : o_(std::move(options)),
       store_(store),
+      trades_(trades),
       publish_(std::move(publish)),
       records_(metrics.counter("cryptoflow_gateway_records_total", "records read from the topics")),
       undecodable_(
           metrics.counter("cryptoflow_gateway_undecodable_total", "records that were not a valid message (skipped)")),
       refused_(metrics.counter("cryptoflow_gateway_refused_series_total",
                                "candles or tickers of a new series refused: GATEWAY_MAX_SERIES reached")),
+      refused_trades_(metrics.counter("cryptoflow_gateway_refused_trades_total",
+                                      "trades not kept: a new symbol beyond what fits GATEWAY_MAX_MEMORY, or a "
+                                      "trade where the symbol's feed carries aggregate trades (or the reverse)")),
       series_(metrics.gauge("cryptoflow_gateway_series", "symbol x interval candle series held")) {}
 
 std::int64_t history_start(const std::function<bool(std::int64_t)>& any_since, std::int64_t now_ms,
@@ -38,23 +43,36 @@ std::int64_t history_start(const std::function<bool(std::int64_t)>& any_since, s
 void Feed::apply(const kafka::Record& r) {
   records_.inc();
   ++records_read_;
-  const auto take = [&](const auto& decoded) {
+  // The message, or nothing (counted and logged) when the record is not a valid one.
+  const auto valid = [&](const auto& decoded) {
     if (!decoded) {
       undecodable_.inc();
       bad_log_(LogLevel::warn, "gateway: a record is not a valid message; skipped",
                {{"topic", r.topic}, {"partition", r.partition}, {"offset", r.offset}, {"error", decoded.error}});
-      return;
     }
-    const auto applied = store_.apply(*decoded.value);
-    if (applied == Applied::refused) refused_.inc();
-    if (live_ && (applied == Applied::added || applied == Applied::updated)) publish_(make_event(*decoded.value));
+    return decoded.value ? &*decoded.value : nullptr;
   };
-  if (r.topic == o_.candles_topic)
+  const auto take = [&](const auto& decoded) {
+    const auto* m = valid(decoded);
+    if (m == nullptr) return;
+    const auto applied = store_.apply(*m);
+    if (applied == Applied::refused) refused_.inc();
+    if (live_ && (applied == Applied::added || applied == Applied::updated)) publish_(make_event(*m));
+  };
+  if (r.topic == o_.candles_topic) {
     take(decode_candle(r.value));
-  else if (r.topic == o_.indicators_topic)
+  } else if (r.topic == o_.indicators_topic) {
     take(decode_indicator(r.value));
-  else if (r.topic == o_.tickers_topic)
+  } else if (r.topic == o_.tickers_topic) {
     take(decode_ticker(r.value));
+  } else if (trades_ != nullptr && r.topic == o_.trades_topic) {
+    const auto decoded = decode_trade(r.value);
+    const auto* t = valid(decoded);
+    if (t == nullptr) return;
+    const auto applied = trades_->apply(*t);
+    if (applied == TradeApplied::refused) refused_trades_.inc();
+    if (live_ && applied == TradeApplied::added) publish_(make_event(*t));
+  }
   series_.set(static_cast<double>(store_.series_count()));
 }
 
@@ -79,7 +97,10 @@ void Feed::run(kafka::KafkaReader& reader, const std::function<bool()>& stop,
   while (!stop()) {
     try {
       start.clear();
-      for (const auto& topic : {o_.candles_topic, o_.indicators_topic, o_.tickers_topic}) {
+      std::vector<std::string> topics{o_.candles_topic, o_.indicators_topic, o_.tickers_topic};
+      if (trades_ != nullptr && !o_.trades_topic.empty()) topics.push_back(o_.trades_topic);
+      for (const auto& topic : topics) {
+        const auto history_ms = topic == o_.trades_topic ? o_.trades_history_ms : o_.history_ms;
         std::map<kafka::TopicPartition, std::int64_t> end;
         for (const auto& [tp, offset] : reader.offsets_for_time(topic, -1, milliseconds(10'000))) end[tp] = offset;
         const auto any_since = [&](std::int64_t t) {
@@ -98,7 +119,7 @@ void Feed::run(kafka::KafkaReader& reader, const std::function<bool()>& stop,
           for (const auto& [tp, offset] : first) start[tp] = offset;
           continue;
         }
-        const auto from = history_start(any_since, wall_clock_ms(), o_.history_ms);
+        const auto from = history_start(any_since, wall_clock_ms(), history_ms);
         for (const auto& [tp, offset] : reader.offsets_for_time(topic, from, milliseconds(10'000))) start[tp] = offset;
       }
       break;
@@ -111,6 +132,12 @@ void Feed::run(kafka::KafkaReader& reader, const std::function<bool()>& stop,
     }
   }
   if (stop()) return;
+  // Every candle partition read from offset 0 (nothing ever deleted, nothing skipped): the first
+  // candle of a series is the first the processor made for it.
+  bool from_origin = true;
+  for (const auto& [tp, offset] : start)
+    if (tp.topic == o_.candles_topic && offset != 0) from_origin = false;
+  store_.set_from_origin(from_origin);
   reader.assign(start);
   log_info("gateway: reading the topics", {{"partitions", start.size()}, {"history_ms", o_.history_ms}});
   std::set<kafka::TopicPartition> behind;

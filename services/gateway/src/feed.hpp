@@ -1,6 +1,7 @@
 #pragma once
 // The gateway's input: crypto.candles, crypto.indicators and crypto.tickers, every partition,
-// read without a consumer group (every replica serves everything) from GATEWAY_HISTORY back.
+// read without a consumer group (every replica serves everything) from GATEWAY_HISTORY back;
+// crypto.trades from GATEWAY_TRADES_HISTORY back.
 // Ready once every partition has been read to the end it had; only then do changes go live
 // (a restart replays its history into the store, not into the clients).
 #include <atomic>
@@ -26,7 +27,9 @@ struct FeedOptions {
   std::string candles_topic = "crypto.candles";
   std::string indicators_topic = "crypto.indicators";
   std::string tickers_topic = "crypto.tickers";
+  std::string trades_topic = "crypto.trades";  // empty: trades are not read
   std::int64_t history_ms = 86'400'000;
+  std::int64_t trades_history_ms = 900'000;
 };
 
 // Where a topic's history starts: history_ms before now, or, when the topic holds nothing that
@@ -38,7 +41,9 @@ std::int64_t history_start(const std::function<bool(std::int64_t)>& any_since, s
 
 class Feed {
  public:
-  Feed(FeedOptions options, MarketStore& store, std::function<void(Event)> publish, MetricsRegistry& metrics);
+  // trades: where crypto.trades goes (none: the topic is not read).
+  Feed(FeedOptions options, MarketStore& store, std::function<void(Event)> publish, MetricsRegistry& metrics,
+       TradeStore* trades = nullptr);
 
   // Assigns every partition from history_ms ago and applies records until stop() is true.
   // dead_letters: the dead-letter count for the pipeline panel (counted elsewhere: never a
@@ -56,11 +61,13 @@ class Feed {
  private:
   FeedOptions o_;
   MarketStore& store_;
+  TradeStore* trades_;
   std::function<void(Event)> publish_;
   std::atomic<bool> live_{false};
   Counter& records_;
   Counter& undecodable_;
   Counter& refused_;
+  Counter& refused_trades_;
   Gauge& series_;
   RateLimitedLog bad_log_;
   std::deque<std::pair<std::int64_t, std::int64_t>> samples_;  // (ms, trades seen)

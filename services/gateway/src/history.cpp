@@ -52,7 +52,7 @@ std::optional<Decimal> decimal_of(std::string_view text) {
 std::string influxql_for(const CandleQuery& q) {
   std::string s = "SELECT ";
   for (const auto* f : kFields) s.append("\"").append(f).append("\",");
-  s.pop_back();
+  s += "\"taker_buy_quote_volume\"";  // optional: older points have none
   s += " FROM \"candle\" WHERE \"symbol\" = " + literal(q.symbol) + " AND \"interval\" = " + literal(q.interval);
   if (q.start) s += " AND time >= " + std::to_string(*q.start) + "ms";
   if (q.end) s += " AND time <= " + std::to_string(*q.end) + "ms";
@@ -107,6 +107,9 @@ std::vector<Candle> candles_from_influx(std::string_view body, const CandleQuery
       c.volume = number("volume");
       c.quote_volume = number("quote_volume");
       c.taker_buy_volume = number("taker_buy_volume");
+      // Points written before the field existed have none (null): 0, as the topic's records.
+      if (at.contains("taker_buy_quote_volume") && !text("taker_buy_quote_volume").empty())
+        c.taker_buy_quote_volume = number("taker_buy_quote_volume");
       c.vwap = number("vwap");
       const auto trades = text("trades");
       std::from_chars(trades.data(), trades.data() + trades.size(), c.trades);

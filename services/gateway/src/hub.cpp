@@ -11,6 +11,8 @@ std::string_view Event::kind_name() const {
     case EventKind::candle: return "candle";
     case EventKind::indicator: return "indicator";
     case EventKind::ticker: return "ticker";
+    case EventKind::binance: return "binance";
+    case EventKind::trade: return "trade";
   }
   return "";
 }
@@ -41,7 +43,25 @@ Event make_event(const Ticker& t) {
   return e;
 }
 
+Event binance_event(std::string stream, std::string payload) {
+  Event e;
+  e.kind = EventKind::binance;
+  e.stream = std::move(stream);
+  e.binance_payload = std::make_shared<const std::string>(std::move(payload));
+  return e;
+}
+
+Event make_event(const Trade& t) {
+  Event e;
+  e.kind = EventKind::trade;
+  e.symbol = t.symbol;
+  e.aggregate = t.first_trade_id.has_value();
+  e.trade = held(t);
+  return e;
+}
+
 bool Filter::matches(const Event& e) const {
+  if (e.kind == EventKind::binance || e.kind == EventKind::trade) return false;
   if (!kinds.empty() && !kinds.contains(e.kind)) return false;
   if (e.kind == EventKind::ticker) return true;
   if (!symbols.empty() && !symbols.contains(e.symbol)) return false;
@@ -68,6 +88,15 @@ void Hub::publish(Event event) {
     bytes_ -= footprint(*recent_.front());
     recent_.pop_front();
   }
+  deliver(e);
+}
+
+void Hub::broadcast(Event event) {
+  event.time_ms = wall_clock_ms();
+  deliver(std::make_shared<const Event>(std::move(event)));
+}
+
+void Hub::deliver(const EventPtr& e) {
   // deliver() may drop a slow subscriber, which can end it (and unsubscribe it): iterate over a copy.
   std::vector<std::weak_ptr<Subscriber>> current;
   current.reserve(subscribers_.size());

@@ -12,10 +12,14 @@
 #include <vector>
 
 #include "cryptoflow/messages.hpp"
+#include "trades.hpp"
 
 namespace cryptoflow::gateway {
 
-enum class EventKind { candle, indicator, ticker };
+// binance: a Binance stream's payload made by the server (trades, tickers, rolled-up klines),
+// broadcast to the WebSocket clients that name its stream; never kept, never sent to native clients.
+// trade: from the feed to the server, which makes the binance events of it.
+enum class EventKind { candle, indicator, ticker, binance, trade };
 
 struct Event {
   std::uint64_t seq = 0;
@@ -25,8 +29,12 @@ struct Event {
   std::string coin;      // ticker
   std::string json;      // the message as the contract writes it
   std::optional<Candle> candle;
-  std::int64_t time_ms = 0;  // when the hub published it (Binance's "E")
-  // Binance's kline event for a candle, made once for every Binance client (I/O thread only).
+  std::optional<HeldTrade> trade;  // trade
+  bool aggregate = false;          // trade: an aggregate trade (the symbol's feed carries those)
+  std::int64_t time_ms = 0;        // when the hub published it (Binance's "E")
+  std::string stream;              // binance: the stream it belongs to
+  // Binance's kline event for a candle, made once for every Binance client (I/O thread only);
+  // a binance event's payload.
   mutable std::shared_ptr<const std::string> binance_payload;
   [[nodiscard]] std::string_view kind_name() const;
 };
@@ -35,6 +43,8 @@ using EventPtr = std::shared_ptr<const Event>;
 Event make_event(const Candle& c);
 Event make_event(const Indicator& i);
 Event make_event(const Ticker& t);
+Event binance_event(std::string stream, std::string payload);
+Event make_event(const Trade& t);
 
 // Which events a native client (/v1/stream, /v1/ws) wants: empty sets take everything.
 struct Filter {
@@ -57,6 +67,8 @@ class Hub {
 
   // Numbers the event, keeps it, and hands it on.
   void publish(Event event);
+  // Hands the event on, neither numbered nor kept (a binance event: live only).
+  void broadcast(Event event);
   // The subscriber gets every event published from now on until unsubscribe(returned id): a
   // session unsubscribes when it ends, so nothing of it is held while no event is published.
   std::uint64_t subscribe(const std::weak_ptr<Subscriber>& s);
@@ -77,6 +89,7 @@ class Hub {
   [[nodiscard]] std::size_t kept_bytes() const { return bytes_; }
 
  private:
+  void deliver(const EventPtr& e);
   std::uint64_t epoch_;
   std::size_t kept_;
   std::size_t kept_bytes_;

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,6 +15,8 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
@@ -23,6 +26,8 @@
 #include "cryptoflow/clock.hpp"
 #include "cryptoflow/log.hpp"
 #include "limits.hpp"
+#include "rollup.hpp"
+#include "streams.hpp"
 
 namespace cryptoflow::gateway {
 
@@ -34,10 +39,17 @@ using tcp = asio::ip::tcp;
 
 struct Server::Impl {
   Impl(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics, std::shared_ptr<TopicBrowser> browser,
-       std::unique_ptr<CandleHistory> history);
+       std::unique_ptr<CandleHistory> history, const TradeStore* trades);
 
   ServerOptions o;
   const MarketStore& store;
+  const TradeStore* trades;
+  // The Binance streams some WebSocket client names (how many name each), the symbols whose
+  // candles or trades changed since the last tick of the derived streams, and the aggregate
+  // trade being formed per symbol fed single trades.
+  std::map<std::string, std::size_t, std::less<>> wanted;
+  std::set<std::string> changed;
+  std::map<std::string, HeldTrade> forming;
   std::shared_ptr<TopicBrowser> browser;
   std::unique_ptr<CandleHistory> history;
   std::unique_ptr<Worker> history_worker;  // its thread queries the history
@@ -74,9 +86,15 @@ struct Server::Impl {
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   asio::steady_timer accept_pause{ioc};
+  asio::steady_timer derived_timer{ioc};
   std::thread thread;
 
   void accept();
+  void want(const std::string& stream, bool on);
+  [[nodiscard]] bool is_wanted(const std::string& stream) const { return wanted.contains(stream); }
+  void on_event(Event e);
+  void on_trade(const Event& e);
+  void tick_derived();
   void on_accept_error(const beast::error_code& ec);
   void update_accepting() { accepting = !accept_failing && connections < o.max_connections; }
   bool allow(const std::string& client);
@@ -470,16 +488,8 @@ class SseSession final : public Subscriber,
   std::uint64_t ticker_seq_ = 0;
 };
 
-// Binance streams served: <symbol lower case>@kline_<interval>; otherwise why not.
-std::optional<std::string> check_stream(const std::string& name) {
-  const auto at = name.find("@kline_");
-  if (at == std::string::npos || at == 0) return "only <symbol>@kline_<interval> streams are served: " + name;
-  if (interval_ms(name.substr(at + 7)) == 0) return "not a Binance interval: " + name;
-  for (std::size_t i = 0; i < at; ++i)
-    if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9')))
-      return "a stream's symbol is lower-case letters and digits: " + name;
-  return std::nullopt;
-}
+// Binance ends a WebSocket connection after 24 hours.
+constexpr auto kBinanceConnectionLifetime = std::chrono::hours(24);
 
 // ---- WebSocket: /binance/ws[/<streams>], /binance/stream?streams=..., /v1/ws ----
 class WsSession final : public Subscriber, public Streaming<WsSession>, public std::enable_shared_from_this<WsSession> {
@@ -491,12 +501,16 @@ class WsSession final : public Subscriber, public Streaming<WsSession>, public s
   ~WsSession() override {
     s_.streaming.add(-1);
     s_.hub.unsubscribe(subscription_);
+    for (const auto& n : streams_) s_.want(n, false);
   }
   WsSession(const WsSession&) = delete;
   WsSession& operator=(const WsSession&) = delete;
 
   // Streams named in the URL (checked by the caller).
-  void add_streams(const std::vector<std::string>& names) { streams_.insert(names.begin(), names.end()); }
+  void add_streams(const std::vector<std::string>& names) {
+    for (const auto& n : names)
+      if (streams_.insert(n).second) s_.want(n, true);
+  }
   void set_filter(Filter f) { filter_ = std::move(f); }
 
   void start(http::request<http::string_body> request) {
@@ -514,6 +528,15 @@ class WsSession final : public Subscriber, public Streaming<WsSession>, public s
     ws_.async_accept(upgrade_, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return;
       self->subscription_ = self->s_.hub.subscribe(self->weak_from_this());
+      if (self->mode_ != Mode::native) {  // Binance ends every connection after 24 hours
+        self->lifetime_.expires_after(kBinanceConnectionLifetime);
+        self->lifetime_.async_wait([weak = self->weak_from_this()](beast::error_code wait) {
+          if (auto s = weak.lock(); s && !wait) {
+            s->reason_ = "connection lifetime (24 h) reached";
+            s->finish();
+          }
+        });
+      }
       self->read();
     });
   }
@@ -525,8 +548,14 @@ class WsSession final : public Subscriber, public Streaming<WsSession>, public s
         send(std::make_shared<const std::string>(native_ws_frame(s_.hub.id_of(*e), e->kind_name(), e->json)));
       return;
     }
-    if (e->kind != EventKind::candle || !e->candle) return;
-    const auto name = binance_stream_name(*e->candle);
+    std::string name;
+    if (e->kind == EventKind::binance) {
+      name = e->stream;
+    } else if (e->kind == EventKind::candle && e->candle) {
+      name = binance_stream_name(*e->candle);
+    } else {
+      return;
+    }
     if (!streams_.contains(name)) return;
     if (!e->binance_payload)
       e->binance_payload = std::make_shared<const std::string>(binance_kline_event(*e->candle, e->time_ms));
@@ -597,6 +626,7 @@ class WsSession final : public Subscriber, public Streaming<WsSession>, public s
         w.EndObject();
       });
     }
+    if (method == "SET_PROPERTY" || method == "GET_PROPERTY") return on_property(d, method, id);
     if (method != "SUBSCRIBE" && method != "UNSUBSCRIBE")
       return binance_error(2, "Invalid request: unknown method " + method, id);
     if (!d.HasMember("params") || !d["params"].IsArray())
@@ -608,18 +638,46 @@ class WsSession final : public Subscriber, public Streaming<WsSession>, public s
     }
     if (method == "SUBSCRIBE") {
       for (const auto& n : names)
-        if (auto why = check_stream(n)) return binance_error(2, "Invalid request: " + *why, id);
+        if (const auto parsed = parse_stream(n); !parsed.stream)
+          return binance_error(2, "Invalid request: " + parsed.why, id);
       if (streams_.size() + names.size() > s_.o.max_subscriptions)
         return binance_error(2, "Invalid request: more than " + std::to_string(s_.o.max_subscriptions) + " streams",
                              id);
-      streams_.insert(names.begin(), names.end());
+      add_streams(names);
     } else {
-      for (const auto& n : names) streams_.erase(n);
+      for (const auto& n : names)
+        if (streams_.erase(n) != 0) s_.want(n, false);
     }
     reply([&](detail::Writer& w) {
       w.StartObject();
       detail::key(w, "result");
       w.Null();
+      detail::key(w, "id");
+      id != nullptr ? id->Accept(w) : w.Null();
+      w.EndObject();
+    });
+  }
+
+  // {"method":"SET_PROPERTY","params":["combined",true]}: payloads wrapped {"stream":..,"data":..}
+  // or not; GET_PROPERTY answers the setting.
+  void on_property(const rapidjson::Document& d, const std::string& method, const rapidjson::Value* id) {
+    const rapidjson::Value none;
+    const auto& params = d.HasMember("params") ? d["params"] : none;
+    if (!params.IsArray() || params.Empty() || !params[0].IsString())
+      return binance_error(1, "Invalid value type: expected an array [\"combined\", ...] for 'params'", id);
+    if (std::string_view(params[0].GetString()) != "combined") return binance_error(0, "Unknown property", id);
+    if (method == "SET_PROPERTY") {
+      if (params.Size() != 2 || !params[1].IsBool())
+        return binance_error(1, "Invalid value type: expected Boolean", id);
+      mode_ = params[1].GetBool() ? Mode::binance_combined : Mode::binance_raw;
+    }
+    reply([&](detail::Writer& w) {
+      w.StartObject();
+      detail::key(w, "result");
+      if (method == "SET_PROPERTY")
+        w.Null();
+      else
+        w.Bool(mode_ == Mode::binance_combined);
       detail::key(w, "id");
       id != nullptr ? id->Accept(w) : w.Null();
       w.EndObject();
@@ -715,6 +773,7 @@ class WsSession final : public Subscriber, public Streaming<WsSession>, public s
   http::request<http::string_body> upgrade_;
   Slot slot_;
   Mode mode_;
+  asio::steady_timer lifetime_{ws_.get_executor()};
   std::set<std::string> streams_;
   Filter filter_;
   bool subscribed_ = true;
@@ -827,7 +886,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     if (is_browser_path(parsed->path)) return browse(std::move(*parsed));
     if (is_heavy(*parsed)) return on_worker(s_.heavy_worker, std::move(*parsed), nullptr);
 
-    if (auto api = handle_api(*parsed, {s_.store, wall_clock_ms(), s_.history != nullptr})) {
+    if (auto api = handle_api(*parsed, {s_.store, wall_clock_ms(), s_.history != nullptr, nullptr, s_.trades})) {
       if (api->needs_history) return on_worker(*s_.history_worker, std::move(*parsed), s_.history.get());
       return respond(std::move(*api), request_.keep_alive());
     }
@@ -911,7 +970,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     const bool keep = request_.keep_alive();
     auto& s = s_;
     const bool queued = worker.submit([self = shared_from_this(), keep, r = std::move(r), &s, history] {
-      auto answer = handle_api(r, {s.store, wall_clock_ms(), s.history != nullptr, history});
+      auto answer = handle_api(r, {s.store, wall_clock_ms(), s.history != nullptr, history, s.trades});
       if (answer->needs_history) answer = native_error(503, "older candles are not available here; retry");
       if (history != nullptr) {
         s.history_queries.inc();
@@ -968,9 +1027,12 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     } else {
       return respond(native_error(404, "no WebSocket at " + r.path), false);
     }
-    // A stream that is not served is refused before the handshake, with a 400 a client can read.
+    // As at Binance, a name in the URL that is no stream is taken and sends nothing (ccxt opens
+    // /ws/0 and subscribes with SUBSCRIBE); one with bytes no name has is refused.
     for (const auto& n : names)
-      if (auto why = check_stream(n)) return respond(native_error(400, *why, "streams"), false);
+      for (const char c : n)
+        if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+          return respond(native_error(400, "a stream name is printable ASCII", "streams"), false);
     if (names.size() > s_.o.max_subscriptions)
       return respond(native_error(400, "more than " + std::to_string(s_.o.max_subscriptions) + " streams", "streams"),
                      false);
@@ -1003,9 +1065,11 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 }  // namespace
 
 Server::Impl::Impl(ServerOptions options, const MarketStore& store_, MetricsRegistry& metrics,
-                   std::shared_ptr<TopicBrowser> browser_, std::unique_ptr<CandleHistory> history_)
+                   std::shared_ptr<TopicBrowser> browser_, std::unique_ptr<CandleHistory> history_,
+                   const TradeStore* trades_)
     : o(std::move(options)),
       store(store_),
+      trades(trades_),
       browser(std::move(browser_)),
       history(std::move(history_)),
       history_worker(history ? std::make_unique<Worker>(64) : nullptr),
@@ -1043,6 +1107,106 @@ Server::Impl::Impl(ServerOptions options, const MarketStore& store_, MetricsRegi
       max_connections_gauge(
           metrics.gauge("cryptoflow_gateway_max_connections",
                         "the connection limit in force (GATEWAY_MAX_CONNECTIONS or the file limit)")) {}
+
+void Server::Impl::want(const std::string& stream, bool on) {
+  if (on) {
+    ++wanted[stream];
+  } else if (auto it = wanted.find(stream); it != wanted.end() && --it->second == 0) {
+    wanted.erase(it);
+  }
+}
+
+// From the feed, on the I/O thread: candles and the rest to the hub; a trade becomes the
+// @trade / @aggTrade events its streams' clients wait for. Either marks its symbol for the
+// derived streams' next tick.
+void Server::Impl::on_event(Event e) {
+  if (e.kind == EventKind::trade) {
+    on_trade(e);
+    if (!wanted.empty()) changed.insert(e.symbol);
+    return;
+  }
+  if (e.kind == EventKind::candle && !wanted.empty()) changed.insert(e.symbol);
+  hub.publish(std::move(e));
+}
+
+void Server::Impl::on_trade(const Event& e) {
+  const auto& t = *e.trade;
+  const auto agg_stream = stream_name(e.symbol, "aggTrade");
+  if (e.aggregate) {
+    if (is_wanted(agg_stream))
+      hub.broadcast(binance_event(agg_stream, binance_trade_event(e.symbol, t, true, wall_clock_ms())));
+    return;
+  }
+  if (const auto trade_stream = stream_name(e.symbol, "trade"); is_wanted(trade_stream))
+    hub.broadcast(binance_event(trade_stream, binance_trade_event(e.symbol, t, false, wall_clock_ms())));
+  // Binance's aggregate: consecutive trades at the same time, price and side. One is sent when
+  // the next trade does not continue it, or at the next tick.
+  if (!is_wanted(agg_stream)) {
+    forming.erase(e.symbol);
+    return;
+  }
+  auto it = forming.find(e.symbol);
+  if (it != forming.end()) {
+    auto& run = it->second;
+    if (extend_run(run, t)) return;
+    hub.broadcast(binance_event(agg_stream, binance_trade_event(e.symbol, run, true, wall_clock_ms())));
+    run = t;
+  } else {
+    forming.emplace(e.symbol, t);
+  }
+}
+
+// Once a second: the streams made from what the store holds (tickers, the 5-minute average,
+// klines rolled up from finer candles), for the symbols that changed, when a client names them.
+void Server::Impl::tick_derived() {
+  derived_timer.expires_after(std::chrono::seconds(1));
+  derived_timer.async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    tick_derived();
+  });
+  for (auto& [symbol, run] : forming) {
+    const auto name = stream_name(symbol, "aggTrade");
+    if (is_wanted(name)) hub.broadcast(binance_event(name, binance_trade_event(symbol, run, true, wall_clock_ms())));
+  }
+  forming.clear();
+  if (wanted.empty() || changed.empty()) {
+    changed.clear();
+    return;
+  }
+  const ApiContext ctx{store, wall_clock_ms(), false, nullptr, trades};
+  std::string all_tickers = "[", all_minis = "[";
+  const bool want_all = is_wanted("!ticker@arr"), want_all_minis = is_wanted("!miniTicker@arr");
+  for (const auto& symbol : changed) {
+    for (const bool mini : {false, true}) {
+      const auto name = stream_name(symbol, mini ? "miniTicker" : "ticker");
+      const bool one = is_wanted(name), all = mini ? want_all_minis : want_all;
+      if (!one && !all) continue;
+      auto payload = binance_ticker_event(symbol, mini, ctx);
+      if (all) (mini ? all_minis : all_tickers).append(payload).append(",");
+      if (one) hub.broadcast(binance_event(name, std::move(payload)));
+    }
+    if (const auto name = stream_name(symbol, "avgPrice"); is_wanted(name))
+      if (auto payload = binance_avg_price_event(symbol, ctx)) hub.broadcast(binance_event(name, std::move(*payload)));
+    // Klines of intervals the store does not hold as such: the newest window, rolled up.
+    const auto prefix = stream_name(symbol, "kline_");
+    for (auto it = wanted.lower_bound(prefix); it != wanted.end() && it->first.starts_with(prefix); ++it) {
+      const auto interval = it->first.substr(prefix.size());
+      const auto held = store.intervals(symbol);
+      if (std::find(held.begin(), held.end(), interval) != held.end() && serves_directly(interval, interval, 0))
+        continue;  // the store's own candles are sent as they change
+      Response ignored;
+      const auto candles = binance_candles({symbol, interval, std::nullopt, std::nullopt, 1}, 0, ctx, ignored);
+      if (candles && !candles->empty())
+        hub.broadcast(binance_event(it->first, binance_kline_event(candles->back(), ctx.now_ms)));
+    }
+  }
+  changed.clear();
+  for (auto* text : {&all_tickers, &all_minis}) {
+    if (text->size() == 1) continue;
+    text->back() = ']';
+    hub.broadcast(binance_event(text == &all_tickers ? "!ticker@arr" : "!miniTicker@arr", std::move(*text)));
+  }
+}
 
 bool Server::Impl::allow(const std::string& client) {
   if (o.requests_per_second <= 0) return true;
@@ -1139,8 +1303,9 @@ void Server::Impl::on_accept_error(const beast::error_code& ec) {
 }
 
 Server::Server(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics,
-               std::shared_ptr<TopicBrowser> browser, std::unique_ptr<CandleHistory> history)
-    : impl_(std::make_unique<Impl>(std::move(options), store, metrics, std::move(browser), std::move(history))) {
+               std::shared_ptr<TopicBrowser> browser, std::unique_ptr<CandleHistory> history, const TradeStore* trades)
+    : impl_(
+          std::make_unique<Impl>(std::move(options), store, metrics, std::move(browser), std::move(history), trades)) {
   auto& s = *impl_;
   // Each connection is a file descriptor: the limit must leave the process room for the rest.
   const auto files = raise_file_limit();
@@ -1161,6 +1326,7 @@ Server::Server(ServerOptions options, const MarketStore& store, MetricsRegistry&
   if (ec) throw std::runtime_error("gateway: cannot listen on port " + std::to_string(s.o.port) + ": " + ec.message());
   s.acceptor.listen(asio::socket_base::max_listen_connections);
   s.accept();
+  s.tick_derived();
   s.thread = std::thread([&s] {
     for (;;) {
       try {
@@ -1208,7 +1374,7 @@ std::size_t raise_file_limit() {
 }
 
 void Server::publish(Event event) {
-  asio::post(impl_->ioc, [s = impl_.get(), e = std::move(event)]() mutable { s->hub.publish(std::move(e)); });
+  asio::post(impl_->ioc, [s = impl_.get(), e = std::move(event)]() mutable { s->on_event(std::move(e)); });
 }
 
 std::map<std::string, StaticFile> load_static_files(const std::string& dir) {

@@ -53,7 +53,8 @@ class Server {
   // browser: answers the topic browser's paths (/v1/topics, /v1/groups); none: they are 404.
   // history: candles older than the store holds (InfluxDB), queried on a worker thread.
   Server(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics,
-         std::shared_ptr<TopicBrowser> browser = nullptr, std::unique_ptr<CandleHistory> history = nullptr);
+         std::shared_ptr<TopicBrowser> browser = nullptr, std::unique_ptr<CandleHistory> history = nullptr,
+         const TradeStore* trades = nullptr);
   ~Server();  // stops the browser's worker and the I/O thread; open connections are closed
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

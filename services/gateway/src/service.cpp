@@ -20,8 +20,13 @@ ServiceInfo service_info() {
           {"GATEWAY_MAX_SERIES", "20000",
            "symbol x interval series kept at most (more are refused and counted); lowered at start so that "
            "GATEWAY_CANDLES of each fit GATEWAY_MAX_MEMORY"},
+          {"GATEWAY_TRADES", "1000",
+           "recent trades kept per symbol for /api/v3/trades, aggTrades, historicalTrades (the symbols whose "
+           "trades are kept: as many as fit an eighth of GATEWAY_MAX_MEMORY)"},
+          {"GATEWAY_TRADES_HISTORY", "15m",
+           "how far back crypto.trades is read at start (avgPrice needs 5 minutes; GATEWAY_TRADES bound the rest)"},
           {"GATEWAY_MAX_MEMORY", "768Mi",
-           "memory for what the gateway holds (candles: 5/8, events kept for resuming clients: 1/8); "
+           "memory for what the gateway holds (candles: 5/8, trades: 1/8, events kept for resuming clients: 1/8); "
            "set it below the container's limit; client buffers (GATEWAY_CLIENT_BUFFER) come on top"},
           {"GATEWAY_MAX_CONNECTIONS", "1000",
            "open client connections at most (more are answered 503 and closed; lowered at start to fit the "
@@ -90,6 +95,8 @@ void fit_memory(Options& o) {
     o.derived_series = fit;
     o.limits.max_series = fit;
   }
+  o.trades.max_symbols =
+      std::max<std::size_t>(1, o.max_memory / 8 / (o.trades.per_symbol * kBytesPerTrade + kBytesPerTradeSymbol));
 }
 
 Options parse(const Config& config) {
@@ -120,6 +127,9 @@ Options parse(const Config& config) {
   o.feed.candles_topic = config.str("CANDLES_TOPIC");
   o.feed.indicators_topic = config.str("INDICATORS_TOPIC");
   o.feed.tickers_topic = config.str("TICKERS_TOPIC");
+  o.feed.trades_topic = config.str("TRADES_TOPIC");
+  o.feed.trades_history_ms = config.duration_ms("GATEWAY_TRADES_HISTORY");
+  o.trades.per_symbol = static_cast<std::size_t>(config.integer("GATEWAY_TRADES", 1, 1'000'000));
   o.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
   o.browser.known_groups = config.list("GATEWAY_GROUPS");
   o.browser.topics = config.list("GATEWAY_BROWSE_TOPICS");
@@ -156,16 +166,20 @@ Options parse(const Config& config) {
 }
 
 int run(const Options& o, ServiceHost& host) {
-  host.ensure_topics({{o.feed.candles_topic, {}}, {o.feed.indicators_topic, {}}, {o.feed.tickers_topic, {}}});
+  host.ensure_topics({{o.feed.candles_topic, {}},
+                      {o.feed.indicators_topic, {}},
+                      {o.feed.tickers_topic, {}},
+                      {o.feed.trades_topic, {}}});
   MarketStore store(o.limits);
+  TradeStore trades(o.trades);
   // The topic browser and the dead-letter count: blocking cluster calls on a thread of their own.
   auto browser = std::make_shared<TopicBrowser>(std::make_unique<KafkaCluster>(o.kafka, std::chrono::seconds(5)),
                                                 o.browser, o.dead_letter_topic);
   std::unique_ptr<CandleHistory> history;
   if (!o.history.url.empty()) history = std::make_unique<InfluxHistory>(o.history);
-  Server server(o.server, store, host.metrics(), browser, std::move(history));
+  Server server(o.server, store, host.metrics(), browser, std::move(history), &trades);
   Feed feed(
-      o.feed, store, [&server](Event e) { server.publish(std::move(e)); }, host.metrics());
+      o.feed, store, [&server](Event e) { server.publish(std::move(e)); }, host.metrics(), &trades);
   kafka::KafkaReader reader(o.kafka, "gateway");
   const auto ready = host.readiness().add("caught up with the topics", [&] { return feed.ready(); });
   const auto accepting =
@@ -175,6 +189,7 @@ int run(const Options& o, ServiceHost& host) {
              {{"max_series", o.derived_series},
               {"candles_per_series", o.limits.candles_per_series},
               {"max_memory", o.max_memory}});
+  log_info("gateway: trades kept", {{"per_symbol", o.trades.per_symbol}, {"max_symbols", o.trades.max_symbols}});
   log_info("gateway: serving",
            {{"port", server.port()}, {"page", !o.server.files.empty()}, {"history", !o.history.url.empty()}});
   feed.run(reader, host.stop_token(), [&browser] { return browser->dead_letters(); });

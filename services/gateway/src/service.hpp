@@ -17,6 +17,7 @@ struct Options {
   InfluxHistoryOptions history;
   std::string dead_letter_topic;
   StoreLimits limits;
+  TradeLimits trades;
   std::size_t max_memory = 0;      // GATEWAY_MAX_MEMORY, bytes
   std::size_t derived_series = 0;  // GATEWAY_MAX_SERIES lowered to this to fit it (0: not lowered)
   std::string static_dir;
@@ -25,9 +26,10 @@ struct Options {
 
 // "512Mi", "1Gi", "800M", "65536": bytes (Kubernetes' binary and decimal suffixes); nullopt if not one.
 std::optional<std::size_t> parse_bytes(std::string_view text);
-// Fits the held candles and the kept events within max_memory: the hub keeps an eighth, the
-// candles five eighths (the rest is Kafka's buffers, the page, the clients' requests);
-// GATEWAY_MAX_SERIES is lowered when its candles would not fit.
+// Fits the held candles, trades and kept events within max_memory: the hub keeps an eighth, the
+// trades an eighth, the candles five eighths (the rest is Kafka's buffers, the page, the clients'
+// requests); GATEWAY_MAX_SERIES is lowered when its candles would not fit, the symbols whose
+// trades are held are bounded by what fits.
 void fit_memory(Options& o);
 
 ServiceInfo service_info();

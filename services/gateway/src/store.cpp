@@ -32,18 +32,26 @@ std::int64_t interval_ms(std::string_view interval) {
 
 namespace {
 
-constexpr std::size_t kFields = 8;
+constexpr std::size_t kFields = 9;
 
 // The candle's decimals in the packed order (const Candle: pointers to const).
 template <class C>
 auto fields_of(C& c) {
-  return std::array{&c.open, &c.high, &c.low, &c.close, &c.volume, &c.quote_volume, &c.taker_buy_volume, &c.vwap};
+  return std::array{&c.open,
+                    &c.high,
+                    &c.low,
+                    &c.close,
+                    &c.volume,
+                    &c.quote_volume,
+                    &c.taker_buy_volume,
+                    &c.vwap,
+                    &c.taker_buy_quote_volume};
 }
 
 }  // namespace
 
 CandleSeries::Packed CandleSeries::pack(const Candle& c) {
-  static_assert(sizeof(Packed) == 96);
+  static_assert(sizeof(Packed) == 104);
   Packed p;
   p.start = c.start;
   p.trades = static_cast<std::int32_t>(c.trades);
@@ -112,6 +120,22 @@ void CandleSeries::insert(std::size_t i, const Candle& c) {
 void CandleSeries::pop_front() {
   if (packed_.front().whole) whole_.erase(packed_.front().start);
   packed_.pop_front();
+  trimmed_ = true;
+}
+
+std::optional<std::int64_t> MarketStore::origin(const std::string& symbol, const std::string& interval) const {
+  std::lock_guard lock(mu_);
+  if (!from_origin_) return std::nullopt;
+  const auto s = candles_.find(symbol);
+  if (s == candles_.end()) return std::nullopt;
+  const auto i = s->second.find(interval);
+  if (i == s->second.end() || i->second.empty() || i->second.trimmed()) return std::nullopt;
+  return i->second.start_at(0);
+}
+
+void MarketStore::set_from_origin(bool v) {
+  std::lock_guard lock(mu_);
+  from_origin_ = v;
 }
 
 Applied MarketStore::apply(const Candle& c) {

@@ -54,7 +54,7 @@ struct PipelineStats {
 };
 
 // One symbol x interval's candles, ascending by start, packed: a candle's numbers are kept as
-// 64-bit mantissas with their scales (96 bytes), its symbol, interval and source once per series.
+// 64-bit mantissas with their scales (104 bytes), its symbol, interval and source once per series.
 // A candle whose values do not fit 64 bits (or whose source or end differ from the series') is
 // kept whole beside them: exact either way.
 class CandleSeries {
@@ -71,16 +71,18 @@ class CandleSeries {
   void set(std::size_t i, const Candle& c);
   void insert(std::size_t i, const Candle& c);
   void pop_front();
+  // An older candle was dropped (GATEWAY_CANDLES).
+  [[nodiscard]] bool trimmed() const { return trimmed_; }
 
  private:
-  struct Packed {  // 96 bytes (static_assert in store.cpp)
+  struct Packed {  // 104 bytes (static_assert in store.cpp)
     std::int64_t start = 0;
-    // open, high, low, close, volume, quote, taker buy, vwap: value = units x 10^zeros / 10^scale
-    // (trailing zeros apart, so that 16-place quote volumes fit)
-    std::int64_t units[8] = {};
-    std::uint8_t scale[8] = {};
-    std::uint8_t zeros[8] = {};
+    // open, high, low, close, volume, quote, taker buy, vwap, taker buy quote:
+    // value = units x 10^zeros / 10^scale (trailing zeros apart, so that 16-place volumes fit)
+    std::int64_t units[9] = {};
     std::int32_t trades = 0;
+    std::uint8_t scale[9] = {};
+    std::uint8_t zeros[9] = {};
     bool final = false;
     bool whole = false;  // kept in whole_
   };
@@ -88,6 +90,7 @@ class CandleSeries {
   std::string symbol_, interval_, source_;
   std::deque<Packed> packed_;
   std::map<std::int64_t, Candle> whole_;  // by start
+  bool trimmed_ = false;
 };
 
 class MarketStore {
@@ -103,6 +106,10 @@ class MarketStore {
   [[nodiscard]] std::vector<Candle> candles(const CandleQuery& q) const;
   // The start of the oldest candle held for the series; nothing when none is.
   [[nodiscard]] std::optional<std::int64_t> first_start(const std::string& symbol, const std::string& interval) const;
+  // The start of the series' first candle ever, when the store holds it: the candles topic was
+  // read from its first record (set_from_origin) and no candle of the series was dropped since.
+  [[nodiscard]] std::optional<std::int64_t> origin(const std::string& symbol, const std::string& interval) const;
+  void set_from_origin(bool v);
   [[nodiscard]] std::optional<Candle> last_candle(const std::string& symbol, const std::string& interval) const;
   [[nodiscard]] bool has_symbol(const std::string& symbol) const;
   [[nodiscard]] std::vector<std::string> symbols() const;                             // sorted
@@ -135,6 +142,7 @@ class MarketStore {
   std::int64_t trades_seen_ = 0;
   std::int64_t last_closed_end_ = 0;
   PipelineStats pipeline_;
+  bool from_origin_ = false;
 };
 
 }  // namespace cryptoflow::gateway

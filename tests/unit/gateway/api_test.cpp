@@ -42,6 +42,7 @@ Candle kline(std::int64_t start, bool final) {
   c.volume = *Decimal::parse("1000.00000000");
   c.quote_volume = *Decimal::parse("1.00000000");
   c.taker_buy_volume = *Decimal::parse("500.00000000");
+  c.taker_buy_quote_volume = *Decimal::parse("0.500000000000000000");  // 18 places: printed with 8
   c.vwap = *Decimal::parse("0.001");
   c.trades = 100;
   c.final = final;
@@ -71,7 +72,7 @@ TEST_CASE("binance: klines have Binance's documented array shape with the exact 
   CHECK(r.status == 200);
   // The documented example row, with the two fields cryptoflow does not compute as "0".
   CHECK(r.body == R"([[1499040000000,"0.00100000","0.00250000","0.00150000","0.00200000","1000.00000000",)"
-                  R"(1499040059999,"1.00000000",100,"500.00000000","0","0"]])");
+                  R"(1499040059999,"1.00000000",100,"500.00000000","0.50000000","0"]])");
   CHECK(get(s, "/binance/api/v3/uiKlines?symbol=bnbbtc&interval=1m").body == r.body);
 }
 

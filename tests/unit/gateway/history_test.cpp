@@ -56,10 +56,11 @@ std::vector<std::int64_t> range(std::int64_t from, std::int64_t to) {  // [from,
 }  // namespace
 
 TEST_CASE("history: the InfluxQL for a range - string literals escaped - newest first without a start") {
-  CHECK(influxql_for({"XRPETH", "1m", 60'000, 120'000, 500}) ==
-        R"(SELECT "open","high","low","close","volume","quote_volume","taker_buy_volume","vwap","trades","final")"
-        R"( FROM "candle" WHERE "symbol" = 'XRPETH' AND "interval" = '1m' AND time >= 60000ms AND time <= 120000ms)"
-        " ORDER BY time ASC LIMIT 500");
+  CHECK(
+      influxql_for({"XRPETH", "1m", 60'000, 120'000, 500}) ==
+      R"(SELECT "open","high","low","close","volume","quote_volume","taker_buy_volume","vwap","trades","final",)"
+      R"("taker_buy_quote_volume" FROM "candle" WHERE "symbol" = 'XRPETH' AND "interval" = '1m' AND time >= 60000ms AND time <= 120000ms)"
+      " ORDER BY time ASC LIMIT 500");
   const auto q = influxql_for({"X' OR '1'='1", "1m", std::nullopt, std::nullopt, 3});
   CHECK(q.find(R"("symbol" = 'X\' OR \'1\'=\'1')") != std::string::npos);
   CHECK(q.find("ORDER BY time DESC LIMIT 3") != std::string::npos);

@@ -1,0 +1,102 @@
+#pragma once
+// The recent trades the gateway serves (/api/v3/trades, aggTrades, historicalTrades, avgPrice and
+// the @trade / @aggTrade streams), from crypto.trades. Written by the feed thread, read by the HTTP
+// thread (one mutex; reads copy out).
+//
+// Per symbol: the last `per_symbol` records, ascending by id, and the price x quantity of the last
+// 300 whole seconds in per-second sums (avgPrice). A symbol is fed either Binance's trades (@trade:
+// one record per trade) or its aggregate trades (@aggTrade: first and last trade ids); the kind
+// of the first record decides, and records of the other kind are refused (counted).
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cryptoflow/messages.hpp"
+
+namespace cryptoflow::gateway {
+
+struct TradeLimits {
+  std::size_t per_symbol = 1000;  // Binance's largest page
+  std::size_t max_symbols = 20000;
+};
+
+// Measured (tests/unit/gateway/trades_test.cpp): a held trade takes 88 bytes with the deque's
+// overhead, a symbol's per-second sums up to 300 x 80 bytes; the memory bound uses these.
+inline constexpr std::size_t kBytesPerTrade = 96;
+inline constexpr std::size_t kBytesPerTradeSymbol = 24'576;
+
+struct HeldTrade {
+  std::int64_t id = 0;                     // trade id, or aggregate trade id
+  std::int64_t first_id = 0, last_id = 0;  // the trades an aggregate holds (a trade: its own id)
+  std::int64_t time = 0;                   // trade time, ms
+  Decimal price, quantity;
+  bool buyer_is_maker = false;
+  friend bool operator==(const HeldTrade&, const HeldTrade&) = default;
+};
+
+// A crypto.trades record as held.
+HeldTrade held(const Trade& t);
+// Binance's aggregation: t joins the aggregate run when it is the next trade at the same time,
+// price and side (true: run now holds it).
+bool extend_run(HeldTrade& run, const HeldTrade& t);
+
+enum class TradeApplied { added, repeated, refused };
+
+struct AggQuery {
+  std::string symbol;
+  std::optional<std::int64_t> from_id, start, end;  // times inclusive, ms
+  std::size_t limit = 500;
+};
+
+struct AveragePrice {
+  Decimal price;
+  std::int64_t close_time = 0;  // the last trade's time
+};
+
+class TradeStore {
+ public:
+  explicit TradeStore(TradeLimits limits = {}) : limits_(limits) {}
+
+  // A record older than or equal to the newest held for its symbol is a repeat (a replay).
+  TradeApplied apply(const Trade& t);
+
+  [[nodiscard]] bool has_symbol(const std::string& symbol) const;
+  // Whether the symbol is fed aggregate trades (then no single trades are known).
+  [[nodiscard]] bool aggregated(const std::string& symbol) const;
+  // The last `limit` trades, or the first `limit` from id from_id on (ascending).
+  [[nodiscard]] std::vector<HeldTrade> trades(const std::string& symbol, std::optional<std::int64_t> from_id,
+                                              std::size_t limit) const;
+  // Aggregate trades as Binance forms them: the held aggregates, or, for a symbol fed single
+  // trades, runs of consecutive trades with the same time, price and side (the aggregate's id is
+  // its first trade's id). With from_id: from that id; with start/end: within them; neither: the
+  // last `limit`.
+  [[nodiscard]] std::vector<HeldTrade> aggregates(const AggQuery& q) const;
+  // The quantity-weighted average price of the trades in the 300 whole seconds up to the last
+  // trade's second; nothing when no trade is held.
+  [[nodiscard]] std::optional<AveragePrice> average(const std::string& symbol, int scale) const;
+  [[nodiscard]] std::optional<HeldTrade> last(const std::string& symbol) const;
+  [[nodiscard]] std::size_t size() const;
+  [[nodiscard]] std::size_t symbols() const;
+
+ private:
+  struct Second {
+    std::int64_t second = 0;
+    Decimal quantity, quote;
+  };
+  struct Symbol {
+    bool aggregated = false;
+    std::deque<HeldTrade> trades;
+    std::deque<Second> seconds;
+  };
+  [[nodiscard]] std::vector<HeldTrade> aggregate_runs(const Symbol& s) const;
+  TradeLimits limits_;
+  mutable std::mutex mu_;
+  std::map<std::string, Symbol> symbols_;
+  std::size_t count_ = 0;
+};
+
+}  // namespace cryptoflow::gateway
