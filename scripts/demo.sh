@@ -60,7 +60,9 @@ pids+=($!)
 gateway_port=$(python3 -c 'import socket; s=socket.socket(); print(0 if s.connect_ex(("127.0.0.1",8000)) else 8000)')
 [ "$gateway_port" = 8000 ] || gateway_port=$(free_port)
 echo "== starting the gateway: http://127.0.0.1:$gateway_port/ (the page; Binance- and CoinGecko-compatible API)"
+# INFLUX_URL: candles older than the gateway holds come from InfluxDB (nothing is lost to its bound).
 ADMIN_PORT=0 GATEWAY_PORT=$gateway_port GATEWAY_BIND=127.0.0.1 GATEWAY_CANDLES=4000 GATEWAY_STATIC_DIR="$bin/gateway/web" \
+  INFLUX_URL="http://127.0.0.1:$influx_port" INFLUX_API=v1 INFLUX_DB=crypto \
   "$bin/gateway/gateway" 2>"$work/gateway.log" &
 pids+=($!)
 
@@ -102,6 +104,11 @@ echo "== the same candles from the gateway, as Binance's API shapes them"
 echo "   curl 'http://127.0.0.1:$gateway_port/binance/api/v3/klines?symbol=XRPETH&interval=1h&limit=3'"
 curl -fsS "http://127.0.0.1:$gateway_port/binance/api/v3/klines?symbol=XRPETH&interval=1h&limit=3" | sed 's/\],\[/],\n [/g'
 echo
+echo
+echo "== daily candles (rolled up exactly from the 1h ones) and the aggregate trades, for your own client:"
+echo "   curl 'http://127.0.0.1:$gateway_port/binance/api/v3/klines?symbol=XRPETH&interval=1d'"
+echo "   curl 'http://127.0.0.1:$gateway_port/binance/api/v3/aggTrades?symbol=XRPETH&limit=5'"
+echo "   ccxt (npm i ccxt): node --input-type=module -e \"import ccxt from 'ccxt'; const b = new ccxt.binance({urls: {api: {public: 'http://127.0.0.1:$gateway_port/binance/api/v3'}}, options: {fetchMarkets: {types: ['spot']}, fetchCurrencies: false}}); console.log(await b.fetchOHLCV('XRP/ETH', '1d'), await b.fetchTrades('XRP/ETH', undefined, 3))\""
 echo
 echo "The page, live charts of these candles: http://127.0.0.1:$gateway_port/#XRPETH/1h"
 echo "(DEMO_KEEP=1 keeps it serving after the demo)"
