@@ -29,6 +29,10 @@ Response mandatory(const std::string& name) {
   return error(400, -1102, "Mandatory parameter '" + name + "' was not sent, was empty/null, or malformed.");
 }
 
+Response bad_time_zone() {
+  return error(400, -1100, "Illegal characters found in parameter 'timeZone'; legal range is '-12:00 to +14:00'.");
+}
+
 Response invalid_symbol() {
   return error(400, -1121, "Invalid symbol.");
 }
@@ -102,9 +106,7 @@ Symbols requested_symbols(const Request& r, const MarketStore& store) {
 std::optional<std::vector<Candle>> binance_candles(const CandleQuery& q, std::int64_t offset_ms, const ApiContext& ctx,
                                                    Response& response) {
   const auto held = ctx.store.intervals(q.symbol);
-  if (std::find(held.begin(), held.end(), q.interval) != held.end() &&
-      serves_directly(q.interval, q.interval, offset_ms))
-    return query_candles(q, ctx, response);
+  if (serves_directly(held, q.interval, offset_ms)) return query_candles(q, ctx, response);
   const auto base = base_interval(held, q.interval, offset_ms);
   if (base.empty()) return std::vector<Candle>{};
   // The base candles of the windows asked for: from the first window that opens at or after
@@ -137,8 +139,7 @@ Response klines(const Request& r, const ApiContext& ctx) {
   if (interval.empty()) return mandatory("interval");
   if (interval_ms(interval) == 0) return error(400, -1120, "Invalid interval.");
   const auto offset = parse_time_zone(detail::param(r, "timeZone"));
-  if (!offset)
-    return error(400, -1100, "Illegal characters found in parameter 'timeZone'; legal range is '-12:00 to +14:00'.");
+  if (!offset) return bad_time_zone();
   CandleQuery q{symbol, interval, std::nullopt, std::nullopt, kDefaultLimit};
   for (const auto& [name, target] : {std::pair<std::string, std::optional<std::int64_t>*>{"startTime", &q.start},
                                      std::pair<std::string, std::optional<std::int64_t>*>{"endTime", &q.end}}) {
@@ -245,34 +246,46 @@ Rolling rolling(const std::string& symbol, std::int64_t from, std::int64_t to, c
   return s;
 }
 
-// last - open, and it in percent of open (3 places, Binance's), when both are known.
-std::pair<std::optional<Decimal>, std::optional<Decimal>> price_change(const Rolling& s) {
-  if (!s.last || !s.open) return {};
-  const auto change = s.last->checked_add(Decimal::from_units(-s.open->units(), s.open->scale()));
-  std::optional<Decimal> pct;
-  if (change && !s.open->is_zero())
-    if (const auto hundredfold = change->checked_mul(Decimal::from_int(100))) pct = hundredfold->divide(*s.open, 3);
-  return {change, pct};
+// What a ticker derives from its figures: last - open and it in percent of open (3 places,
+// Binance's), when both are known; the quantity-weighted price (the last price when nothing traded).
+struct Changes {
+  std::optional<Decimal> change, percent, weighted;
+};
+Changes changes(const Rolling& s) {
+  Changes c;
+  c.weighted = s.volume.is_zero() ? s.last : s.quote.divide(s.volume, 8);
+  if (!s.last || !s.open) return c;
+  c.change = s.last->checked_add(Decimal::from_units(-s.open->units(), s.open->scale()));
+  if (c.change && !s.open->is_zero())
+    if (const auto hundredfold = c.change->checked_mul(Decimal::from_int(100)))
+      c.percent = hundredfold->divide(*s.open, 3);
+  return c;
+}
+
+// "name": the decimal as Binance prints it, or "0.00000000" when there is none.
+void put(Writer& w, std::string_view name, const std::optional<Decimal>& d) {
+  detail::key(w, name);
+  detail::binance_decimal(w, d.value_or(Decimal::from_units(0, 8)));
+}
+
+// Binance's percent change: 3 places, "0.000" when unknown.
+void put_percent(Writer& w, std::string_view name, const std::optional<Decimal>& d) {
+  detail::key(w, name);
+  detail::decimal_string(w, d.value_or(Decimal::from_units(0, 3)));
 }
 
 enum class TickerShape { full, mini, rolling };
 
 void write_ticker(Writer& w, const std::string& symbol, const Rolling& s, TickerShape shape) {
-  const auto zero = Decimal::from_units(0, 8);
-  const auto [change, pct] = price_change(s);
-  const auto avg = s.volume.is_zero() ? std::optional<Decimal>{} : s.quote.divide(s.volume, 8);
-  const auto field = [&](std::string_view name, const std::optional<Decimal>& d) {
-    detail::key(w, name);
-    detail::binance_decimal(w, d.value_or(zero));
-  };
+  const auto c = changes(s);
+  const auto field = [&](std::string_view name, const std::optional<Decimal>& d) { put(w, name, d); };
   w.StartObject();
   detail::key(w, "symbol");
   detail::string(w, symbol);
   if (shape != TickerShape::mini) {
-    field("priceChange", change);
-    detail::key(w, "priceChangePercent");
-    detail::decimal_string(w, pct.value_or(Decimal::from_units(0, 3)));
-    field("weightedAvgPrice", avg ? avg : s.last);
+    field("priceChange", c.change);
+    put_percent(w, "priceChangePercent", c.percent);
+    field("weightedAvgPrice", c.weighted);
   }
   if (shape == TickerShape::full) {
     field("prevClosePrice", s.prev_close);
@@ -330,8 +343,7 @@ Response ticker(const Request& r, const ApiContext& ctx, std::string_view kind) 
   }
   if (kind == "tradingDay") {
     const auto tz = parse_time_zone(detail::param(r, "timeZone"));
-    if (!tz)
-      return error(400, -1100, "Illegal characters found in parameter 'timeZone'; legal range is '-12:00 to +14:00'.");
+    if (!tz) return bad_time_zone();
     offset = *tz;
   }
   if (kind != "24hr" && symbols.list.size() > 100)
@@ -615,41 +627,9 @@ std::string binance_kline_event(const Candle& c, std::int64_t event_time_ms) {
   return detail::text(b);
 }
 
-std::string binance_agg_trade(const HeldTrade& a) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  detail::key(w, "a");
-  w.Int64(a.id);
-  detail::key(w, "p");
-  detail::binance_decimal(w, a.price);
-  detail::key(w, "q");
-  detail::binance_decimal(w, a.quantity);
-  detail::key(w, "f");
-  w.Int64(a.first_id);
-  detail::key(w, "l");
-  w.Int64(a.last_id);
-  detail::key(w, "T");
-  w.Int64(a.time);
-  detail::key(w, "m");
-  w.Bool(a.buyer_is_maker);
-  detail::key(w, "M");
-  w.Bool(true);
-  w.EndObject();
-  return detail::text(b);
-}
-
-std::string binance_trade_event(const std::string& symbol, const HeldTrade& t, bool aggregate,
-                                std::int64_t event_time_ms) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  detail::key(w, "e");
-  detail::string(w, aggregate ? "aggTrade" : "trade");
-  detail::key(w, "E");
-  w.Int64(event_time_ms);
-  detail::key(w, "s");
-  detail::string(w, symbol);
+namespace {
+// A trade's fields as Binance's trade and aggTrade payloads carry them: "t" or "a" (with "f", "l").
+void trade_fields(Writer& w, const HeldTrade& t, bool aggregate) {
   detail::key(w, aggregate ? "a" : "t");
   w.Int64(t.id);
   detail::key(w, "p");
@@ -668,6 +648,30 @@ std::string binance_trade_event(const std::string& symbol, const HeldTrade& t, b
   w.Bool(t.buyer_is_maker);
   detail::key(w, "M");
   w.Bool(true);
+}
+}  // namespace
+
+std::string binance_agg_trade(const HeldTrade& a) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  trade_fields(w, a, true);
+  w.EndObject();
+  return detail::text(b);
+}
+
+std::string binance_trade_event(const std::string& symbol, const HeldTrade& t, bool aggregate,
+                                std::int64_t event_time_ms) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "e");
+  detail::string(w, aggregate ? "aggTrade" : "trade");
+  detail::key(w, "E");
+  w.Int64(event_time_ms);
+  detail::key(w, "s");
+  detail::string(w, symbol);
+  trade_fields(w, t, aggregate);
   w.EndObject();
   return detail::text(b);
 }
@@ -675,13 +679,9 @@ std::string binance_trade_event(const std::string& symbol, const HeldTrade& t, b
 std::string binance_ticker_event(const std::string& symbol, bool mini, const ApiContext& ctx) {
   const auto to = data_now(symbol, ctx, 86'400'000);
   const auto s = rolling(symbol, to - 86'400'000 + 1, to, ctx);
-  const auto zero = Decimal::from_units(0, 8);
   rapidjson::StringBuffer b;
   Writer w(b);
-  const auto field = [&](std::string_view name, const std::optional<Decimal>& d) {
-    detail::key(w, name);
-    detail::binance_decimal(w, d.value_or(zero));
-  };
+  const auto field = [&](std::string_view name, const std::optional<Decimal>& d) { put(w, name, d); };
   w.StartObject();
   detail::key(w, "e");
   detail::string(w, mini ? "24hrMiniTicker" : "24hrTicker");
@@ -699,11 +699,10 @@ std::string binance_ticker_event(const std::string& symbol, bool mini, const Api
     w.EndObject();
     return detail::text(b);
   }
-  const auto [change, pct] = price_change(s);
-  field("p", change);
-  detail::key(w, "P");
-  detail::decimal_string(w, pct.value_or(Decimal::from_units(0, 3)));
-  field("w", s.volume.is_zero() ? s.last : s.quote.divide(s.volume, 8));
+  const auto c = changes(s);
+  field("p", c.change);
+  put_percent(w, "P", c.percent);
+  field("w", c.weighted);
   field("x", s.prev_close);
   field("c", s.last);
   field("Q", s.last_qty);

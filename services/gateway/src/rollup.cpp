@@ -1,5 +1,6 @@
 #include "rollup.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "store.hpp"
@@ -89,9 +90,10 @@ std::int64_t window_next(std::int64_t open, std::string_view interval, std::int6
   return days_from_civil(y, m, 1) * kDay - offset_ms;
 }
 
-bool serves_directly(std::string_view held, std::string_view interval, std::int64_t offset_ms) {
+bool serves_directly(const std::vector<std::string>& held, std::string_view interval, std::int64_t offset_ms) {
   // "1w" and "1M" are never the processor's own windows (it aligns every length to the epoch).
-  if (held != interval || interval == "1w" || is_month(interval)) return false;
+  if (interval == "1w" || is_month(interval) || std::find(held.begin(), held.end(), interval) == held.end())
+    return false;
   return offset_ms % interval_ms(interval) == 0;
 }
 

@@ -24,8 +24,8 @@ std::optional<std::int64_t> parse_time_zone(std::string_view text);
 std::int64_t window_open(std::int64_t t, std::string_view interval, std::int64_t offset_ms);
 std::int64_t window_next(std::int64_t open, std::string_view interval, std::int64_t offset_ms);
 
-// Whether the store's candles of `held` are themselves the windows of `interval` at this offset.
-bool serves_directly(std::string_view held, std::string_view interval, std::int64_t offset_ms);
+// Whether the store holds `interval` (one of `held`) as the windows Binance has at this offset.
+bool serves_directly(const std::vector<std::string>& held, std::string_view interval, std::int64_t offset_ms);
 
 // Of the intervals held, the longest whose windows tile `interval`'s exactly at this offset
 // (each target window a whole number of them, boundaries shared); empty when none does.

@@ -1189,11 +1189,10 @@ void Server::Impl::tick_derived() {
       if (auto payload = binance_avg_price_event(symbol, ctx)) hub.broadcast(binance_event(name, std::move(*payload)));
     // Klines of intervals the store does not hold as such: the newest window, rolled up.
     const auto prefix = stream_name(symbol, "kline_");
+    const auto held = store.intervals(symbol);
     for (auto it = wanted.lower_bound(prefix); it != wanted.end() && it->first.starts_with(prefix); ++it) {
       const auto interval = it->first.substr(prefix.size());
-      const auto held = store.intervals(symbol);
-      if (std::find(held.begin(), held.end(), interval) != held.end() && serves_directly(interval, interval, 0))
-        continue;  // the store's own candles are sent as they change
+      if (serves_directly(held, interval, 0)) continue;  // the store's own candles are sent as they change
       Response ignored;
       const auto candles = binance_candles({symbol, interval, std::nullopt, std::nullopt, 1}, 0, ctx, ignored);
       if (candles && !candles->empty())

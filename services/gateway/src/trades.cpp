@@ -45,8 +45,7 @@ TradeApplied TradeStore::apply(const Trade& t) {
   auto& s = it->second;
   if (s.aggregated != aggregate) return TradeApplied::refused;
   if (!s.trades.empty() && t.trade_id <= s.trades.back().id) return TradeApplied::repeated;
-  const auto h = held(t);
-  s.trades.push_back(h);
+  s.trades.push_back(held(t));
   ++count_;
   while (s.trades.size() > limits_.per_symbol) {
     s.trades.pop_front();
@@ -140,9 +139,8 @@ std::optional<AveragePrice> TradeStore::average(const std::string& symbol, int s
     quantity = quantity.checked_add(x.quantity).value_or(quantity);
     quote = quote.checked_add(x.quote).value_or(quote);
   }
-  const auto last = std::max_element(s.trades.begin(), s.trades.end(),
-                                     [](const HeldTrade& a, const HeldTrade& b) { return a.time < b.time; });
-  AveragePrice a{last->price, last->time};
+  const auto& last = s.trades.back();  // the highest id: Binance's last trade
+  AveragePrice a{last.price, last.time};
   if (!quantity.is_zero())
     if (const auto p = quote.divide(quantity, scale)) a.price = *p;
   return a;

@@ -24,10 +24,11 @@ struct TradeLimits {
   std::size_t max_symbols = 20000;
 };
 
-// Measured (tests/unit/gateway/trades_test.cpp): a held trade takes 88 bytes with the deque's
-// overhead, a symbol's per-second sums up to 300 x 80 bytes; the memory bound uses these.
-inline constexpr std::size_t kBytesPerTrade = 96;
-inline constexpr std::size_t kBytesPerTradeSymbol = 24'576;
+// The memory bound's arithmetic (service.cpp fit_memory): a held trade (104 bytes: two 32-byte
+// decimals) with the deque's overhead, and a symbol's per-second sums (300 x 72 bytes) and map
+// node; tests/unit/gateway/trades_test.cpp measures 148 KB for a symbol of 1,000 trades under them.
+inline constexpr std::size_t kBytesPerTrade = 120;
+inline constexpr std::size_t kBytesPerTradeSymbol = 32'768;
 
 struct HeldTrade {
   std::int64_t id = 0;                     // trade id, or aggregate trade id

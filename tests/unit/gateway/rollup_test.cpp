@@ -88,9 +88,10 @@ TEST_CASE("rollup: the base interval tiles the target exactly") {
   CHECK(base_interval(held, "3m", 0) == "1m");
   CHECK(base_interval(held, "1d", 5 * kHour + 45 * 60'000) == "15m");  // Nepal's day starts at :45
   CHECK(base_interval({"5m"}, "3m", 0).empty());
-  CHECK(serves_directly("1h", "1h", 8 * kHour));
-  CHECK_FALSE(serves_directly("1d", "1d", 8 * kHour));
-  CHECK_FALSE(serves_directly("1w", "1w", 0));  // the processor aligns a week to the epoch (a Thursday)
+  CHECK(serves_directly(held, "1h", 8 * kHour));
+  CHECK_FALSE(serves_directly(held, "4h", 0));  // not held
+  CHECK_FALSE(serves_directly({"1d"}, "1d", 8 * kHour));
+  CHECK_FALSE(serves_directly({"1w"}, "1w", 0));  // the processor aligns a week to the epoch (a Thursday)
 }
 
 TEST_CASE("rollup: Binance's own 5m klines are the roll-up of its 1m klines, digit for digit") {

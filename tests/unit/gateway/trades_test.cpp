@@ -1,6 +1,9 @@
 #include "trades.hpp"
 
+#include <malloc.h>
+
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <sstream>
 
 #include "test_support.hpp"
@@ -128,4 +131,25 @@ TEST_CASE("trades: the average price is the volume-weighted price of the last 5 
   REQUIRE(a);
   CHECK(a->price.to_string() == "3.50000000");  // (2 + 12) / 4
   CHECK(a->close_time == 360'000);
+}
+
+TEST_CASE("trades: 200 symbols x 1,000 trades - bytes per trade and per symbol, measured") {
+  const auto heap = [] { return mallinfo2().uordblks; };
+  const auto before = heap();
+  {
+    TradeStore store({.per_symbol = 1'000, .max_symbols = 1'000});
+    for (int symbol = 0; symbol < 200; ++symbol)
+      for (std::int64_t i = 1; i <= 1'500; ++i) {  // 1,500 seconds: the per-second sums are full (300)
+        auto t = trade(i, "0.23120000", "2619.40000000", i * 1'000, i % 2 == 0);
+        t.symbol = "S" + std::to_string(symbol) + "USDT";
+        store.apply(t);
+      }
+    REQUIRE(store.size() == 200'000);
+    const auto used = static_cast<double>(heap() - before);
+    const auto per_symbol_bound = static_cast<double>(1'000 * kBytesPerTrade + kBytesPerTradeSymbol);
+    std::printf("trades: %.0f bytes per symbol of 1,000 trades (bound %.0f)\n", used / 200, per_symbol_bound);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    CHECK(used / 200 <= per_symbol_bound);  // the memory bound's arithmetic (service.cpp fit_memory)
+#endif
+  }
 }
