@@ -330,6 +330,10 @@ std::int64_t window_size_ms(const std::string& text) {
 
 // /api/v3/ticker/24hr, /api/v3/ticker (windowSize) and /api/v3/ticker/tradingDay (timeZone).
 Response ticker(const Request& r, const ApiContext& ctx, std::string_view kind) {
+  // Only ticker/24hr answers for every symbol (on the heavy worker, is_heavy); the others need
+  // one or a list, as at Binance: otherwise each would walk every symbol on the I/O thread.
+  if (kind != "24hr" && detail::param(r, "symbol").empty() && detail::param(r, "symbols").empty())
+    return error(400, -1102, "Param 'symbol' or 'symbols' must be sent, but both were empty.");
   const auto symbols = requested_symbols(r, ctx.store);
   if (symbols.error) return *symbols.error;
   const auto type = detail::param(r, "type");

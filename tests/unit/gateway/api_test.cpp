@@ -188,6 +188,69 @@ TEST_CASE("binance: ticker/24hr sums the last 24 hours of windows") {
   CHECK(t["count"].GetInt() == 200);
 }
 
+TEST_CASE("binance: a symbol with no trade in 24 hours answers its last price and no volume") {
+  MarketStore s;
+  const std::int64_t now = 100 * 86'400'000LL;
+  auto traded = kline(now - 3 * 86'400'000, true);  // its last trade, three days ago
+  traded.close = *Decimal::parse("0.00150000");
+  s.apply(traded);
+  for (std::int64_t t = now - 2 * 86'400'000; t < now; t += 3'600'000) {  // the processor's empty windows since
+    auto empty = kline(t, true);
+    empty.open = empty.high = empty.low = empty.close = traded.close;
+    empty.volume = empty.quote_volume = empty.taker_buy_volume = Decimal::from_units(0, 8);
+    empty.trades = 0;
+    s.apply(empty);
+  }
+  for (const char* path : {"/binance/api/v3/ticker/24hr?symbol=BNBBTC", "/binance/api/v3/ticker?symbol=BNBBTC",
+                           "/binance/api/v3/ticker/tradingDay?symbol=BNBBTC"}) {
+    INFO(path);
+    const auto t = json(get(s, path, now).body);
+    CHECK(std::string(t["lastPrice"].GetString()) == "0.00150000");  // was "0.00000000"
+    CHECK(std::string(t["openPrice"].GetString()) == "0.00150000");
+    CHECK(std::string(t["priceChange"].GetString()) == "0.00000000");
+    CHECK(std::string(t["volume"].GetString()) == "0.00000000");
+    CHECK(t["count"].GetInt() == 0);
+    CHECK(t["firstId"].GetInt() == -1);
+    CHECK(t["openTime"].GetInt64() > 0);  // was 0
+  }
+}
+
+TEST_CASE("binance: rolling and trading-day tickers - windowSize, timeZone, MINI - and what they refuse") {
+  MarketStore s;
+  const std::int64_t now = 100 * 86'400'000LL + 10 * 3'600'000;  // 10:00 UTC
+  for (std::int64_t h = 20; h >= 1; --h) {
+    auto c = kline(now - h * 3'600'000, true);
+    c.open = c.high = c.low = c.close = Decimal::from_units(100 + (20 - h), 0);
+    s.apply(c);
+  }
+  // The last 4 hours: windows opening at 06:00..09:00.
+  const auto four = json(get(s, "/binance/api/v3/ticker?symbol=BNBBTC&windowSize=4h&type=MINI", now).body);
+  CHECK(std::string(four["openPrice"].GetString()) == "116.00000000");
+  CHECK(std::string(four["lastPrice"].GetString()) == "119.00000000");
+  CHECK(four["count"].GetInt() == 400);
+  CHECK_FALSE(four.HasMember("priceChange"));  // MINI
+  // The trading day of UTC+8 opened at 16:00 UTC yesterday (held from 14:00: 100, 101, then 102).
+  const auto day = json(get(s, "/binance/api/v3/ticker/tradingDay?symbol=BNBBTC&timeZone=8", now).body);
+  CHECK(std::string(day["openPrice"].GetString()) == "102.00000000");
+  const auto utc_day = json(get(s, "/binance/api/v3/ticker/tradingDay?symbol=BNBBTC", now).body);
+  CHECK(std::string(utc_day["openPrice"].GetString()) == "110.00000000");  // 00:00 UTC
+  CHECK(utc_day.HasMember("priceChange"));
+  for (const char* bad :
+       {"/binance/api/v3/ticker?symbol=BNBBTC&windowSize=60m", "/binance/api/v3/ticker?symbol=BNBBTC&windowSize=8d",
+        "/binance/api/v3/ticker?symbol=BNBBTC&type=FAT",
+        "/binance/api/v3/ticker/tradingDay?symbol=BNBBTC&timeZone=+15:00"}) {
+    INFO(bad);
+    CHECK(get(s, bad, now).status == 400);
+  }
+  // Every symbol at once is ticker/24hr's alone (run on a worker); these need symbol or symbols.
+  for (const char* all : {"/binance/api/v3/ticker", "/binance/api/v3/ticker/tradingDay?type=MINI"}) {
+    INFO(all);
+    const auto r = get(s, all, now);
+    CHECK(r.status == 400);
+    CHECK(json(r.body)["code"].GetInt() == -1102);
+  }
+}
+
 TEST_CASE("coingecko: simple/price has CoinGecko's documented shape with the digits that came in") {
   MarketStore s;
   Ticker t;
