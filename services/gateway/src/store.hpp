@@ -18,8 +18,9 @@
 namespace cryptoflow::gateway {
 
 // Measured (tests/unit/gateway/store_test.cpp, glibc malloc): a held candle with 64-bit values
-// takes 106 bytes, a series 400 bytes more; the memory bound's arithmetic uses these, rounded up.
-inline constexpr std::size_t kBytesPerCandle = 112;
+// takes 112 bytes (its 104-byte record in the deque), a series 400 bytes more; the memory bound's
+// arithmetic uses these with room to spare.
+inline constexpr std::size_t kBytesPerCandle = 120;
 inline constexpr std::size_t kBytesPerSeries = 512;
 
 struct StoreLimits {

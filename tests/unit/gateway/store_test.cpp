@@ -203,7 +203,7 @@ TEST_CASE("store: 400 series x 1,500 candles - bytes per candle and per series, 
       }
     const auto used = static_cast<double>(heap() - before);
     const auto per_candle = used / 600'000;
-    std::printf("gateway store: %.0f bytes per candle, %.2f MiB per 1,500-candle series (glibc heap)\n", per_candle,
+    std::printf("gateway store: %.1f bytes per candle, %.2f MiB per 1,500-candle series (glibc heap)\n", per_candle,
                 used / 400 / 1048576.0);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     CHECK(per_candle <= static_cast<double>(kBytesPerCandle));  // the memory bound's arithmetic (was 792)
