@@ -24,6 +24,11 @@ struct LiveFeed::Slot {
   std::shared_ptr<WsConnection> current, replacement;
   std::uint64_t current_id = 0, replacement_id = 0;
   bool current_open = false;
+  // While a replacement reads beside the current connection: when it opened, when the current
+  // one last delivered a frame, whether the replacement delivered a trade, and whether the two
+  // streams were seen to meet (a repeated trade once the replacement delivered one).
+  std::chrono::steady_clock::time_point replacement_opened, current_heard;
+  bool replacement_traded = false, streams_met = false;
   Backoff backoff;
   boost::asio::steady_timer retry_timer, rotate_timer, overlap_timer;
 };
@@ -171,23 +176,21 @@ void LiveFeed::connect(Slot& slot, bool replacement) {
       schedule_rotation(slot);
     } else if (id == slot.replacement_id) {
       // Both read for a while; the tracker drops what arrives twice. Then the old one goes.
-      slot.overlap_timer.expires_after(options_.overlap);
-      slot.overlap_timer.async_wait([this, &slot, id](boost::system::error_code ec) {
-        if (ec || id != slot.replacement_id) return;
-        if (slot.current) slot.current->close();
-        slot.current = std::move(slot.replacement);
-        slot.current_id = id;
-        slot.replacement_id = 0;
-        slot.current_open = true;
-        update_connected();
-        log_info("switched to the replacement connection");
-        schedule_rotation(slot);
-      });
+      slot.replacement_opened = slot.current_heard = std::chrono::steady_clock::now();
+      slot.replacement_traded = slot.streams_met = false;
+      await_overlap(slot, id, options_.overlap);
     }
   };
   h.message = [this, &slot, id](std::string_view payload, bool binary) {
     if (id == slot.current_id) slot.backoff.reset();  // delivering again: the next failure starts small
-    on_message(slot, payload, binary);
+    const bool overlapping = slot.replacement_id != 0;
+    if (overlapping && id == slot.current_id) slot.current_heard = std::chrono::steady_clock::now();
+    const auto repeats = duplicates_.value();
+    const auto kind = on_message(slot, payload, binary);
+    if (overlapping && kind == FrameKind::trade) {
+      if (id == slot.replacement_id) slot.replacement_traded = true;
+      if (slot.replacement_traded && duplicates_.value() > repeats) slot.streams_met = true;
+    }
   };
   h.ping = [this](std::string_view) { pings_.inc(); };
   h.closed = [this, &slot, id](const std::string& reason) {
@@ -227,6 +230,32 @@ void LiveFeed::connect(Slot& slot, bool replacement) {
   conn->start();
 }
 
+// The old connection is closed once the overlap has passed and it can hold nothing the
+// replacement does not bring: the two streams met (so everything the old one had queued before
+// the replacement's first frame has arrived), or the old one has gone quiet for an overlap (its
+// backlog drained: at the end of a replay, or on a symbol with no trades). A backlog on the old
+// connection is thus read, not cut off with the trades in it; at most ten overlaps in all.
+void LiveFeed::await_overlap(Slot& slot, std::uint64_t id, std::chrono::milliseconds wait) {
+  slot.overlap_timer.expires_after(wait);
+  slot.overlap_timer.async_wait([this, &slot, id](boost::system::error_code ec) {
+    if (ec || id != slot.replacement_id) return;
+    const auto now = std::chrono::steady_clock::now();
+    const auto quiet = now - slot.current_heard;
+    if (!slot.streams_met && quiet < options_.overlap && now - slot.replacement_opened < 10 * options_.overlap) {
+      await_overlap(slot, id, std::chrono::duration_cast<std::chrono::milliseconds>(options_.overlap - quiet));
+      return;
+    }
+    if (slot.current) slot.current->close();
+    slot.current = std::move(slot.replacement);
+    slot.current_id = id;
+    slot.replacement_id = 0;
+    slot.current_open = true;
+    update_connected();
+    log_info("switched to the replacement connection");
+    schedule_rotation(slot);
+  });
+}
+
 void LiveFeed::schedule_reconnect(Slot& slot, const std::string& reason) {
   reconnects_.inc();
   const auto delay = slot.backoff.next();
@@ -248,13 +277,13 @@ void LiveFeed::schedule_rotation(Slot& slot) {
   });
 }
 
-void LiveFeed::on_message(Slot& slot, std::string_view payload, bool binary) {
+FrameKind LiveFeed::on_message(Slot& slot, std::string_view payload, bool binary) {
   if (binary) {
     binary_frames_.inc();
     DecodedFrame d;
     d.error = "binary frame of " + std::to_string(payload.size()) + " bytes";
     publisher_.count(d);
-    return;
+    return d.kind;
   }
   const auto d = decode_frame(payload, wall_clock_ms());
   publisher_.count(d);
@@ -264,6 +293,7 @@ void LiveFeed::on_message(Slot& slot, std::string_view payload, bool binary) {
     connect(slot, true);
   }
   if (d.kind == FrameKind::trade) on_trade(d.trade);
+  return d.kind;
 }
 
 void LiveFeed::on_trade(const Trade& t) {

@@ -4,7 +4,8 @@
 //   - a dropped or refused connection is retried after an exponential, jittered delay, within
 //     Binance's budget of 300 connection attempts per 5 minutes;
 //   - before the 24-hour cut (rotate_after) or on a serverShutdown event a replacement connection
-//     is opened; the old one is closed once the new one delivers, and the two overlap briefly;
+//     is opened; the two read side by side for `overlap`, then the old one is closed once the
+//     streams are seen to meet or it has gone quiet (its backlog read), at most 10 x overlap;
 //   - every trade goes through a per-symbol GapTracker: a repeated id is dropped, a jump in ids
 //     (after a reconnect, or anywhere) is filled from the REST API first, in id order.
 // The connections, the gap tracker and publishing run on one thread (run()'s); a full Kafka
@@ -67,7 +68,8 @@ class LiveFeed {
   void connect(Slot& slot, bool replacement);
   void schedule_reconnect(Slot& slot, const std::string& reason);
   void schedule_rotation(Slot& slot);
-  void on_message(Slot& slot, std::string_view payload, bool binary);
+  void await_overlap(Slot& slot, std::uint64_t id, std::chrono::milliseconds wait);
+  FrameKind on_message(Slot& slot, std::string_view payload, bool binary);
   void on_trade(const Trade& t);
   void publish(const Trade& t);
   void start_backfill(const Trade& trigger, const GapTracker::Result& gap);
