@@ -42,7 +42,7 @@ int main() {
   const auto d = *Decimal::parse("1.5");
   Candle c{"binance", "BTCUSDT", "1m", 0, 60000, d, d, d, d, d, d, d, d, d, 3, true};
   Indicator m{"BTCUSDT", "sma", "30s", 30000, d, 3};
-  Ticker t{"coingecko", "bitcoin", "btc", "Bitcoin", "usd", d, d, d, d, 1000, 2000};
+  Ticker t{"coingecko", "bitcoin", "btc", "Bitcoin", "usd", d, d, d, d, 1000, 2000, d, d};
 
   std::map<std::string, std::pair<std::set<std::string>, std::set<std::string>>> influx;
   std::string lines;

@@ -246,6 +246,8 @@ void append_json(std::string& out, const Ticker& m) {
     put(w, "market_cap", m.market_cap);
     put(w, "volume_24h", m.volume_24h);
     put(w, "change_24h_pct", m.change_24h_pct);
+    put(w, "high_24h", m.high_24h);
+    put(w, "low_24h", m.low_24h);
     put(w, "last_updated", m.last_updated);
     put(w, "received_time", m.received_time);
   });
@@ -593,6 +595,8 @@ Decoded<Ticker> decode_ticker(std::string_view json) {
     f.opt_dec("market_cap", m.market_cap);
     f.opt_dec("volume_24h", m.volume_24h);
     f.opt_dec("change_24h_pct", m.change_24h_pct);
+    f.opt_dec("high_24h", m.high_24h);  // absent (older records) or null: none
+    f.opt_dec("low_24h", m.low_24h);
     f.i64("last_updated", m.last_updated);
     f.i64("received_time", m.received_time);
   });

@@ -94,6 +94,8 @@ MarketsParse parse_markets(std::string_view body, const std::string& vs_currency
       t.market_cap = number(coin, "market_cap", error);
       t.volume_24h = number(coin, "total_volume", error);
       t.change_24h_pct = number(coin, "price_change_percentage_24h", error);
+      t.high_24h = number(coin, "high_24h", error);
+      t.low_24h = number(coin, "low_24h", error);
       t.received_time = received_ms;
       const auto updated = text(coin, "last_updated");
       if (t.coin.empty()) {

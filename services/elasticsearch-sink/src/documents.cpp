@@ -96,6 +96,8 @@ void append_bulk_index(std::string& out, const std::string& index, const Ticker&
     num(w, "market_cap", t.market_cap);
     num(w, "volume_24h", t.volume_24h);
     num(w, "change_24h_pct", t.change_24h_pct);
+    num(w, "high_24h", t.high_24h);
+    num(w, "low_24h", t.low_24h);
     str(w, "source", t.source);
   });
 }
@@ -140,7 +142,8 @@ std::vector<IndexTemplate> index_templates(const std::string& prefix) {
                            R"(,"trades":{"type":"long"},"final":{"type":"boolean"},"end":{"type":"date"})"),
       make("-tickers", R"("coin":)" + kw + R"(,"symbol":)" + kw + R"(,"name":)" + kw + R"(,"vs_currency":)" + kw +
                            R"(,"source":)" + kw + R"(,"price":)" + dbl + R"(,"market_cap":)" + dbl +
-                           R"(,"volume_24h":)" + dbl + R"(,"change_24h_pct":)" + dbl),
+                           R"(,"volume_24h":)" + dbl + R"(,"change_24h_pct":)" + dbl + R"(,"high_24h":)" + dbl +
+                           R"(,"low_24h":)" + dbl),
       make("-indicators", R"("symbol":)" + kw + R"(,"kind":)" + kw + R"(,"window":)" + kw + R"(,"value":)" + dbl +
                               R"(,"trades":{"type":"long"})"),
   };

@@ -118,6 +118,8 @@ void append_line(std::string& out, const Ticker& t) {
   f.decimal("market_cap", t.market_cap);
   f.decimal("volume_24h", t.volume_24h);
   f.decimal("change_24h_pct", t.change_24h_pct);
+  f.decimal("high_24h", t.high_24h);
+  f.decimal("low_24h", t.low_24h);
   f.time(t.last_updated);
 }
 

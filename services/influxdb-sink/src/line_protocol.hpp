@@ -4,7 +4,7 @@
 //                  final (boolean); time = window start (ms)
 //   moving_average tags symbol, window; fields value (float), trades (integer); time = end
 //   ticker         tags coin, symbol, vs_currency; fields name (string), price, market_cap,
-//                  volume_24h, change_24h_pct (float); time = last_updated
+//                  volume_24h, change_24h_pct, high_24h, low_24h (float); time = last_updated
 // Decimal fields are written with their exact digits; InfluxDB stores them as float64.
 #include <string>
 #include <string_view>

@@ -35,6 +35,8 @@ TEST_CASE("A real /coins/markets answer gives one exact ticker per coin") {
   CHECK(btc.market_cap->to_string() == "326407877229");
   CHECK(btc.volume_24h->to_string() == "10076421985");
   CHECK(btc.change_24h_pct->to_string() == "0.14088");
+  CHECK(btc.high_24h->to_string() == "16994.2");
+  CHECK(btc.low_24h->to_string() == "16923.76");
   CHECK(btc.last_updated == 1673196580132);
   CHECK(btc.received_time == 42);
   CHECK(find(p, "shiba-inu").price->to_string() == "0.00000845");  // digits kept, no double

@@ -47,6 +47,12 @@ TEST_CASE("Ticker and indicator ids come from their key and time - nulls stay nu
   append_bulk_index(out, "crypto-tickers", t);
   CHECK(out.find("\"_id\":\"bitcoin:usd-1673196580132\"") != std::string::npos);
   CHECK(out.find("\"price\":16951.52,\"market_cap\":null") != std::string::npos);
+  CHECK(out.find("\"high_24h\":null,\"low_24h\":null") != std::string::npos);
+  out.clear();
+  t.high_24h = *Decimal::parse("16994.2");
+  t.low_24h = *Decimal::parse("16923.76");
+  append_bulk_index(out, "crypto-tickers", t);
+  CHECK(out.find("\"high_24h\":16994.2,\"low_24h\":16923.76") != std::string::npos);
   out.clear();
   append_bulk_index(out, "crypto-indicators", Indicator{"ETHUSDT", "sma", "30s", 30000, *Decimal::parse("1.5"), 3});
   CHECK(out.find("\"_id\":\"ETHUSDT-30s-30000\"") != std::string::npos);

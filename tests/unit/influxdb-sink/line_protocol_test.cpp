@@ -48,6 +48,11 @@ TEST_CASE("Ticker and moving-average lines - nulls are omitted - text is escaped
         "ticker,coin=bit\\ coin,symbol=b\\,tc,vs_currency=usd name=\"Bit \\\"Coin\\\" \\\\ X\",price=16954.31 "
         "1673196546000\n");
   out.clear();
+  t.high_24h = *Decimal::parse("16994.2");
+  t.low_24h = *Decimal::parse("16923.76");
+  append_line(out, t);
+  CHECK(out.find(",price=16954.31,high_24h=16994.2,low_24h=16923.76 1673196546000\n") != std::string::npos);
+  out.clear();
   append_line(out, Indicator{"ETHUSDT", "sma", "30s", 30000, *Decimal::parse("1.5"), 3});
   CHECK(out == "moving_average,symbol=ETHUSDT,window=30s value=1.5,trades=3i 30000\n");
   out.clear();

@@ -66,12 +66,23 @@ TEST_CASE("Candle - ticker and indicator round-trip") {
   k.vs_currency = "usd";
   k.price = *Decimal::parse("16954.31");
   k.change_24h_pct = *Decimal::parse("-0.0000000321");
+  k.high_24h = *Decimal::parse("16994.2");
   k.last_updated = 1673196546000;
   k.received_time = 1673196550000;
   auto kb = decode_ticker(to_json(k));
   REQUIRE(kb);
   CHECK(*kb.value == k);
   CHECK_FALSE(kb.value->market_cap.has_value());  // null stays null
+  CHECK_FALSE(kb.value->low_24h.has_value());
+  // A record from before high_24h and low_24h existed: read, without them.
+  auto old = to_json(k);
+  old.erase(old.find(",\"high_24h\""), old.find(",\"last_updated\"") - old.find(",\"high_24h\""));
+  REQUIRE(old.find("24h\":") != std::string::npos);
+  REQUIRE(old.find("high") == std::string::npos);
+  auto ob = decode_ticker(old);
+  REQUIRE(ob);
+  CHECK_FALSE(ob.value->high_24h.has_value());
+  CHECK(ob.value->price == k.price);
 
   Indicator i{"ETHUSDT", "sma", "30s", 1000, *Decimal::parse("1234.5"), 12};
   auto ib = decode_indicator(to_json(i));
@@ -167,6 +178,8 @@ TEST_CASE("The encoders write what RapidJSON's Writer writes - escapes, UTF-8, e
     dec("market_cap", m.market_cap);
     dec("volume_24h", m.volume_24h);
     dec("change_24h_pct", m.change_24h_pct);
+    dec("high_24h", m.high_24h);
+    dec("low_24h", m.low_24h);
     w.Key("last_updated");
     w.Int64(m.last_updated);
     w.Key("received_time");

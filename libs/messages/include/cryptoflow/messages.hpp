@@ -44,6 +44,8 @@ struct Ticker {
   std::optional<Decimal> change_24h_pct;
   std::int64_t last_updated = 0;  // ms
   std::int64_t received_time = 0;
+  std::optional<Decimal> high_24h;  // CoinGecko's 24-hour range; absent in older records
+  std::optional<Decimal> low_24h;
   friend bool operator==(const Ticker&, const Ticker&) = default;
 };
 
