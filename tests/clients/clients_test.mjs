@@ -1,7 +1,9 @@
 // Clients nobody here wrote, pointed at the gateway instead of the exchanges: ccxt's Binance
-// class (fetchOHLCV, fetchTicker) and CoinGecko's TypeScript SDK (simple/price, coins/markets).
-// They get what the gateway holds: the XRP/ETH candles equal to Binance's own klines, and the
-// tickers the coingecko-producer published from the recorded /coins/markets answer.
+// class (fetchOHLCV, fetchTicker) and CoinGecko's TypeScript SDK (simple/price, coins/markets,
+// coins/list, supported_vs_currencies, market_chart and its range, ohlc, and CoinGecko's errors).
+// They get what the gateway holds: the XRP/ETH candles equal to Binance's own klines, the tickers
+// the coingecko-producer published from the recorded /coins/markets answer, then the history of
+// six snapshots of it ten minutes apart.
 //   node tests/clients/clients_test.mjs --build <build dir> --source <source dir>
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +14,7 @@ import { args, check, coingeckoStandIn, eventually, pipeline } from './harness.m
 const a = args();
 const p = await pipeline(a);
 const coingecko = await coingeckoStandIn(a.source);
+const moving = await coingeckoStandIn(a.source, { moving: true });
 try {
   const tickers = p.coingecko({ COINGECKO_URL: coingecko.url, COINGECKO_TOP_N: '10', COINGECKO_POLL_INTERVAL_S: '3600' });
   const xrp = p.producer({ REPLAY_FILE: path.join(a.source, 'tests/fixtures/freqtrade/XRPETH.aggTrade.jsonl') });
@@ -57,6 +60,42 @@ try {
     `coingecko coins.markets: ${markets.map((m) => `${m.id} ${m.current_price} cap ${m.market_cap}`).join('; ')}`);
 
   await tickers.stop();
+
+  // History: a second producer polls a stand-in that walks the snapshot through the last hour.
+  const history = p.coingecko({ COINGECKO_URL: moving.url, COINGECKO_TOP_N: '10', COINGECKO_POLL_INTERVAL_S: '1' });
+  const served = () => (moving.served.usd ?? []).map((s) => [s.time, s.prices.bitcoin]);
+  const chart = await eventually('six points of history', async () => {
+    const r = await cg.coins.marketChart.get('bitcoin', { vs_currency: 'usd', days: '1' });
+    return r.prices.length === 6 ? r : false;
+  }, 60000);
+  check(JSON.stringify(chart.prices) === JSON.stringify(served()) && chart.market_caps.length === 6,
+    `coingecko coins.marketChart (days=1, 5-minutely): ${JSON.stringify(chart.prices)} = served ${JSON.stringify(served())}`);
+  const first = served()[0][0];
+  const range = await cg.coins.marketChart.getRange('bitcoin', { vs_currency: 'usd', from: first / 1000 + 1, to: Date.now() / 1000 });
+  check(JSON.stringify(range.prices) === JSON.stringify(served().slice(1)),
+    `coingecko coins.marketChart.getRange: the five points after the first (${range.prices.length})`);
+  // ohlc days=1: 30-minute candles stamped with their close time, from the served points.
+  const want = [];
+  for (const [time, price] of served()) {
+    const end = time - (time % 1800000) + 1800000;
+    const c = want.length && want[want.length - 1][0] === end ? want[want.length - 1] : (want.push([end, price, price, price, price]), want[want.length - 1]);
+    c[2] = Math.max(c[2], price);
+    c[3] = Math.min(c[3], price);
+    c[4] = price;
+  }
+  const candles = await cg.coins.ohlc.get('bitcoin', { vs_currency: 'usd', days: '1' });
+  check(JSON.stringify(candles) === JSON.stringify(want), `coingecko coins.ohlc (days=1, 30 minutes): ${JSON.stringify(candles)}`);
+  const list = await cg.coins.list.get();
+  check(list.length === 10 && list.some((c) => c.id === 'bitcoin' && c.symbol === 'btc' && c.name === 'Bitcoin'),
+    `coingecko coins.list: ${list.map((c) => c.id).join()}`);
+  const currencies = await cg.simple.supportedVsCurrencies.get();
+  check(JSON.stringify(currencies) === '["eur","usd"]', `coingecko simple.supportedVsCurrencies: ${JSON.stringify(currencies)}`);
+  const failure = async (call) => { try { await call(); return 'no error'; } catch (e) { return `${e.status} ${JSON.stringify(e.error)}`; } };
+  const unknownCoin = await failure(() => cg.coins.marketChart.get('nocoin', { vs_currency: 'usd', days: '1' }));
+  check(unknownCoin === '404 {"error":"coin not found"}', `coingecko an unknown coin: ${unknownCoin}`);
+  const gbp = await failure(() => cg.coins.markets.get({ vs_currency: 'gbp' }));
+  check(gbp === '400 {"error":"invalid vs_currency"}', `coingecko a currency not collected (gbp): ${gbp}`);
+  await history.stop();
   const codes = await p.stop();
   check(codes.gateway === 0, 'the gateway exits 0 on SIGTERM');
 } catch (e) {
@@ -65,5 +104,6 @@ try {
   process.exitCode = 1;
 } finally {
   coingecko.close();
+  moving.close();
 }
 process.exit(process.exitCode ?? 0);

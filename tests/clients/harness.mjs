@@ -88,14 +88,28 @@ export async function ready(adminPort, timeoutMs = 60000) {
 
 // A stand-in CoinGecko: /coins/markets answers with the recorded 100-coin response (eur prices
 // scaled by 0.92 so that the two currencies differ); /ping with CoinGecko's greeting.
-export async function coingeckoStandIn(source) {
+// moving: each /coins/markets call of a currency answers with the next of six snapshots ten
+// minutes apart, the last one now (prices 1% up each time), then the last one again; `served`
+// keeps what went out: { usd: [{ time, prices: { bitcoin: ... } }], eur: [...] }.
+export async function coingeckoStandIn(source, { moving = false } = {}) {
   const recorded = fs.readFileSync(path.join(source, 'tests/fixtures/coingecko/GetMarketsAsync.txt'), 'utf8');
+  const served = {};
+  const now = Date.now();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     if (url.pathname.endsWith('/coins/markets')) {
-      let body = recorded;
-      if (url.searchParams.get('vs_currency') === 'eur')
-        body = JSON.stringify(JSON.parse(recorded).map((c) => ({ ...c, current_price: +(c.current_price * 0.92).toPrecision(8) })));
+      const vs = url.searchParams.get('vs_currency');
+      let coins = JSON.parse(recorded);
+      if (vs === 'eur') coins = coins.map((c) => ({ ...c, current_price: +(c.current_price * 0.92).toPrecision(8) }));
+      let body = vs === 'eur' ? JSON.stringify(coins) : recorded;
+      if (moving) {
+        const list = (served[vs] ??= []);
+        const k = Math.min(list.length, 5);
+        const time = now - (5 - k) * 600000;
+        coins = coins.map((c) => ({ ...c, current_price: +(c.current_price * (1 + k / 100)).toPrecision(8), last_updated: new Date(time).toISOString() }));
+        if (list.length < 6) list.push({ time, prices: Object.fromEntries(coins.map((c) => [c.id, c.current_price])) });
+        body = JSON.stringify(coins);
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
     } else {
@@ -104,7 +118,7 @@ export async function coingeckoStandIn(source) {
     }
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${server.address().port}/api/v3`, close: () => server.close() };
+  return { url: `http://127.0.0.1:${server.address().port}/api/v3`, served, close: () => server.close() };
 }
 
 // dev-broker, stream-processor and the gateway (with the page), ready.

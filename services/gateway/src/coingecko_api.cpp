@@ -1,6 +1,10 @@
-// CoinGecko's /simple/price and /coins/markets (https://docs.coingecko.com/reference), served
-// from crypto.tickers: numbers are written with the digits the producer received.
+// CoinGecko's /simple/price, /simple/supported_vs_currencies, /coins/list, /coins/markets,
+// /coins/{id}/market_chart (+ /range) and /coins/{id}/ohlc (https://docs.coingecko.com/reference),
+// served from crypto.tickers: the latest tickers with the digits the producer received, the
+// history from what the gateway has read (ticker_history.hpp), as CoinGecko's floats.
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 
 #include "api.hpp"
 #include "api_detail.hpp"
@@ -32,12 +36,198 @@ void number_or_null(Writer& w, const std::optional<Decimal>& d) {
     w.Null();
 }
 
+// A coin's "id", "symbol" and "name", as coins/list and coins/markets give them.
+void coin_names(Writer& w, const Ticker& t) {
+  detail::key(w, "id");
+  detail::string(w, t.coin);
+  detail::key(w, "symbol");
+  detail::string(w, t.symbol);
+  detail::key(w, "name");
+  detail::string(w, t.name);
+}
+
+// CoinGecko's answers for a currency it does not serve and a coin it does not know.
+Response invalid_currency() {
+  return error(400, "invalid vs_currency");
+}
+Response coin_not_found() {
+  return error(404, "coin not found");
+}
+
+bool held_currency(const ApiContext& ctx, const std::string& vs) {
+  const auto all = ctx.store.vs_currencies();
+  return std::binary_search(all.begin(), all.end(), vs);
+}
+
+bool held_coin(const ApiContext& ctx, const std::string& coin) {
+  const auto first = ctx.store.tickers_after(coin, "", 1);
+  return !first.empty() && first.front().coin == coin;
+}
+
+Response simple_supported_vs_currencies(const ApiContext& ctx) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartArray();
+  for (const auto& vs : ctx.store.vs_currencies()) detail::string(w, vs);
+  w.EndArray();
+  return {200, detail::text(b)};
+}
+
+Response coins_list(const Request& r, const ApiContext& ctx) {
+  const bool platforms = flag(r, "include_platform");
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartArray();
+  std::string last;
+  for (const auto& t : ctx.store.tickers("")) {  // by coin, then currency
+    if (t.coin == last) continue;
+    last = t.coin;
+    w.StartObject();
+    coin_names(w, t);
+    if (platforms) {  // contract addresses: not in CoinGecko's markets answer, so not known here
+      detail::key(w, "platforms");
+      w.StartObject();
+      w.EndObject();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  return {200, detail::text(b)};
+}
+
+// `days`: a positive number of days (fractions allowed) or "max".
+std::optional<double> days_param(const std::string& text) {
+  if (text == "max") return 36'500.0;
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end != text.data() + text.size() || !(v > 0) || v > 36'500) return std::nullopt;
+  return v;
+}
+
+// The coin and currency of a /coins/{id}/... call, checked as CoinGecko checks them; an error
+// answer when they do not pass.
+std::optional<Response> check_coin(const Request& r, const ApiContext& ctx, const std::string& coin) {
+  if (detail::param(r, "vs_currency").empty()) return error(400, "Missing parameter vs_currency");
+  if (!held_coin(ctx, coin)) return coin_not_found();
+  if (!held_currency(ctx, detail::lower(detail::param(r, "vs_currency")))) return invalid_currency();
+  return std::nullopt;
+}
+
+// market_chart's granularity (CoinGecko's rule): up to a day, 5-minutely; up to 90 days, hourly;
+// beyond, daily. interval=daily asks for daily, interval=hourly for hourly.
+Granularity chart_granularity(const std::string& interval, std::int64_t span_ms) {
+  if (interval == "daily") return Granularity::daily;
+  if (interval == "hourly") return Granularity::hourly;
+  if (span_ms <= 86'400'000) return Granularity::five_minutes;
+  if (span_ms <= 90 * 86'400'000LL) return Granularity::hourly;
+  return Granularity::daily;
+}
+
+Response chart(const ApiContext& ctx, const std::string& coin, const std::string& vs, Granularity g, std::int64_t from,
+               std::int64_t to) {
+  // A bucket starting before `from` may hold points inside the range: its points are filtered by time.
+  const auto buckets = ctx.store.ticker_history(coin, vs, g, from - TickerHistory::kStep[static_cast<int>(g)], to);
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  const auto series = [&](const char* name, auto value) {
+    detail::key(w, name);
+    w.StartArray();
+    for (const auto& bucket : buckets) {
+      if (bucket.time < from || bucket.time > to) continue;
+      w.StartArray();
+      w.Int64(bucket.time);
+      if (const double v = value(bucket); std::isnan(v))
+        w.Null();
+      else
+        w.Double(v);
+      w.EndArray();
+    }
+    w.EndArray();
+  };
+  series("prices", [](const TickerBucket& x) { return x.close; });
+  series("market_caps", [](const TickerBucket& x) { return x.market_cap; });
+  series("total_volumes", [](const TickerBucket& x) { return x.volume; });
+  w.EndObject();
+  return {200, detail::text(b)};
+}
+
+Response market_chart(const Request& r, const ApiContext& ctx, const std::string& coin) {
+  if (auto e = check_coin(r, ctx, coin)) return *e;
+  if (detail::param(r, "days").empty()) return error(400, "Missing parameter days");
+  const auto days = days_param(detail::param(r, "days"));
+  if (!days) return error(400, "invalid days: a positive number or max");
+  const auto span = static_cast<std::int64_t>(*days * 86'400'000.0);
+  return chart(ctx, coin, detail::lower(detail::param(r, "vs_currency")),
+               chart_granularity(detail::param(r, "interval"), span), ctx.now_ms - span, ctx.now_ms);
+}
+
+Response market_chart_range(const Request& r, const ApiContext& ctx, const std::string& coin) {
+  if (auto e = check_coin(r, ctx, coin)) return *e;
+  const auto seconds = [&](const char* name) -> std::optional<std::int64_t> {
+    const auto text = detail::param(r, name);
+    double v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size() || !(v >= 0) || v > 1e11) return std::nullopt;
+    return static_cast<std::int64_t>(std::llround(v * 1000));
+  };
+  for (const char* name : {"from", "to"})
+    if (detail::param(r, name).empty()) return error(400, std::string("Missing parameter ") + name);
+  const auto from = seconds("from"), to = seconds("to");
+  if (!from || !to) return error(400, "from and to are UNIX times in seconds");
+  return chart(ctx, coin, detail::lower(detail::param(r, "vs_currency")),
+               chart_granularity(detail::param(r, "interval"), *to - *from), *from, *to);
+}
+
+// ohlc: CoinGecko's candle bodies by `days` (1/7/14/30/90/180/365/max): 1-2 days, 30 minutes
+// (from the 5-minute buckets); 3-30 days, 4 hours (hourly buckets); beyond, 4 days (daily ones).
+// Each candle is stamped with its close time, as CoinGecko stamps it.
+Response ohlc(const Request& r, const ApiContext& ctx, const std::string& coin) {
+  if (auto e = check_coin(r, ctx, coin)) return *e;
+  const auto text = detail::param(r, "days");
+  if (text.empty()) return error(400, "Missing parameter days");
+  static const std::vector<std::string> allowed{"1", "7", "14", "30", "90", "180", "365", "max"};
+  if (std::find(allowed.begin(), allowed.end(), text) == allowed.end())
+    return error(400, "invalid days: one of 1, 7, 14, 30, 90, 180, 365, max");
+  const auto days = *days_param(text);
+  const auto span = static_cast<std::int64_t>(days * 86'400'000.0);
+  const auto [g, length] = days <= 2    ? std::pair{Granularity::five_minutes, std::int64_t{1'800'000}}
+                           : days <= 30 ? std::pair{Granularity::hourly, std::int64_t{14'400'000}}
+                                        : std::pair{Granularity::daily, std::int64_t{4 * 86'400'000LL}};
+  const auto from = ctx.now_ms - span;
+  const auto first = from - ((from % length) + length) % length;  // the candle holding `from`
+  const auto buckets =
+      ctx.store.ticker_history(coin, detail::lower(detail::param(r, "vs_currency")), g, first, ctx.now_ms);
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartArray();
+  for (std::size_t i = 0; i < buckets.size();) {
+    const auto start = buckets[i].start - ((buckets[i].start % length) + length) % length;
+    double open = buckets[i].open, high = buckets[i].high, low = buckets[i].low, close = buckets[i].close;
+    for (++i; i < buckets.size() && buckets[i].start < start + length; ++i) {
+      high = std::max(high, buckets[i].high);
+      low = std::min(low, buckets[i].low);
+      close = buckets[i].close;
+    }
+    w.StartArray();
+    w.Int64(start + length);
+    for (const double v : {open, high, low, close}) w.Double(v);
+    w.EndArray();
+  }
+  w.EndArray();
+  return {200, detail::text(b)};
+}
+
 Response simple_price(const Request& r, const ApiContext& ctx) {
   const auto ids = detail::csv(detail::lower(detail::param(r, "ids")));
   const auto currencies = detail::csv(detail::lower(detail::param(r, "vs_currencies")));
   if (ids.empty()) return error(400, "Missing parameter ids");
   if (currencies.empty()) return error(400, "Missing parameter vs_currencies");
   if (ids.size() > 1000 || currencies.size() > 100) return error(400, "Too many ids or vs_currencies");
+  const auto held = ctx.store.vs_currencies();
+  if (std::none_of(currencies.begin(), currencies.end(),
+                   [&](const auto& vs) { return std::binary_search(held.begin(), held.end(), vs); }))
+    return invalid_currency();
   const bool cap = flag(r, "include_market_cap"), vol = flag(r, "include_24hr_vol"),
              change = flag(r, "include_24hr_change"), updated = flag(r, "include_last_updated_at");
   rapidjson::StringBuffer b;
@@ -89,6 +279,7 @@ Response coins_markets(const Request& r, const ApiContext& ctx) {
   static const std::vector<std::string> orders{"market_cap_desc", "market_cap_asc", "volume_desc",
                                                "volume_asc",      "id_asc",         "id_desc"};
   if (std::find(orders.begin(), orders.end(), order) == orders.end()) return error(400, "invalid order: " + order);
+  if (!held_currency(ctx, vs)) return invalid_currency();
 
   auto all = ctx.store.tickers(vs);
   // market_cap_rank: the place by market cap among every coin held for this currency.
@@ -125,12 +316,7 @@ Response coins_markets(const Request& r, const ApiContext& ctx) {
   for (std::size_t i = first; i < all.size() && i < first + size; ++i) {
     const auto& t = all[i];
     w.StartObject();
-    detail::key(w, "id");
-    detail::string(w, t.coin);
-    detail::key(w, "symbol");
-    detail::string(w, t.symbol);
-    detail::key(w, "name");
-    detail::string(w, t.name);
+    coin_names(w, t);
     detail::key(w, "current_price");
     number_or_null(w, t.price);
     detail::key(w, "market_cap");
@@ -142,6 +328,10 @@ Response coins_markets(const Request& r, const ApiContext& ctx) {
       w.Null();
     detail::key(w, "total_volume");
     number_or_null(w, t.volume_24h);
+    detail::key(w, "high_24h");
+    number_or_null(w, t.high_24h);
+    detail::key(w, "low_24h");
+    number_or_null(w, t.low_24h);
     detail::key(w, "price_change_percentage_24h");
     number_or_null(w, t.change_24h_pct);
     detail::key(w, "last_updated");
@@ -158,6 +348,18 @@ Response coingecko_api(const Request& request, std::string_view path, const ApiC
   if (path == "/api/v3/simple/price") return simple_price(request, context);
   if (path == "/api/v3/coins/markets") return coins_markets(request, context);
   if (path == "/api/v3/ping") return {200, R"({"gecko_says":"(V3) To the Moon!"})"};
+  if (path == "/api/v3/simple/supported_vs_currencies") return simple_supported_vs_currencies(context);
+  if (path == "/api/v3/coins/list") return coins_list(request, context);
+  static constexpr std::string_view coins = "/api/v3/coins/";
+  if (path.starts_with(coins)) {
+    const auto rest = path.substr(coins.size());
+    const auto slash = rest.find('/');
+    const auto coin = std::string(rest.substr(0, slash));
+    const auto what = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (!coin.empty() && what == "/market_chart") return market_chart(request, context, coin);
+    if (!coin.empty() && what == "/market_chart/range") return market_chart_range(request, context, coin);
+    if (!coin.empty() && what == "/ohlc") return ohlc(request, context, coin);
+  }
   return error(404, "Not served by cryptoflow's gateway: " + std::string(path));
 }
 

@@ -25,6 +25,9 @@ Feed::Feed(FeedOptions options, MarketStore& store, std::function<void(Event)> p
       refused_trades_(metrics.counter("cryptoflow_gateway_refused_trades_total",
                                       "trades not kept: a new symbol beyond what fits GATEWAY_MAX_MEMORY, or a "
                                       "trade where the symbol's feed carries aggregate trades (or the reverse)")),
+      refused_histories_(metrics.counter("cryptoflow_gateway_refused_ticker_histories_total",
+                                         "tickers whose price history is not kept: a new coin x currency beyond what "
+                                         "fits a sixteenth of GATEWAY_MAX_MEMORY")),
       series_(metrics.gauge("cryptoflow_gateway_series", "symbol x interval candle series held")) {}
 
 std::int64_t history_start(const std::function<bool(std::int64_t)>& any_since, std::int64_t now_ms,
@@ -64,7 +67,9 @@ void Feed::apply(const kafka::Record& r) {
   } else if (r.topic == o_.indicators_topic) {
     take(decode_indicator(r.value));
   } else if (r.topic == o_.tickers_topic) {
+    const auto refused = store_.histories_refused();
     take(decode_ticker(r.value));
+    if (store_.histories_refused() > refused) refused_histories_.inc();
   } else if (trades_ != nullptr && r.topic == o_.trades_topic) {
     const auto decoded = decode_trade(r.value);
     const auto* t = valid(decoded);

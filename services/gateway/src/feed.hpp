@@ -68,6 +68,7 @@ class Feed {
   Counter& undecodable_;
   Counter& refused_;
   Counter& refused_trades_;
+  Counter& refused_histories_;
   Gauge& series_;
   RateLimitedLog bad_log_;
   std::deque<std::pair<std::int64_t, std::int64_t>> samples_;  // (ms, trades seen)

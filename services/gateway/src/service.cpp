@@ -26,7 +26,8 @@ ServiceInfo service_info() {
           {"GATEWAY_TRADES_HISTORY", "15m",
            "how far back crypto.trades is read at start (avgPrice needs 5 minutes; GATEWAY_TRADES bound the rest)"},
           {"GATEWAY_MAX_MEMORY", "768Mi",
-           "memory for what the gateway holds (candles: 5/8, trades: 1/8, events kept for resuming clients: 1/8); "
+           "memory for what the gateway holds (candles: 5/8, trades: 1/8, events kept for resuming clients: 1/8, "
+           "CoinGecko price history: 1/16); "
            "set it below the container's limit; client buffers (GATEWAY_CLIENT_BUFFER) come on top"},
           {"GATEWAY_MAX_CONNECTIONS", "1000",
            "open client connections at most (more are answered 503 and closed; lowered at start to fit the "
@@ -97,6 +98,8 @@ void fit_memory(Options& o) {
   }
   o.trades.max_symbols =
       std::max<std::size_t>(1, o.max_memory / 8 / (o.trades.per_symbol * kBytesPerTrade + kBytesPerTradeSymbol));
+  o.limits.max_ticker_histories =
+      std::max<std::size_t>(1, o.max_memory / 16 / (TickerHistory::kMaxBuckets * kBytesPerTickerBucket));
 }
 
 Options parse(const Config& config) {
@@ -190,6 +193,7 @@ int run(const Options& o, ServiceHost& host) {
               {"candles_per_series", o.limits.candles_per_series},
               {"max_memory", o.max_memory}});
   log_info("gateway: trades kept", {{"per_symbol", o.trades.per_symbol}, {"max_symbols", o.trades.max_symbols}});
+  log_info("gateway: ticker histories kept", {{"coins_x_currencies", o.limits.max_ticker_histories}});
   log_info("gateway: serving",
            {{"port", server.port()}, {"page", !o.server.files.empty()}, {"history", !o.history.url.empty()}});
   feed.run(reader, host.stop_token(), [&browser] { return browser->dead_letters(); });

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 #include <utility>
 
 namespace cryptoflow::gateway {
@@ -181,6 +182,7 @@ Applied MarketStore::apply(const Ticker& t) {
   std::lock_guard lock(mu_);
   auto& by_currency = tickers_[t.coin];
   auto it = by_currency.find(t.vs_currency);
+  Applied applied = Applied::updated;
   if (it == by_currency.end()) {
     if (ticker_count_ >= limits_.max_tickers) {
       if (by_currency.empty()) tickers_.erase(t.coin);
@@ -188,12 +190,45 @@ Applied MarketStore::apply(const Ticker& t) {
     }
     by_currency.emplace(t.vs_currency, t);
     ++ticker_count_;
-    return Applied::added;
+    applied = Applied::added;
+  } else if (it->second == t) {
+    return Applied::unchanged;
+  } else if (t.last_updated < it->second.last_updated) {
+    applied = Applied::stale;  // not the latest, but a point of its history
+  } else {
+    it->second = t;
   }
-  if (it->second == t) return Applied::unchanged;
-  if (t.last_updated < it->second.last_updated) return Applied::stale;
-  it->second = t;
-  return Applied::updated;
+  const auto key = std::make_pair(t.coin, t.vs_currency);
+  auto h = histories_.find(key);
+  if (h == histories_.end()) {
+    if (histories_.size() >= limits_.max_ticker_histories) {
+      ++histories_refused_;
+      return applied;
+    }
+    h = histories_.emplace(key, TickerHistory{}).first;
+  }
+  h->second.add(t);
+  return applied;
+}
+
+std::vector<std::string> MarketStore::vs_currencies() const {
+  std::lock_guard lock(mu_);
+  std::set<std::string> out;
+  for (const auto& [coin, by_currency] : tickers_)
+    for (const auto& [vs, t] : by_currency) out.insert(vs);
+  return {out.begin(), out.end()};
+}
+
+std::vector<TickerBucket> MarketStore::ticker_history(const std::string& coin, const std::string& vs_currency,
+                                                      Granularity g, std::int64_t from, std::int64_t to) const {
+  std::lock_guard lock(mu_);
+  const auto h = histories_.find(std::make_pair(coin, vs_currency));
+  return h == histories_.end() ? std::vector<TickerBucket>{} : h->second.buckets(g, from, to);
+}
+
+std::uint64_t MarketStore::histories_refused() const {
+  std::lock_guard lock(mu_);
+  return histories_refused_;
 }
 
 Applied MarketStore::apply(const Indicator& i) {

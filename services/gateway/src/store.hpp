@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cryptoflow/messages.hpp"
+#include "ticker_history.hpp"
 
 namespace cryptoflow::gateway {
 
@@ -22,11 +23,15 @@ namespace cryptoflow::gateway {
 // arithmetic uses these with room to spare.
 inline constexpr std::size_t kBytesPerCandle = 120;
 inline constexpr std::size_t kBytesPerSeries = 512;
+// A ticker history bucket (64 bytes) in its deque; measured in store_test.cpp.
+inline constexpr std::size_t kBytesPerTickerBucket = 72;
 
 struct StoreLimits {
   std::size_t candles_per_series = 1500;  // a day of 1m candles, and Binance's largest page (1000)
   std::size_t max_series = 20000;
   std::size_t max_tickers = 100000;
+  // coin x currency series whose history is kept (each up to TickerHistory::kMaxBuckets buckets)
+  std::size_t max_ticker_histories = 1000;
 };
 
 // Binance's kline intervals in ms ("1M" is 30 days here, only used for ordering); 0 if unknown.
@@ -124,6 +129,13 @@ class MarketStore {
   // Up to n tickers after (coin, vs_currency) in that order (a page; empty strings: the first).
   [[nodiscard]] std::vector<Ticker> tickers_after(const std::string& coin, const std::string& vs_currency,
                                                   std::size_t n) const;
+  // The currencies tickers are held in, sorted.
+  [[nodiscard]] std::vector<std::string> vs_currencies() const;
+  // A coin's history in a currency: the buckets of a granularity starting in [from, to].
+  [[nodiscard]] std::vector<TickerBucket> ticker_history(const std::string& coin, const std::string& vs_currency,
+                                                         Granularity g, std::int64_t from, std::int64_t to) const;
+  // Tickers whose history was not kept: a new coin x currency past max_ticker_histories.
+  [[nodiscard]] std::uint64_t histories_refused() const;
   [[nodiscard]] std::size_t series_count() const;
   [[nodiscard]] std::size_t candle_count() const;
   // Exchange trades counted into each symbol's shortest interval so far (for a rate).
@@ -140,6 +152,8 @@ class MarketStore {
   std::map<std::string, std::map<std::string, Indicator>> indicators_;  // symbol -> window
   std::map<std::string, std::map<std::string, Ticker>> tickers_;        // coin -> vs_currency
   std::size_t ticker_count_ = 0;
+  std::map<std::pair<std::string, std::string>, TickerHistory> histories_;  // (coin, vs_currency)
+  std::uint64_t histories_refused_ = 0;
   std::int64_t trades_seen_ = 0;
   std::int64_t last_closed_end_ = 0;
   PipelineStats pipeline_;

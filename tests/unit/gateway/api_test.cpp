@@ -327,6 +327,14 @@ TEST_CASE("native: errors name the parameter - 404 for what is not held") {
 TEST_CASE("api: 100,000 mutated request targets get a JSON answer or a refusal - never a crash") {
   MarketStore s;
   s.apply(kline(0, true));
+  Ticker bitcoin;
+  bitcoin.coin = "bitcoin";
+  bitcoin.vs_currency = "usd";
+  bitcoin.price = Decimal::parse("16951.52");
+  for (std::int64_t t = 1'699'000'000'000; t < 1'700'000'000'000; t += 600'000) {  // 11 days of 10 minutes
+    bitcoin.last_updated = t;
+    s.apply(bitcoin);
+  }
   const std::vector<std::string> seeds{
       "/binance/api/v3/klines?symbol=BNBBTC&interval=1m&startTime=0&endTime=999999&limit=5",
       R"(/binance/api/v3/ticker/price?symbols=["BNBBTC","X"])",
@@ -334,6 +342,10 @@ TEST_CASE("api: 100,000 mutated request targets get a JSON answer or a refusal -
       "/binance/api/v3/exchangeInfo?symbols=%5B%22BNBBTC%22%5D",
       "/coingecko/api/v3/simple/price?ids=bitcoin&vs_currencies=usd&include_market_cap=true",
       "/coingecko/api/v3/coins/markets?vs_currency=usd&per_page=2&page=3&order=volume_asc",
+      "/coingecko/api/v3/coins/bitcoin/market_chart?vs_currency=usd&days=1.5&interval=daily",
+      "/coingecko/api/v3/coins/bitcoin/market_chart/range?vs_currency=usd&from=1699000000&to=1699900000.5",
+      "/coingecko/api/v3/coins/bitcoin/ohlc?vs_currency=usd&days=7",
+      "/coingecko/api/v3/coins/list?include_platform=true",
       "/v1/candles?symbol=BNBBTC&interval=1m&start=0&end=1&limit=3",
       "/v1/tickers?vs_currency=usd&coins=a,b"};
   std::mt19937_64 rng(7);
