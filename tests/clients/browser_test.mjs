@@ -1,7 +1,8 @@
 // A real browser on the gateway's page: Debian's chromium, driven by playwright-core (which
-// downloads no browser). The page loads, draws candles that arrive live, switches symbol and
-// interval, keeps going through a gateway restart, fits a phone-sized screen, and its
-// screenshot is not blank.
+// downloads no browser). The page loads, draws candles and volume bars that arrive live, shows
+// the candle under the cursor with the moving average there, the recent trades and the data's
+// own clock, switches symbol and interval, keeps going through a gateway restart, fits a
+// phone-sized screen, and its screenshot is not blank.
 //   node tests/clients/browser_test.mjs --build <build dir> --source <source dir> [--screenshot <png>]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -62,6 +63,45 @@ try {
   });
   check((await colours()) >= 8, `the chart canvas is drawn (${await colours()} colours)`);
 
+  // Volume bars: pixels of their two colours (opaque, used by nothing else), in the bottom fifth
+  // of the chart, under the candles.
+  const volumeBars = async () => page.evaluate(() => {
+    let n = 0, top = 1;
+    for (const c of document.querySelectorAll('#chart canvas')) {
+      if (!c.width || !c.height) continue;
+      const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      for (let i = 0; i < data.length; i += 4) {
+        const rgb = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+        if (rgb !== 0x1f5f59 && rgb !== 0x7a3436) continue;
+        n++;
+        top = Math.min(top, Math.floor(i / 4 / c.width) / c.height);
+      }
+    }
+    return { n, top };
+  });
+  const bars = await volumeBars();
+  check(bars.n > 100 && bars.top >= 0.7, `volume bars are drawn under the candles (${bars.n} pixels, from ${(bars.top * 100).toFixed(0)}% down)`);
+
+  // The recent trades: the gateway's aggregate trades of TRXUSDT, newest first, growing live.
+  await eventually('the trades tape', async () => (await page.locator('#trades tbody tr').count()) >= 10, 30000);
+  const tapeIds = async () => page.locator('#trades tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.dataset.id)));
+  const firstIds = await tapeIds();
+  await eventually('new trades on the tape', async () => (await tapeIds())[0] > firstIds[0], 30000);
+  const rows = await page.locator('#trades tbody tr').evaluateAll((rs) =>
+    rs.map((r) => ({ a: Number(r.dataset.id), cells: [...r.cells].map((td) => td.textContent) })));
+  const recent = await (await fetch(p.url('/binance/api/v3/aggTrades?symbol=TRXUSDT&limit=1000'))).json();
+  const byId = new Map(recent.map((t) => [t.a, t]));
+  const wrong = rows.filter((r) => !byId.has(r.a) || byId.get(r.a).p !== r.cells[1] || byId.get(r.a).q !== r.cells[2] ||
+    new Date(byId.get(r.a).T).toISOString().slice(11, 23) !== r.cells[0]);
+  check(rows.length === 30 && wrong.length === 0 && rows.every((r, i) => i === 0 || r.a < rows[i - 1].a),
+    `the trades tape: the gateway's aggTrades, newest first (${rows[0].cells.join(' ')} ... ${wrong.length} differ)`);
+
+  // The data's own clock: the replay's trades are of 2025-03-04, far behind the wall clock.
+  const dataTime = await page.locator('#data-time').innerText();
+  const dataLag = await page.locator('#data-lag').innerText();
+  check(/^2025-03-04 \d\d:\d\d:\d\d UTC$/.test(dataTime) && /(days|years)$/.test(dataLag),
+    `the data clock: newest trade ${dataTime}, ${dataLag} behind the wall clock`);
+
   // The tickers table: coins in usd and eur, with the 24 h change.
   await eventually('tickers in the table', async () => (await page.locator('#tickers tbody tr').count()) >= 10, 30000);
   const firstRow = await page.locator('#tickers tbody tr').first().innerText();
@@ -84,6 +124,26 @@ try {
   check(true, `switched: ${await summary()}`);
   check(page.url().endsWith('#XRPETH/5m'), 'the address keeps the choice');
 
+  // The cursor: the line above the chart shows the O/H/L/C/V of the candle under it as the API
+  // holds it, and the moving average of the 20 closes up to it; it follows the mouse.
+  const hover = async (x) => {
+    const box = await page.locator('#chart').boundingBox();
+    await page.mouse.move(box.x + box.width * x, box.y + box.height * 0.4, { steps: 4 });
+    await page.waitForTimeout(200);
+    const at = Number(await page.locator('#ohlc').getAttribute('data-time'));
+    const legend = await page.locator('#ohlc').innerText();
+    const held = (await (await fetch(p.url(`/v1/candles?symbol=XRPETH&interval=5m&end=${at}&limit=20`))).json()).candles;
+    const c = held[held.length - 1];
+    const ma = (held.reduce((sum, k) => sum + Number(k.close), 0) / 20).toPrecision(8);
+    check(c.start === at && held.length === 20 && legend.includes(`O ${c.open}`) && legend.includes(`H ${c.high}`) &&
+      legend.includes(`L ${c.low}`) && legend.includes(`C ${c.close}`) && legend.includes(`V ${c.volume}`) &&
+      legend.includes(`MA(20) ${ma}`), `the cursor legend at ${Math.round(x * 100)}% shows the candle under it: ${legend}`);
+    return at;
+  };
+  const left = await hover(0.3);
+  const right = await hover(0.6);
+  check(right > left && right !== newest.start, `the legend follows the mouse (${left} -> ${right})`);
+
   // A gateway restart: the page reconnects by itself and live candles keep coming.
   await page.selectOption('#symbol', 'TRXUSDT');
   await page.selectOption('#interval', '1m');
@@ -101,6 +161,9 @@ try {
     ` (${outage.length} requests failed during the restart)`);
 
   const shot = a.screenshot || path.join(workDir, 'gateway.png');
+  const area = await page.locator('#chart').boundingBox();
+  await page.mouse.move(area.x + area.width * 0.7, area.y + area.height * 0.35);  // the legend at a candle
+  await page.waitForTimeout(300);
   await page.screenshot({ path: shot });
   check(fs.statSync(shot).size > 20000, `the screenshot ${shot} is not blank (${fs.statSync(shot).size} bytes)`);
 

@@ -1,11 +1,15 @@
-// cryptoflow's page: a live candlestick chart with a moving average, the tickers, and the
-// pipeline's figures, all from the gateway's native API (/v1). Plain browser JavaScript, no build
-// step; the chart is TradingView's lightweight-charts, served by the gateway itself.
+// cryptoflow's page: a live candlestick chart with volume bars, a moving average and the values
+// under the cursor, the recent trades, the tickers, and the pipeline's figures with the data's
+// own clock. Candles, tickers and the pipeline come from the gateway's native API (/v1), the
+// trades from its Binance-compatible aggTrades call and stream. Plain browser JavaScript, no
+// build step; the chart is TradingView's lightweight-charts, served by the gateway itself.
 'use strict';
 
 const SMA_LENGTH = 20;
 const $ = (id) => document.getElementById(id);
-const state = { symbol: '', interval: '', bars: new Map(), source: null, failures: 0 };
+const state = { symbol: '', interval: '', bars: new Map(), sorted: [], source: null, failures: 0, newestTrade: 0 };
+const VOLUME_UP = '#1f5f59';  // opaque: the bars are told from the candles by their colours
+const VOLUME_DOWN = '#7a3436';
 
 const chart = LightweightCharts.createChart($('chart'), {
   autoSize: true,
@@ -16,10 +20,19 @@ const chart = LightweightCharts.createChart($('chart'), {
 const candles = chart.addSeries(LightweightCharts.CandlestickSeries, {
   upColor: '#26a69a', downColor: '#ef5350', wickUpColor: '#26a69a', wickDownColor: '#ef5350', borderVisible: false,
 });
+candles.priceScale().applyOptions({ scaleMargins: { top: 0.05, bottom: 0.25 } });
+const volume = chart.addSeries(LightweightCharts.HistogramSeries, {
+  priceScaleId: 'volume', priceFormat: { type: 'volume' }, lastValueVisible: false, priceLineVisible: false,
+});
+chart.priceScale('volume').applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
 const sma = chart.addSeries(LightweightCharts.LineSeries, { color: '#f5c542', lineWidth: 2, priceLineVisible: false });
 $('sma-length').textContent = String(SMA_LENGTH);
 
-const bar = (c) => ({ time: c.start / 1000, open: +c.open, high: +c.high, low: +c.low, close: +c.close });
+const bar = (c) => ({
+  time: c.start / 1000, open: +c.open, high: +c.high, low: +c.low, close: +c.close,
+  text: { open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume }, volume: +c.volume,
+});
+const volumeBar = (b) => ({ time: b.time, value: b.volume, color: b.close >= b.open ? VOLUME_UP : VOLUME_DOWN });
 const utc = (ms) => new Date(ms).toISOString().replace('T', ' ').slice(0, 16);
 
 function averages(bars) {
@@ -44,19 +57,47 @@ function setPrecision(text) {
 
 function redraw(fit) {
   const bars = [...state.bars.values()].sort((a, b) => a.time - b.time);
+  state.sorted = bars;
   candles.setData(bars);
+  volume.setData(bars.map(volumeBar));
   sma.setData(averages(bars));
   if (fit) chart.timeScale().fitContent();
   summarize();
+  showValues(null);
 }
 
 function summarize(last) {
   const n = state.bars.size;
   if (n === 0) { $('summary').textContent = `${state.symbol} ${state.interval} · no candles yet`; return; }
-  const newest = last || [...state.bars.values()].reduce((a, b) => (a.time > b.time ? a : b));
+  const newest = last || state.sorted[state.sorted.length - 1];
   $('summary').textContent =
-    `${state.symbol} ${state.interval} · ${n} candles · last ${utc(newest.time * 1000)} UTC close ${newest.closeText || newest.close}`;
+    `${state.symbol} ${state.interval} · ${n} candles · last ${utc(newest.time * 1000)} UTC close ${newest.text.close}`;
 }
+
+// The line above the chart: the candle under the cursor (the newest when the cursor is away), its
+// open, high, low, close and volume as the API gave them, and the moving average there.
+let hovered = null;
+function showValues(time) {
+  hovered = time;
+  const bars = state.sorted;
+  let i = bars.length - 1;
+  if (time !== null) {
+    i = bars.findIndex((b) => b.time === time);
+    if (i < 0) return;
+  }
+  if (i < 0) { $('ohlc').textContent = '–'; return; }
+  const b = bars[i];
+  const ma = i >= SMA_LENGTH - 1 ? bars.slice(i - SMA_LENGTH + 1, i + 1).reduce((s, x) => s + x.close, 0) / SMA_LENGTH : null;
+  const parts = [['', `${utc(b.time * 1000)} UTC`], ['O', b.text.open], ['H', b.text.high], ['L', b.text.low],
+    ['C', b.text.close], ['V', b.text.volume], [`MA(${SMA_LENGTH})`, ma === null ? '–' : ma.toPrecision(8)]];
+  $('ohlc').replaceChildren(...parts.flatMap(([label, value]) => {
+    const v = document.createElement('b');
+    v.textContent = value;
+    return label ? [`${label} `, v] : [v];
+  }));
+  $('ohlc').dataset.time = String(b.time * 1000);
+}
+chart.subscribeCrosshairMove((param) => showValues(param.time === undefined ? null : param.time));
 
 function setConnection(text, live) {
   $('connection').textContent = text;
@@ -73,23 +114,26 @@ async function loadCandles() {
   const { symbol, interval } = state;
   const body = await getJson(`/v1/candles?symbol=${encodeURIComponent(symbol)}&interval=${interval}&limit=1500`);
   if (symbol !== state.symbol || interval !== state.interval) return;  // switched meanwhile
-  state.bars = new Map(body.candles.map((c) => [c.start, { ...bar(c), closeText: c.close }]));
+  state.bars = new Map(body.candles.map((c) => [c.start, bar(c)]));
   if (body.candles.length) setPrecision(body.candles[body.candles.length - 1].close);
   redraw(true);
 }
 
 function onCandle(c) {
   if (c.symbol !== state.symbol || c.interval !== state.interval) return;
-  const b = { ...bar(c), closeText: c.close };
-  const newest = state.bars.size ? Math.max(...state.bars.keys()) : -Infinity;
+  const b = bar(c);
+  const newest = state.sorted.length ? state.sorted[state.sorted.length - 1].time * 1000 : -Infinity;
   const known = state.bars.has(c.start);
   state.bars.set(c.start, b);
   if (c.start >= newest) {
+    if (c.start === newest) state.sorted[state.sorted.length - 1] = b;
+    else state.sorted.push(b);
     candles.update(b);
-    const all = [...state.bars.values()].sort((x, y) => x.time - y.time);
-    const avg = averages(all.slice(-SMA_LENGTH));
+    volume.update(volumeBar(b));
+    const avg = averages(state.sorted.slice(-SMA_LENGTH));
     if (avg.length) sma.update(avg[avg.length - 1]);
     summarize(b);
+    if (hovered === null || hovered === b.time) showValues(hovered);
   } else if (known) {
     redraw(false);  // a window before the newest changed (a late update): draw everything again
   }
@@ -125,6 +169,66 @@ function renderTickers() {
   });
 }
 
+// The recent trades of the chosen symbol: the last 30 from aggTrades, then the aggTrade stream
+// (Binance's protocol: for a symbol whose producer reads single trades, the gateway forms the
+// aggregates). Newest first; a buy (the taker bought) in green, a sell in red.
+const TAPE_LENGTH = 30;
+const tape = { socket: null, rows: [] };
+function onTrade(t) {
+  if (t.s !== undefined && t.s !== state.symbol) return;
+  if (tape.rows.length && t.a <= tape.rows[0].a) return;  // the REST page and the stream overlap
+  tape.rows.unshift({ a: t.a, time: t.T, price: t.p, qty: t.q, buy: !t.m });
+  tape.rows.length = Math.min(tape.rows.length, TAPE_LENGTH);
+  state.newestTrade = Math.max(state.newestTrade, t.T);
+  renderTape();
+  showClock();
+}
+let tapeFrame = 0;
+function renderTape() {
+  if (tapeFrame) return;
+  tapeFrame = requestAnimationFrame(() => {
+    tapeFrame = 0;
+    $('trades').tBodies[0].replaceChildren(...tape.rows.map((r) => {
+      const tr = document.createElement('tr');
+      tr.className = r.buy ? 'buy' : 'sell';
+      tr.dataset.id = String(r.a);
+      for (const text of [new Date(r.time).toISOString().slice(11, 23), r.price, r.qty]) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      return tr;
+    }));
+  });
+}
+function watchTrades() {
+  const symbol = state.symbol;
+  if (tape.socket) tape.socket.close();
+  tape.rows = [];
+  renderTape();
+  $('trades-symbol').textContent = symbol;
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const socket = new WebSocket(`${scheme}://${location.host}/binance/ws/${symbol.toLowerCase()}@aggTrade`);
+  tape.socket = socket;
+  socket.addEventListener('open', () => {
+    getJson(`/binance/api/v3/aggTrades?symbol=${encodeURIComponent(symbol)}&limit=${TAPE_LENGTH}`)
+      .then((page) => { if (symbol === state.symbol) page.forEach((t) => onTrade({ ...t, s: symbol })); })
+      .catch(() => {});
+  });
+  socket.addEventListener('message', (e) => onTrade(JSON.parse(e.data)));
+  socket.addEventListener('close', () => {
+    if (tape.socket === socket) setTimeout(() => { if (tape.socket === socket) watchTrades(); }, 2000);
+  });
+}
+
+// The data's own clock: the newest trade's time, and how far it is behind the wall clock (in a
+// replay of recorded trades, years; live, a second or so).
+function showClock() {
+  if (!state.newestTrade) return;
+  $('data-time').textContent = `${new Date(state.newestTrade).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+  $('data-lag').textContent = lag(Math.max(0, Date.now() - state.newestTrade));
+}
+
 // The stream: candles of the chosen series and every ticker. EventSource reconnects by itself
 // and sends Last-Event-ID; after an error the candles are fetched again, so a gateway restart
 // (which cannot resume the id) leaves no gap.
@@ -151,6 +255,7 @@ async function choose(symbol, interval) {
   state.bars = new Map();
   redraw(false);
   connect();
+  watchTrades();
   await loadCandles();
 }
 
@@ -190,7 +295,7 @@ async function refreshPipeline() {
   try {
     const p = await getJson('/v1/pipeline');
     $('trades-rate').textContent = p.trades_per_second;
-    $('watermark-lag').textContent = p.watermark_lag_ms === null ? '–' : lag(p.watermark_lag_ms);
+    $('watermark').textContent = p.last_closed_window_end ? `${utc(p.last_closed_window_end)} UTC` : '–';
     $('dead-letters').textContent = p.dead_letters === null ? '–' : String(p.dead_letters);
   } catch (e) { /* shown by the connection badge */ }
 }
@@ -198,7 +303,8 @@ function lag(ms) {
   if (ms < 120e3) return `${(ms / 1000).toFixed(1)} s`;
   if (ms < 7200e3) return `${Math.round(ms / 60e3)} min`;
   if (ms < 172800e3) return `${Math.round(ms / 3600e3)} h`;
-  return `${Math.round(ms / 86400e3)} days`;
+  if (ms < 730 * 86400e3) return `${Math.round(ms / 86400e3)} days`;
+  return `${(ms / 365.25 / 86400e3).toFixed(1)} years`;
 }
 
 $('symbol').addEventListener('change', (e) => {
@@ -213,3 +319,4 @@ refreshSymbols();
 refreshPipeline();
 setInterval(refreshSymbols, 10000);
 setInterval(refreshPipeline, 2000);
+setInterval(showClock, 1000);
