@@ -26,14 +26,15 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const problems = [];
   // While the gateway restarts (below) the page's requests fail at the network level, which
-  // Chromium logs as "Failed to load resource: net::ERR_..."; that is the outage the page must
-  // survive, not a fault of the page. Everything else counts, then too.
+  // Chromium logs as "Failed to load resource: net::ERR_..." (and the trades stream's reconnect
+  // as "WebSocket connection to '...' failed"); that is the outage the page must survive, not a
+  // fault of the page. Everything else counts, then too.
   let restarting = false;
   const outage = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
-    if (restarting && /^Failed to load resource: net::ERR_/.test(m.text())) outage.push(m.text());
+    if (restarting && /^(Failed to load resource: net::ERR_|WebSocket connection to '\S+' failed)/.test(m.text())) outage.push(m.text());
     else problems.push(`console: ${m.text()}`);
   });
   page.on('response', (r) => { if (r.status() >= 400) problems.push(`${r.status()} for ${r.url()}`); });

@@ -49,7 +49,7 @@ struct Server::Impl {
   // trade being formed per symbol fed single trades.
   std::map<std::string, std::size_t, std::less<>> wanted;
   std::set<std::string> changed;
-  std::map<std::string, HeldTrade> forming;
+  RunFormer forming;
   std::shared_ptr<TopicBrowser> browser;
   std::unique_ptr<CandleHistory> history;
   std::unique_ptr<Worker> history_worker;  // its thread queries the history
@@ -1140,20 +1140,13 @@ void Server::Impl::on_trade(const Event& e) {
   if (const auto trade_stream = stream_name(e.symbol, "trade"); is_wanted(trade_stream))
     hub.broadcast(binance_event(trade_stream, binance_trade_event(e.symbol, t, false, wall_clock_ms())));
   // Binance's aggregate: consecutive trades at the same time, price and side. One is sent when
-  // the next trade does not continue it, or at the next tick.
+  // the next trade does not continue it, or after a whole tick without a trade (RunFormer).
   if (!is_wanted(agg_stream)) {
     forming.erase(e.symbol);
     return;
   }
-  auto it = forming.find(e.symbol);
-  if (it != forming.end()) {
-    auto& run = it->second;
-    if (extend_run(run, t)) return;
-    hub.broadcast(binance_event(agg_stream, binance_trade_event(e.symbol, run, true, wall_clock_ms())));
-    run = t;
-  } else {
-    forming.emplace(e.symbol, t);
-  }
+  if (const auto ended = forming.add(e.symbol, t))
+    hub.broadcast(binance_event(agg_stream, binance_trade_event(e.symbol, *ended, true, wall_clock_ms())));
 }
 
 // Once a second: the streams made from what the store holds (tickers, the 5-minute average,
@@ -1164,11 +1157,10 @@ void Server::Impl::tick_derived() {
     if (ec) return;
     tick_derived();
   });
-  for (auto& [symbol, run] : forming) {
+  for (const auto& [symbol, run] : forming.tick()) {
     const auto name = stream_name(symbol, "aggTrade");
     if (is_wanted(name)) hub.broadcast(binance_event(name, binance_trade_event(symbol, run, true, wall_clock_ms())));
   }
-  forming.clear();
   if (wanted.empty() || changed.empty()) {
     changed.clear();
     return;

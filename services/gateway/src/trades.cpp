@@ -1,6 +1,7 @@
 #include "trades.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace cryptoflow::gateway {
 namespace {
@@ -31,6 +32,31 @@ bool extend_run(HeldTrade& run, const HeldTrade& t) {
   run.quantity = *q;
   run.last_id = t.id;
   return true;
+}
+
+std::optional<HeldTrade> RunFormer::add(const std::string& symbol, const HeldTrade& t) {
+  auto it = forming_.find(symbol);
+  if (it == forming_.end()) {
+    forming_.emplace(symbol, Forming{t});
+    return std::nullopt;
+  }
+  it->second.idle = false;
+  if (extend_run(it->second.run, t)) return std::nullopt;
+  return std::exchange(it->second.run, t);
+}
+
+std::vector<std::pair<std::string, HeldTrade>> RunFormer::tick() {
+  std::vector<std::pair<std::string, HeldTrade>> out;
+  for (auto it = forming_.begin(); it != forming_.end();) {
+    if (!it->second.idle) {
+      it->second.idle = true;
+      ++it;
+      continue;
+    }
+    out.emplace_back(it->first, it->second.run);
+    it = forming_.erase(it);
+  }
+  return out;
 }
 
 TradeApplied TradeStore::apply(const Trade& t) {

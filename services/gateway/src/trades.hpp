@@ -45,6 +45,26 @@ HeldTrade held(const Trade& t);
 // price and side (true: run now holds it).
 bool extend_run(HeldTrade& run, const HeldTrade& t);
 
+// The @aggTrade stream of symbols fed single trades: Binance's aggregates formed as the trades
+// arrive. A run goes out when the next trade does not continue it, or once a whole tick (the
+// server's second) has passed without a trade of its symbol, so that a run is not split in two
+// where aggTrades (formed from the held trades) has one: the trades of one run arrive together.
+class RunFormer {
+ public:
+  // t joins its symbol's run or starts the next; the run it ends, if any, is returned.
+  std::optional<HeldTrade> add(const std::string& symbol, const HeldTrade& t);
+  // The runs that had no trade since the last tick, gone out now; the others wait a tick.
+  std::vector<std::pair<std::string, HeldTrade>> tick();
+  void erase(const std::string& symbol) { forming_.erase(symbol); }
+
+ private:
+  struct Forming {
+    HeldTrade run;
+    bool idle = false;  // a tick passed since its last trade
+  };
+  std::map<std::string, Forming> forming_;
+};
+
 enum class TradeApplied { added, repeated, refused };
 
 struct AggQuery {

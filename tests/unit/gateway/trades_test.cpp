@@ -110,6 +110,37 @@ TEST_CASE("trades: single trades are aggregated as Binance does, same time, pric
   CHECK_FALSE(store.aggregated("TRXUSDT"));
 }
 
+TEST_CASE("trades: the stream's aggregates are aggTrades' - a tick in the middle of a run does not split it") {
+  // The same trades as aggTrades forms them (above), arriving with server ticks between them.
+  RunFormer former;
+  TradeStore store;
+  std::vector<HeldTrade> sent;
+  const auto add = [&](const Trade& t) {
+    store.apply(t);
+    if (auto run = former.add(t.symbol, held(t))) sent.push_back(*run);
+  };
+  const auto tick = [&] {
+    for (const auto& [symbol, run] : former.tick()) sent.push_back(run);
+  };
+  add(trade(10, "0.2312", "100.0", 1000, true));
+  tick();  // a tick between two trades of one run (the old stream sent 10 alone here)
+  add(trade(11, "0.2312", "50.5", 1000, true));
+  add(trade(12, "0.2312", "1.0", 1000, false));
+  add(trade(13, "0.2313", "2.0", 1000, false));
+  tick();
+  add(trade(14, "0.2313", "3.0", 1001, false));
+  tick();
+  add(trade(15, "0.2313", "4.0", 1001, false));
+  CHECK(sent.size() == 3);  // 14-15 is still forming
+  tick();
+  CHECK(sent.size() == 3);
+  tick();  // a whole tick without a trade: it goes out
+  REQUIRE(sent.size() == 4);
+  CHECK(sent == store.aggregates({"TRXUSDT", std::nullopt, std::nullopt, std::nullopt, 500}));
+  tick();
+  CHECK(sent.size() == 4);
+}
+
 TEST_CASE("trades: the newest per symbol are kept, and symbols are bounded") {
   TradeStore store({.per_symbol = 3, .max_symbols = 1});
   for (int i = 1; i <= 10; ++i) store.apply(trade(i, "1", "1", i * 1000));
