@@ -9,6 +9,7 @@
 #include "api.hpp"
 #include "api_detail.hpp"
 #include "cryptoflow/clock.hpp"
+#include "rollup.hpp"
 
 namespace cryptoflow::gateway {
 namespace {
@@ -195,14 +196,14 @@ Response ohlc(const Request& r, const ApiContext& ctx, const std::string& coin) 
                            : days <= 30 ? std::pair{Granularity::hourly, std::int64_t{14'400'000}}
                                         : std::pair{Granularity::daily, std::int64_t{4 * 86'400'000LL}};
   const auto from = ctx.now_ms - span;
-  const auto first = from - ((from % length) + length) % length;  // the candle holding `from`
+  const auto first = floor_to(from, length);  // the candle holding `from`
   const auto buckets =
       ctx.store.ticker_history(coin, detail::lower(detail::param(r, "vs_currency")), g, first, ctx.now_ms);
   rapidjson::StringBuffer b;
   Writer w(b);
   w.StartArray();
   for (std::size_t i = 0; i < buckets.size();) {
-    const auto start = buckets[i].start - ((buckets[i].start % length) + length) % length;
+    const auto start = floor_to(buckets[i].start, length);
     double open = buckets[i].open, high = buckets[i].high, low = buckets[i].low, close = buckets[i].close;
     for (++i; i < buckets.size() && buckets[i].start < start + length; ++i) {
       high = std::max(high, buckets[i].high);

@@ -65,6 +65,10 @@ std::optional<std::int64_t> parse_time_zone(std::string_view text) {
   return offset;
 }
 
+std::int64_t floor_to(std::int64_t t, std::int64_t step) {
+  return floor_div(t, step) * step;
+}
+
 std::int64_t window_open(std::int64_t t, std::string_view interval, std::int64_t offset_ms) {
   const auto local = t + offset_ms;
   if (is_month(interval)) {
@@ -75,7 +79,7 @@ std::int64_t window_open(std::int64_t t, std::string_view interval, std::int64_t
   }
   const auto ms = interval_ms(interval);
   const auto origin = interval == "1w" ? kMonday : 0;
-  return floor_div(local - origin, ms) * ms + origin - offset_ms;
+  return floor_to(local - origin, ms) + origin - offset_ms;
 }
 
 std::int64_t window_next(std::int64_t open, std::string_view interval, std::int64_t offset_ms) {

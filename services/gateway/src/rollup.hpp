@@ -19,6 +19,10 @@ namespace cryptoflow::gateway {
 // the offset in ms, or nullopt when malformed or out of range.
 std::optional<std::int64_t> parse_time_zone(std::string_view text);
 
+// The multiple of step (> 0) at or before t, for any t: the start of the step-long window from
+// the UNIX epoch that holds t.
+std::int64_t floor_to(std::int64_t t, std::int64_t step);
+
 // The open of the window of `interval` that holds t; the open of the window after the one
 // opening at `open`. interval is one of Binance's (interval_ms() != 0).
 std::int64_t window_open(std::int64_t t, std::string_view interval, std::int64_t offset_ms);

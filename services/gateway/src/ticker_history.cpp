@@ -3,20 +3,21 @@
 #include <algorithm>
 #include <limits>
 
+#include "rollup.hpp"
+
 namespace cryptoflow::gateway {
 
-std::ptrdiff_t TickerHistory::add(const Ticker& t) {
-  if (!t.price) return 0;
+void TickerHistory::add(const Ticker& t) {
+  if (!t.price) return;
   const double price = t.price->to_double();
   const auto number = [](const std::optional<Decimal>& d) {
     return d ? d->to_double() : std::numeric_limits<double>::quiet_NaN();
   };
-  const auto before = static_cast<std::ptrdiff_t>(size());
   newest_ = std::max(newest_, t.last_updated);
   for (std::size_t i = 0; i < tiers_.size(); ++i) {
     auto& tier = tiers_[i];
     const auto step = kStep[i];
-    const auto start = t.last_updated - ((t.last_updated % step) + step) % step;
+    const auto start = floor_to(t.last_updated, step);
     if (start < newest_ - kSpan[i]) continue;  // older than this granularity keeps
     auto at = std::lower_bound(tier.begin(), tier.end(), start,
                                [](const TickerBucket& b, std::int64_t s) { return b.start < s; });
@@ -35,7 +36,6 @@ std::ptrdiff_t TickerHistory::add(const Ticker& t) {
     }
     while (!tier.empty() && tier.front().start < newest_ - kSpan[i]) tier.pop_front();
   }
-  return static_cast<std::ptrdiff_t>(size()) - before;
 }
 
 std::vector<TickerBucket> TickerHistory::buckets(Granularity g, std::int64_t from, std::int64_t to) const {

@@ -31,12 +31,11 @@ class TickerHistory {
   // The most buckets a series holds (what the memory bound reckons with).
   static constexpr std::size_t kMaxBuckets = 577 + 2161 + 366;
 
-  // Adds a ticker's price (none: nothing to add). Returns the change in buckets held.
-  std::ptrdiff_t add(const Ticker& t);
+  // Adds a ticker's price (none: nothing to add).
+  void add(const Ticker& t);
   // The buckets of a granularity whose start lies in [from, to], ascending.
   [[nodiscard]] std::vector<TickerBucket> buckets(Granularity g, std::int64_t from, std::int64_t to) const;
   [[nodiscard]] std::size_t size() const;
-  [[nodiscard]] std::int64_t newest() const { return newest_; }
 
  private:
   std::array<std::deque<TickerBucket>, 3> tiers_;

@@ -148,26 +148,33 @@ function onTicker(t) {
   tickers.set(t.coin, row);
   renderTickers();
 }
-let tickerFrame = 0;
-function renderTickers() {
-  if (tickerFrame) return;
-  tickerFrame = requestAnimationFrame(() => {
-    tickerFrame = 0;
-    const body = $('tickers').tBodies[0];
-    const byCap = [...tickers.entries()].sort(([, a], [, b]) => (b.cap ?? -1) - (a.cap ?? -1));
-    body.replaceChildren(...byCap.map(([coin, t]) => {
-      const tr = document.createElement('tr');
-      const cells = [t.name || coin, t.usd ?? '–', t.eur ?? '–', t.change === undefined ? '–' : `${(+t.change).toFixed(2)} %`];
-      cells.forEach((text, i) => {
-        const td = document.createElement('td');
-        td.textContent = text;
-        if (i === 3 && t.change !== undefined) td.className = +t.change >= 0 ? 'up' : 'down';
-        tr.appendChild(td);
-      });
-      return tr;
-    }));
-  });
+// draw, at most once per animation frame however often the returned function is called.
+function onceAFrame(draw) {
+  let frame = 0;
+  return () => {
+    if (frame) return;
+    frame = requestAnimationFrame(() => { frame = 0; draw(); });
+  };
 }
+// A table row of text cells.
+function tableRow(texts) {
+  const tr = document.createElement('tr');
+  for (const text of texts) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    tr.appendChild(td);
+  }
+  return tr;
+}
+
+const renderTickers = onceAFrame(() => {
+  const byCap = [...tickers.entries()].sort(([, a], [, b]) => (b.cap ?? -1) - (a.cap ?? -1));
+  $('tickers').tBodies[0].replaceChildren(...byCap.map(([coin, t]) => {
+    const tr = tableRow([t.name || coin, t.usd ?? '–', t.eur ?? '–', t.change === undefined ? '–' : `${(+t.change).toFixed(2)} %`]);
+    if (t.change !== undefined) tr.cells[3].className = +t.change >= 0 ? 'up' : 'down';
+    return tr;
+  }));
+});
 
 // The recent trades of the chosen symbol: the last 30 from aggTrades, then the aggTrade stream
 // (Binance's protocol: for a symbol whose producer reads single trades, the gateway forms the
@@ -183,24 +190,14 @@ function onTrade(t) {
   renderTape();
   showClock();
 }
-let tapeFrame = 0;
-function renderTape() {
-  if (tapeFrame) return;
-  tapeFrame = requestAnimationFrame(() => {
-    tapeFrame = 0;
-    $('trades').tBodies[0].replaceChildren(...tape.rows.map((r) => {
-      const tr = document.createElement('tr');
-      tr.className = r.buy ? 'buy' : 'sell';
-      tr.dataset.id = String(r.a);
-      for (const text of [new Date(r.time).toISOString().slice(11, 23), r.price, r.qty]) {
-        const td = document.createElement('td');
-        td.textContent = text;
-        tr.appendChild(td);
-      }
-      return tr;
-    }));
-  });
-}
+const renderTape = onceAFrame(() => {
+  $('trades').tBodies[0].replaceChildren(...tape.rows.map((r) => {
+    const tr = tableRow([new Date(r.time).toISOString().slice(11, 23), r.price, r.qty]);
+    tr.className = r.buy ? 'buy' : 'sell';
+    tr.dataset.id = String(r.a);
+    return tr;
+  }));
+});
 function watchTrades() {
   const symbol = state.symbol;
   if (tape.socket) tape.socket.close();
