@@ -28,6 +28,13 @@ Archiver::Archiver(ArchiveOptions options, kafka::Consumer& input, kafka::Produc
       open_objects_(m.gauge("cryptoflow_s3_open_objects", "Objects being filled")),
       buffered_bytes_(m.gauge("cryptoflow_s3_buffered_bytes", "Compressed bytes held in open objects")) {}
 
+Archiver::~Archiver() {
+  try {
+    input_.close();  // no callback may reach this archiver afterwards
+  } catch (...) {    // NOLINT(bugprone-empty-catch): closing a consumer that never joined
+  }
+}
+
 void Archiver::run(const std::function<bool()>& stop) {
   input_.subscribe(options_.topics, {[this](const auto& tps) {
                                        on_assigned(tps);

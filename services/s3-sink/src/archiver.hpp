@@ -66,6 +66,11 @@ class Archiver {
  public:
   Archiver(ArchiveOptions options, kafka::Consumer& input, kafka::Producer& dead_letters, Store& store,
            MetricsRegistry& metrics);
+  // Closes the consumer (leaves the group) if run() did not: its rebalance callbacks point here,
+  // and s3-sink's run() destroys the archiver before the consumer, also when run() throws.
+  ~Archiver();
+  Archiver(const Archiver&) = delete;
+  Archiver& operator=(const Archiver&) = delete;
   // Subscribes and runs until stop() is true, then leaves the group (open objects dropped).
   void run(const std::function<bool()>& stop);
   [[nodiscard]] bool ready() const { return !blocked_since_.has_value(); }

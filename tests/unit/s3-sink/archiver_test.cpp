@@ -315,6 +315,23 @@ TEST_CASE("A revoked partition's open object is dropped, not stored or committed
   CHECK(f.cluster.group_offsets("s3").count({"trades", 1}) == 0);
 }
 
+// s3-sink's run() declares the consumer before the archiver, so on an error path the archiver is
+// destroyed first and the consumer's destructor then leaves the group: the revoke it delivers must
+// not reach the destroyed archiver (a use-after-free that AddressSanitizer reports).
+TEST_CASE("An archiver destroyed before its consumer after an error gets no callback from it") {
+  Fixture f;
+  for (int i = 0; i < 3; ++i) f.cluster.append("trades", "BTCUSDT", trade(i, 1710000000000 + i));
+  FakeConsumer input{f.cluster, "s3"};
+  f.store.on_call = [] { throw std::runtime_error("the store's client failed"); };
+  {
+    Archiver archiver(options(1), input, f.dead_letters, f.store, f.metrics);
+    input.assign_all();
+    REQUIRE_THROWS_WITH(run_until(archiver, [] { return false; }), "the store's client failed");
+  }
+  input.close();  // what the consumer's destructor does: leave the group, revoking what it owns
+  CHECK(f.store.objects.empty());
+}
+
 TEST_CASE("An implausible event time falls back to the Kafka timestamp - a bad end-offset is not followed") {
   Fixture f;
   f.cluster.append("trades", "k", trade(0, 9'000'000'000'000'000'000), 1710000000000);  // year 285 million
