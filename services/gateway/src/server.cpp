@@ -865,8 +865,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       r.headers.emplace_back("Retry-After", "1");
       return respond(std::move(r), request_.keep_alive());
     }
-    const auto weight =
-        s_.weights.charge(client_, request_weight(*parsed), std::chrono::steady_clock::now(), wall_clock_ms());
+    const auto weight = s_.weights.charge(client_, request_weight(*parsed), s_.o.clock(), wall_clock_ms());
     used_weight_ = weight.used;
     if (weight.status != 200) return refuse(weight, binance);
     if (websocket::is_upgrade(request_) || parsed->path == "/v1/stream") {
@@ -1201,7 +1200,7 @@ void Server::Impl::tick_derived() {
 
 bool Server::Impl::allow(const std::string& client) {
   if (o.requests_per_second <= 0) return true;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = o.clock();
   if (buckets.size() > 100'000)
     std::erase_if(buckets, [&](const auto& b) { return now - b.second.at > std::chrono::minutes(1); });
   auto [it, fresh] = buckets.try_emplace(client, Bucket{o.request_burst, now});

@@ -5,6 +5,7 @@
 // I/O thread.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -41,6 +42,9 @@ struct ServerOptions {
   std::size_t client_buffer_bytes = 4 << 20;         // a client further behind than this is dropped
   double requests_per_second = 50;                   // per client address; 0: no limit
   double request_burst = 200;
+  // The clock the per-address limits (requests per second, weight per minute) run on; the I/O
+  // thread calls it. Tests move it by hand.
+  std::function<std::chrono::steady_clock::time_point()> clock = [] { return std::chrono::steady_clock::now(); };
   std::string cors_origin = "*";                // Access-Control-Allow-Origin; empty: no CORS headers
   std::chrono::milliseconds heartbeat{15'000};  // SSE comment line while nothing else is sent
   std::size_t events_kept = 100'000;            // for SSE Last-Event-ID

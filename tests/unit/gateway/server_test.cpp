@@ -120,6 +120,8 @@ TEST_CASE(
   o.request_burst = 3;
   o.cors_origin = "https://dash.example";
   o.files["/index.html"] = {"text/html; charset=utf-8", "<html>page</html>"};
+  std::atomic<std::int64_t> now_ms{0};  // the limits' clock stands still until the test moves it
+  o.clock = [&] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms.load())); };
   Server server(o, store, metrics);
   const auto url = [&](const std::string& path) { return "http://127.0.0.1:" + std::to_string(server.port()) + path; };
   HttpClient http;
@@ -134,7 +136,9 @@ TEST_CASE(
   CHECK(limited.headers["retry-after"] == "1");
   CHECK(limited.body.find("too many requests") != std::string::npos);
   CHECK(metrics.counter("cryptoflow_gateway_rate_limited_total", "").value() == 1);
-  std::this_thread::sleep_for(1100ms);
+  now_ms += 999;
+  CHECK(http.get(url("/v1/symbols")).status == 429);  // no whole token back yet
+  now_ms += 1001;
   CHECK(http.get(url("/v1/symbols")).status == 200);  // a token back after a second
 }
 

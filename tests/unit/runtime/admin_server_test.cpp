@@ -10,6 +10,7 @@
 
 #include "cryptoflow/http.hpp"
 #include "cryptoflow/service.hpp"
+#include "test_support.hpp"
 
 using namespace cryptoflow;
 
@@ -39,6 +40,7 @@ TEST_CASE("Admin server: clients that send slowly or nothing do not keep probes 
   AdminServer server(0, metrics, {}, "127.0.0.1");
   // Three clients: two send nothing, one sends a byte every half second, each for 8 seconds.
   std::atomic<bool> stop{false};
+  std::atomic<int> connected{0}, failed{0};
   std::vector<std::thread> slow;
   for (int k = 0; k < 3; ++k)
     slow.emplace_back([&, k] {
@@ -47,14 +49,21 @@ TEST_CASE("Admin server: clients that send slowly or nothing do not keep probes 
       addr.sin_family = AF_INET;
       addr.sin_port = htons(static_cast<std::uint16_t>(server.port()));
       ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        ++connected;
         for (int i = 0; i < 16 && !stop; ++i) {
           if (k == 0) (void)::send(fd, "G", 1, MSG_NOSIGNAL);
           std::this_thread::sleep_for(std::chrono::milliseconds(500));
         }
+      } else {
+        ++failed;
+      }
       ::close(fd);
     });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the slow ones connect first
+  // The slow ones are connected before the probes start.
+  CHECK(test::eventually([&] { return connected + failed == 3; }, std::chrono::seconds(10),
+                         std::chrono::milliseconds(1)));
+  CHECK(connected == 3);
   // A liveness probe with Kubernetes' default timeout of one second, three times in a row.
   HttpClient http({std::chrono::milliseconds(1000), std::chrono::milliseconds(1000)});
   for (int i = 0; i < 3; ++i) {
