@@ -11,15 +11,36 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 jobs=$(nproc)
 
+# Phase times, printed at the end of the run (also when a phase fails): where CI's time goes.
+phases=()
+phase_start=$SECONDS
+run_start=$SECONDS
+phase_name=""
+phase() {  # phase "<name>": ends the phase before and starts this one
+  if [ -n "$phase_name" ]; then phases+=("$(printf '%6d s  %s' $((SECONDS - phase_start)) "$phase_name")"); fi
+  phase_name=$1
+  phase_start=$SECONDS
+  [ -z "$1" ] || echo "== $1"
+}
+report() {
+  local rc=$?
+  phase ""
+  echo "== phase times (exit $rc)"
+  printf '%s\n' "${phases[@]}"
+  printf '%6d s  total\n' $((SECONDS - run_start))
+}
+trap report EXIT
+
+phase "install dependencies"
 bash scripts/install-deps.sh
 
 # Release, as the container image builds the services (deploy/Dockerfile): one build checks the
 # image's configuration and runs the tests.
-echo "== build (Release, warnings are errors)"
+phase "build (Release, warnings are errors)"
 cmake -S . -B build/ci -G Ninja -DCMAKE_BUILD_TYPE=Release -DCRYPTOFLOW_WERROR=ON >/dev/null
 cmake --build build/ci -j "$jobs"
 
-echo "== clang-format check"
+phase "clang-format check"
 if command -v clang-format >/dev/null; then
   unformatted=$(find libs services tests -name '*.cpp' -o -name '*.hpp' | xargs clang-format --dry-run 2>&1 | grep -c warning || true)
   if [ "$unformatted" -ne 0 ]; then echo "clang-format: $unformatted lines differ; run clang-format -i"; exit 1; fi
@@ -27,17 +48,17 @@ else
   echo "clang-format not installed: skipped"
 fi
 
-echo "== clang-tidy (curated checks: .clang-tidy)"
+phase "clang-tidy (curated checks: .clang-tidy)"
 bash scripts/tidy.sh build/ci
 
-echo "== tests"
+phase "tests (Release)"
 (cd build/ci && ctest --output-on-failure -j 2)
 
 if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
-  echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer"
+  phase "build with AddressSanitizer + UndefinedBehaviorSanitizer"
   cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCRYPTOFLOW_SANITIZE=ON -DCRYPTOFLOW_WERROR=ON >/dev/null
   cmake --build build/asan -j "$jobs"
-  echo "== unit, integration and end-to-end tests under ASan/UBSan"
+  phase "tests under ASan/UBSan"
   # All but two long tests. The 5,000-symbol crash test: there each trade is a state record,
   # and the unoptimised sanitized processor (well under half the speed it needs) never catches
   # up with the 700 trades/s the test feeds; its code paths run here in the 40-symbol crash test
@@ -53,9 +74,10 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
   # The tests whose executables run threads of their own (label "threaded": the admin server and
   # service host, the sinks' writer thread, the processor, the live producer): built and run with
   # ThreadSanitizer. tests/tsan.supp says what is suppressed and why.
-  echo "== threaded tests under ThreadSanitizer"
+  phase "build the threaded tests with ThreadSanitizer"
   cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRYPTOFLOW_TSAN=ON -DCRYPTOFLOW_WERROR=ON >/dev/null
   cmake --build build/tsan -j "$jobs" --target threaded_tests
+  phase "threaded tests under ThreadSanitizer"
   (cd build/tsan && TSAN_OPTIONS="suppressions=$root/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1" \
      ctest --output-on-failure -j 2 -L threaded)
 fi

@@ -22,32 +22,37 @@ TEST_CASE("Consumers exit 0 on SIGTERM at any moment - 102 start/stop cycles", "
   const std::map<std::string, std::string> common = {{"KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers()},
                                                      {"KAFKA_SESSION_TIMEOUT_MS", "6000"},
                                                      {"INFLUX_URL", nowhere},
-                                                     {"ES_URL", nowhere},
-                                                     {"TRANSACTIONAL_ID", "sp-cycles"}};
+                                                     {"ES_URL", nowhere}};
   const auto seed = std::random_device{}();
   INFO("seed " << seed);
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> moment_ms(0, 6000);  // the group's first assignment comes after ~3-5 s
   TempDir dir;
   int stops = 0, before_assignment = 0;
-  for (int cycle = 0; cycle < 34; ++cycle) {
+  // Two lanes of the three services side by side, each service of a lane in a group and with a
+  // transactional id of its own: 17 cycles of 6 stops.
+  for (int cycle = 0; cycle < 17; ++cycle) {
     struct Run {
       std::string name, log;
       std::unique_ptr<Process> process;
       std::chrono::steady_clock::time_point stop_at;
     };
     std::vector<Run> runs;
-    for (const char* name : {"stream-processor", "influxdb-sink", "elasticsearch-sink"}) {
-      const auto log = (dir.path() / (std::string(name) + "." + std::to_string(cycle))).string();
-      auto env = common;
-      env["ADMIN_PORT"] = std::to_string(free_port());
-      runs.push_back({name, log, std::make_unique<Process>(std::vector<std::string>{binary(name)}, env, log), {}});
-    }
+    for (int lane = 0; lane < 2; ++lane)
+      for (const char* name : {"stream-processor", "influxdb-sink", "elasticsearch-sink"}) {
+        const auto log =
+            (dir.path() / (std::string(name) + "." + std::to_string(cycle) + "." + std::to_string(lane))).string();
+        auto env = common;
+        env["ADMIN_PORT"] = std::to_string(free_port());
+        env["GROUP_ID"] = std::string(name) + "-" + std::to_string(lane);
+        env["TRANSACTIONAL_ID"] = "sp-cycles-" + std::to_string(lane);
+        runs.push_back({name, log, std::make_unique<Process>(std::vector<std::string>{binary(name)}, env, log), {}});
+      }
     // The moment counts from the admin server's start: SIGTERM before the process has installed
     // its handler (within its first milliseconds) would be the kernel's default action. So that
     // both sides of the first assignment are covered whatever the timing: in the first cycle all
-    // three stop at once (the group's first assignment takes the broker's 3 s rebalance delay),
-    // and in every third cycle the stream-processor's moment counts from its first assignment.
+    // stop at once (the group's first assignment takes the broker's 3 s rebalance delay), and in
+    // every third cycle the stream-processors' moments count from their first assignment.
     for (auto& r : runs) {
       if (!eventually([&] { return read_file(r.log).find("admin server listening") != std::string::npos; }, 30s, 5ms))
         FAIL(r.name << " in cycle " << cycle << " has no admin server after 30 s:\n" << read_file(r.log));
