@@ -48,7 +48,7 @@ KafkaAdmin::KafkaAdmin(const Properties& props) : impl_(std::make_unique<Impl>()
   Properties p;
   p.set("client.id", "cryptoflow-admin");
   for (const auto& [k, v] : props.items()) p.set(k, v);
-  impl_->rk = native::make_handle(RD_KAFKA_PRODUCER, native::make_conf(p));
+  impl_->rk = native::make_handle(RD_KAFKA_PRODUCER, native::make_conf(p, RD_KAFKA_PRODUCER));
 }
 
 KafkaAdmin::~KafkaAdmin() = default;

@@ -1,7 +1,13 @@
 // Client configuration: librdkafka confs with the library's log and error callbacks, handles,
 // and Properties.
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
 #include <regex>
+#include <sstream>
 
 #include "cryptoflow/log.hpp"
 #include "native.hpp"
@@ -31,18 +37,64 @@ void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   log(l, "librdkafka", {{"client", rd_kafka_name(rk)}, {"facility", fac}, {"text", buf}});
 }
 
-}  // namespace
+// librdkafka's own table of properties (rd_kafka_conf_properties_show prints CONFIGURATION.md's
+// "Property | C/P | Range | Default | Importance | Description" rows), read once.
+const std::map<std::string, char>& scopes() {
+  static const std::map<std::string, char> table = [] {
+    std::map<std::string, char> out;
+    char* text = nullptr;
+    std::size_t size = 0;
+    if (FILE* f = open_memstream(&text, &size)) {
+      rd_kafka_conf_properties_show(f);
+      std::fclose(f);
+    }
+    const std::unique_ptr<char, decltype(&std::free)> owned(text, &std::free);
+    std::istringstream lines(text ? std::string(text, size) : std::string());
+    auto trim = [](const std::string& x) {
+      const auto b = x.find_first_not_of(' ');
+      const auto e = x.find_last_not_of(' ');
+      return b == std::string::npos ? std::string() : x.substr(b, e - b + 1);
+    };
+    for (std::string line; std::getline(lines, line);) {
+      const auto bar = line.find('|');
+      const auto bar2 = bar == std::string::npos ? bar : line.find('|', bar + 1);
+      if (bar2 == std::string::npos) continue;
+      const auto name = trim(line.substr(0, bar));
+      const auto scope = trim(line.substr(bar + 1, bar2 - bar - 1));
+      if (scope.size() == 1 && (scope[0] == 'C' || scope[0] == 'P' || scope[0] == '*')) out[name] = scope[0];
+    }
+    return out;
+  }();
+  return table;
+}
 
-ConfPtr make_conf(const Properties& props) {
+// A conf with every property, or (type) only those for that kind of client.
+ConfPtr conf_with(const Properties& props, std::optional<rd_kafka_type_t> type) {
   ConfPtr conf(rd_kafka_conf_new());
   char err[512];
   for (const auto& [k, v] : props.items()) {
+    if (type) {
+      const char scope = property_scope(k);
+      if ((scope == 'C' && *type == RD_KAFKA_PRODUCER) || (scope == 'P' && *type == RD_KAFKA_CONSUMER)) continue;
+    }
     if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
       throw ConfigError(env_name_for(k) + " (librdkafka property " + k + "): " + err);
   }
   rd_kafka_conf_set_error_cb(conf.get(), on_error);
   rd_kafka_conf_set_log_cb(conf.get(), on_log);
   return conf;
+}
+
+}  // namespace
+
+char property_scope(const std::string& name) {
+  const auto& table = scopes();
+  const auto it = table.find(name);
+  return it == table.end() ? '?' : it->second;
+}
+
+ConfPtr make_conf(const Properties& props, rd_kafka_type_t type) {
+  return conf_with(props, type);
 }
 
 HandlePtr make_handle(rd_kafka_type_t type, ConfPtr conf) {
@@ -102,7 +154,7 @@ Properties Properties::from_config(const Config& config) {
 }
 
 void Properties::validate() const {
-  (void)native::make_conf(*this);
+  (void)native::conf_with(*this, std::nullopt);  // every property, whichever client it is for
 }
 
 int librdkafka_version() {

@@ -163,7 +163,7 @@ KafkaConsumer::KafkaConsumer(const Properties& props, const std::string& group_i
       .set("isolation.level", "read_committed")
       .set("partition.assignment.strategy", "cooperative-sticky")
       .set("enable.partition.eof", "false");
-  auto conf = native::make_conf(p);
+  auto conf = native::make_conf(p, RD_KAFKA_CONSUMER);
   rd_kafka_conf_set_opaque(conf.get(), impl_.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::on_rebalance);
   if (rd_kafka_version() < 0x020200ff) {  // 2.2.0 added fetch.queue.backoff.ms

@@ -19,7 +19,7 @@ struct MockCluster::Impl {
 MockCluster::MockCluster(int brokers) : impl_(std::make_unique<Impl>()) {
   Properties p;
   p.set("client.id", "mock-cluster");
-  impl_->rk = native::make_handle(RD_KAFKA_PRODUCER, native::make_conf(p));
+  impl_->rk = native::make_handle(RD_KAFKA_PRODUCER, native::make_conf(p, RD_KAFKA_PRODUCER));
   impl_->cluster = rd_kafka_mock_cluster_new(impl_->rk.get(), brokers);
   if (!impl_->cluster) throw KafkaError(ErrorKind::failed, "cannot create the mock cluster");
   impl_->bootstrap = rd_kafka_mock_cluster_bootstraps(impl_->cluster);

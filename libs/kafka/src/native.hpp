@@ -36,9 +36,14 @@ using MetadataPtr =
 using AdminOptionsPtr =
     std::unique_ptr<rd_kafka_AdminOptions_t, Deleter<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>>;
 
-// A conf with the library's error and log callbacks; a refused property is a ConfigError
-// naming its KAFKA_ variable.
-ConfPtr make_conf(const Properties& props);
+// A conf for a client of `type` with the library's error and log callbacks; a refused property is
+// a ConfigError naming its KAFKA_ variable. A property librdkafka documents for the other kind of
+// client only (a consumer's session.timeout.ms, a producer's linger.ms) is left out: the services
+// take every KAFKA_ variable for all their clients, and librdkafka would log a CONFWARN for each.
+ConfPtr make_conf(const Properties& props, rd_kafka_type_t type);
+// Whom a property is for, as librdkafka's CONFIGURATION.md says: 'C' consumers, 'P' producers,
+// '*' both; '?' for a name librdkafka does not know.
+char property_scope(const std::string& name);
 // rd_kafka_new; takes the conf. Throws ConfigError if librdkafka refuses it.
 HandlePtr make_handle(rd_kafka_type_t type, ConfPtr conf);
 

@@ -16,7 +16,7 @@ KafkaProducer::KafkaProducer(const Properties& props, MetricsRegistry& metrics, 
   // Guarantees the services rely on: not overridable.
   p.set("enable.idempotence", "true").set("acks", "all");
   if (!transactional_id.empty()) p.set("transactional.id", transactional_id);
-  auto conf = native::make_conf(p);
+  auto conf = native::make_conf(p, RD_KAFKA_PRODUCER);
   rd_kafka_conf_set_opaque(conf.get(), impl_.get());
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &Impl::on_delivery);
   impl_->rk = native::make_handle(RD_KAFKA_PRODUCER, std::move(conf));

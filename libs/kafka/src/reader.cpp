@@ -44,7 +44,7 @@ KafkaReader::KafkaReader(const Properties& props, const std::string& client_id) 
       .set("enable.partition.eof", "true")
       .set("isolation.level", "read_committed")
       .set("auto.offset.reset", "earliest");
-  impl_->rk = native::make_handle(RD_KAFKA_CONSUMER, native::make_conf(p));
+  impl_->rk = native::make_handle(RD_KAFKA_CONSUMER, native::make_conf(p, RD_KAFKA_CONSUMER));
   native::check(rd_kafka_poll_set_consumer(impl_->rk.get()), "poll_set_consumer");
 }
 
