@@ -48,17 +48,53 @@ else
   echo "clang-format not installed: skipped"
 fi
 
-phase "clang-tidy (curated checks: .clang-tidy)"
-bash scripts/tidy.sh build/ci
+# CPU-bound work that does not depend on the tests runs beside them at the lowest CPU priority
+# (nice 19): the tests wait on brokers, timers and processes much of the time, and the work uses
+# what they leave idle without taking CPU from them when they need it. A background job's output
+# goes to its log, printed if it fails.
+sanitize=$([ "${SKIP_SANITIZE:-0}" != 1 ] && echo 1 || echo 0)
+background() {  # background <log> <function>: starts it; its pid in $bg_pid
+  (renice -n 19 -p "$BASHPID" >/dev/null && "$2") > "$1" 2>&1 &
+  bg_pid=$!
+}
+await() {  # await <pid> <log> <what>
+  if ! wait "$1"; then
+    cat "$2"
+    echo "$3 failed"
+    exit 1
+  fi
+  cat "$2"
+}
+beside_release_tests() {
+  local t0=$SECONDS
+  bash scripts/tidy.sh build/ci
+  echo "(clang-tidy took $((SECONDS - t0)) s beside the tests)"
+  if [ "$sanitize" = 1 ]; then
+    t0=$SECONDS
+    cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCRYPTOFLOW_SANITIZE=ON -DCRYPTOFLOW_WERROR=ON >/dev/null
+    cmake --build build/asan -j "$jobs" > build/asan-build.log 2>&1 || { tail -50 build/asan-build.log; return 1; }
+    echo "(the AddressSanitizer build took $((SECONDS - t0)) s beside the tests)"
+  fi
+}
+beside_asan_tests() {
+  local t0=$SECONDS
+  cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRYPTOFLOW_TSAN=ON -DCRYPTOFLOW_WERROR=ON >/dev/null
+  cmake --build build/tsan -j "$jobs" --target threaded_tests > build/tsan-build.log 2>&1 ||
+    { tail -50 build/tsan-build.log; return 1; }
+  echo "(the ThreadSanitizer build took $((SECONDS - t0)) s beside the tests)"
+}
 
-phase "tests (Release)"
+phase "tests (Release); beside them: clang-tidy (.clang-tidy's checks), then the ASan/UBSan build"
+background build/beside-release-tests.log beside_release_tests
+beside=$bg_pid
 (cd build/ci && ctest --output-on-failure -j 2)
+phase "clang-tidy and the ASan/UBSan build: what is left after the tests"
+await "$beside" build/beside-release-tests.log "clang-tidy or the ASan/UBSan build"
 
-if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
-  phase "build with AddressSanitizer + UndefinedBehaviorSanitizer"
-  cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCRYPTOFLOW_SANITIZE=ON -DCRYPTOFLOW_WERROR=ON >/dev/null
-  cmake --build build/asan -j "$jobs"
-  phase "tests under ASan/UBSan"
+if [ "$sanitize" = 1 ]; then
+  phase "tests under ASan/UBSan; beside them: the ThreadSanitizer build"
+  background build/beside-asan-tests.log beside_asan_tests
+  beside=$bg_pid
   # All but two long tests. The 5,000-symbol crash test: there each trade is a state record,
   # and the unoptimised sanitized processor (well under half the speed it needs) never catches
   # up with the 700 trades/s the test feeds; its code paths run here in the 40-symbol crash test
@@ -70,13 +106,13 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
   # under ASan in its e2e tests; the rest is JavaScript, the same in either build.
   (cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j 2 -E "with 5000 symbols on one partition|Consumers exit 0 on SIGTERM at any moment|history.ipynb executes|^browser: |^clients: ")
+  phase "the ThreadSanitizer build: what is left after the ASan/UBSan tests"
+  await "$beside" build/beside-asan-tests.log "the ThreadSanitizer build"
 
   # The tests whose executables run threads of their own (label "threaded": the admin server and
   # service host, the sinks' writer thread, the processor, the live producer): built and run with
   # ThreadSanitizer. tests/tsan.supp says what is suppressed and why.
-  phase "build the threaded tests with ThreadSanitizer"
-  cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRYPTOFLOW_TSAN=ON -DCRYPTOFLOW_WERROR=ON >/dev/null
-  cmake --build build/tsan -j "$jobs" --target threaded_tests
+  # (built beside the ASan/UBSan tests above)
   phase "threaded tests under ThreadSanitizer"
   (cd build/tsan && TSAN_OPTIONS="suppressions=$root/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1" \
      ctest --output-on-failure -j 2 -L threaded)

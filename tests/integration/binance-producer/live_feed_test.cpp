@@ -240,7 +240,7 @@ TEST_CASE("live: malformed - binary - oversized and unknown frames are counted a
   CHECK(run.metric("cryptoflow_binance_unrecoverable_total") == 0);
 }
 
-TEST_CASE("live: Kafka away for longer than the message timeout - no trade id lost") {
+TEST_CASE("live: Kafka away for longer than the message timeout - no trade id lost", "[long]") {
   FakeExchangeOptions fo;
   fo.frames = trx_frames();
   fo.frames_per_second = 1000;

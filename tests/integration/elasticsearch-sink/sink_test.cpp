@@ -25,7 +25,8 @@ using cryptoflow::test::FakeElasticsearch;
 
 TEST_CASE(
     "elasticsearch-sink: templates first - per-item retries - mapping errors to dead-letter - replays change "
-    "nothing - an outage loses nothing") {
+    "nothing - an outage loses nothing",
+    "[long]") {
   DevBroker broker({1, 0, 3}, {"crypto.candles", "crypto.tickers", "crypto.indicators", "crypto.dead-letter"});
   FakeElasticsearch es;
   MetricsRegistry metrics;

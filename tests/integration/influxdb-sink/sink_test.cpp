@@ -23,7 +23,8 @@ const std::vector<std::string> kTopics = {"crypto.candles", "crypto.dead-letter"
 
 TEST_CASE(
     "influxdb-sink: a record InfluxDB rejects goes to dead-letter - its batch-mates are written - "
-    "an outage loses nothing") {
+    "an outage loses nothing",
+    "[long]") {
   DevBroker broker({1, 0, 3}, kTopics);
   test::InfluxServer influx;
   // A field of type string in a far-away shard: a candle written there is refused (type conflict).

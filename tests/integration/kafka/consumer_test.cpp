@@ -33,7 +33,7 @@ TEST_CASE("Commit after processing: a new member of the group resumes after the 
   CHECK(c2.committed({{"t.commit", 0}}, 10s).at({"t.commit", 0}) == 40);
 }
 
-TEST_CASE("Cooperative-sticky rebalancing: a joining member takes partitions incrementally") {
+TEST_CASE("Cooperative-sticky rebalancing: a joining member takes partitions incrementally", "[long]") {
   DevBroker broker({1, 0, 6}, {"t.rebalance"});
   std::vector<kafka::TopicPartition> a_assigned, a_revoked, b_assigned;
   kafka::KafkaConsumer a(props_for(broker), "g.rebalance");

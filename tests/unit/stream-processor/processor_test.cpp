@@ -523,7 +523,7 @@ processor::ProcessorOptions many_options() {
 
 }  // namespace
 
-TEST_CASE("5,000 symbols on a partition: every state record small - what a commit writes follows what changed") {
+TEST_CASE("5,000 symbols on a partition: every state record small - what a commit writes follows what changed", "[long]") {
   FakeCluster c;
   feed_many(c, 5'000, 3, 20);
   auto o = many_options();
@@ -561,7 +561,7 @@ TEST_CASE("5,000 symbols on a partition: every state record small - what a commi
   CHECK(records_per_commit < 12);  // 3 trading symbols + the partition record + the refresh's share
 }
 
-TEST_CASE("On a broker that keeps only the newest bytes, quiet symbols are refreshed and survive a restart") {
+TEST_CASE("On a broker that keeps only the newest bytes, quiet symbols are refreshed and survive a restart", "[long]") {
   // 400 symbols trade once and go quiet; 2 keep trading. The state partition keeps 150 KB: without
   // the refresh the quiet symbols' records would fall out of it, and a restart would forget them
   // (no more empty candles for them, and duplicates of their last windows).
