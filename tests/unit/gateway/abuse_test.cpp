@@ -344,7 +344,8 @@ TEST_CASE("abuse: a resuming client slower than the hub keeps events is told why
   CHECK(metrics.value("cryptoflow_gateway_dropped_clients_total") == 1);
 }
 
-TEST_CASE("abuse: 10,000 SSE and WebSocket streams opened and closed with no event published leave RSS flat", "[long]") {
+TEST_CASE("abuse: 10,000 SSE and WebSocket streams opened and closed with no event published leave RSS flat",
+          "[long]") {
   MarketStore store;
   MetricsRegistry metrics;
   auto o = on_loopback();
@@ -370,7 +371,8 @@ TEST_CASE("abuse: 10,000 SSE and WebSocket streams opened and closed with no eve
   if (!kSanitized) CHECK(after < before + 1'500'000);  // a session kept per stream: +4 to +7 MB
 }
 
-TEST_CASE("abuse: ticker/24hr of every symbol is answered off the I/O thread - pings meanwhile are not queued behind", "[long]") {
+TEST_CASE("abuse: ticker/24hr of every symbol is answered off the I/O thread - pings meanwhile are not queued behind",
+          "[long]") {
   MarketStore store({.candles_per_series = 1'500, .max_series = 1'000});
   const std::int64_t day = 86'400'000;
   for (int s = 0; s < 200; ++s)

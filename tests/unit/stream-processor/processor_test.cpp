@@ -523,7 +523,8 @@ processor::ProcessorOptions many_options() {
 
 }  // namespace
 
-TEST_CASE("5,000 symbols on a partition: every state record small - what a commit writes follows what changed", "[long]") {
+TEST_CASE("5,000 symbols on a partition: every state record small - what a commit writes follows what changed",
+          "[long]") {
   FakeCluster c;
   feed_many(c, 5'000, 3, 20);
   auto o = many_options();
