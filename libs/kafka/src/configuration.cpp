@@ -68,6 +68,14 @@ const std::map<std::string, char>& scopes() {
   return table;
 }
 
+// Whom a property is for, as librdkafka's CONFIGURATION.md says: 'C' consumers, 'P' producers,
+// '*' both; '?' for a name librdkafka does not know.
+char property_scope(const std::string& name) {
+  const auto& table = scopes();
+  const auto it = table.find(name);
+  return it == table.end() ? '?' : it->second;
+}
+
 // A conf with every property, or (type) only those for that kind of client.
 ConfPtr conf_with(const Properties& props, std::optional<rd_kafka_type_t> type) {
   ConfPtr conf(rd_kafka_conf_new());
@@ -86,12 +94,6 @@ ConfPtr conf_with(const Properties& props, std::optional<rd_kafka_type_t> type) 
 }
 
 }  // namespace
-
-char property_scope(const std::string& name) {
-  const auto& table = scopes();
-  const auto it = table.find(name);
-  return it == table.end() ? '?' : it->second;
-}
 
 ConfPtr make_conf(const Properties& props, rd_kafka_type_t type) {
   return conf_with(props, type);

@@ -41,9 +41,6 @@ using AdminOptionsPtr =
 // client only (a consumer's session.timeout.ms, a producer's linger.ms) is left out: the services
 // take every KAFKA_ variable for all their clients, and librdkafka would log a CONFWARN for each.
 ConfPtr make_conf(const Properties& props, rd_kafka_type_t type);
-// Whom a property is for, as librdkafka's CONFIGURATION.md says: 'C' consumers, 'P' producers,
-// '*' both; '?' for a name librdkafka does not know.
-char property_scope(const std::string& name);
 // rd_kafka_new; takes the conf. Throws ConfigError if librdkafka refuses it.
 HandlePtr make_handle(rd_kafka_type_t type, ConfPtr conf);
 
