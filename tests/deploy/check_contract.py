@@ -99,6 +99,7 @@ def main():
     # Topics: their default names are the *_TOPIC defaults
     topic_vars = {"crypto.trades": "TRADES_TOPIC", "crypto.tickers": "TICKERS_TOPIC",
                   "crypto.candles": "CANDLES_TOPIC", "crypto.indicators": "INDICATORS_TOPIC",
+                  "crypto.books": "BOOKS_TOPIC",
                   "crypto.late-trades": "LATE_TRADES_TOPIC", "crypto.dead-letter": "DEAD_LETTER_TOPIC",
                   "crypto.processor-state": "STATE_TOPIC"}
     dev_broker = helped(a.build, "dev-broker")

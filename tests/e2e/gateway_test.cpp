@@ -17,6 +17,7 @@
 #include "cryptoflow/kafka.hpp"
 #include "embedded_broker.hpp"
 #include "test_support.hpp"
+#include "ws_test_client.hpp"
 
 using namespace cryptoflow;
 using namespace cryptoflow::test;
@@ -26,51 +27,6 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-// A WebSocket client: handshake and any requests first (send/receive), then read_in_background.
-class WsClient {
- public:
-  WsClient(int port, const std::string& target) : ws_(ioc_) {
-    ws_.next_layer().connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-    ws_.handshake("127.0.0.1:" + std::to_string(port), target);
-  }
-  ~WsClient() {
-    beast::error_code ignored;
-    ws_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    if (reader_.joinable()) reader_.join();
-  }
-  WsClient(const WsClient&) = delete;
-  WsClient& operator=(const WsClient&) = delete;
-  void send(const std::string& text) { ws_.write(asio::buffer(text)); }
-  std::string receive() {
-    beast::flat_buffer b;
-    ws_.read(b);
-    return beast::buffers_to_string(b.data());
-  }
-  void read_in_background() {
-    reader_ = std::thread([this] {
-      for (;;) {
-        beast::flat_buffer b;
-        beast::error_code ec;
-        ws_.read(b, ec);
-        if (ec) return;
-        std::lock_guard lock(mu_);
-        messages_.push_back(beast::buffers_to_string(b.data()));
-      }
-    });
-  }
-  std::vector<std::string> messages() const {
-    std::lock_guard lock(mu_);
-    return messages_;
-  }
-
- private:
-  asio::io_context ioc_;
-  beast::websocket::stream<tcp::socket> ws_;
-  std::thread reader_;
-  mutable std::mutex mu_;
-  std::vector<std::string> messages_;
-};
 
 struct SseEvent {
   std::string id, event, data;

@@ -248,12 +248,17 @@ FakeExchange::FakeExchange(FakeExchangeOptions options) : options_(std::move(opt
   }
   rest_ = std::make_unique<HttpStandIn>([this](const HttpRequest& req) {
     const bool agg = req.target.rfind("/api/v3/aggTrades", 0) == 0;
-    if (!agg && req.target.rfind("/api/v3/historicalTrades", 0) != 0) return HttpReply{404, "{}", {}};
+    const bool depth = req.target.rfind("/api/v3/depth?", 0) == 0 && options_.depth;
+    if (!agg && !depth && req.target.rfind("/api/v3/historicalTrades", 0) != 0) return HttpReply{404, "{}", {}};
     if (options_.rest_status != 200 && (options_.rest_failures < 0 || rest_calls_++ < options_.rest_failures)) {
       std::map<std::string, std::string> headers;
       if (!options_.rest_retry_after.empty()) headers["Retry-After"] = options_.rest_retry_after;
       return HttpReply{options_.rest_status, "", headers};
     }
+    if (depth)
+      return HttpReply{200,
+                       options_.depth(query_param(req.target, "symbol"), impl_->cursor()),
+                       {{"Content-Type", "application/json"}}};
     const auto from = std::stoll(query_param(req.target, "fromId"));
     const auto limit = std::min<long long>(1000, std::stoll(query_param(req.target, "limit")));
     std::vector<Trade> page;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -37,6 +38,9 @@ struct FakeExchangeOptions {
   int rest_status = 200;
   int rest_failures = -1;
   std::string rest_retry_after;
+  // GET /api/v3/depth?symbol=: the answer's body for a symbol, given how many frames the timeline
+  // has emitted so far (a snapshot "now"); none: 404.
+  std::function<std::string(const std::string& symbol, std::size_t emitted)> depth;
 };
 
 inline constexpr const char* kBinaryMarker = "\x01binary:";

@@ -16,6 +16,9 @@ std::string_view schema_text(MessageKind kind) {
     case MessageKind::ticker: return embedded::kTickerV1;
     case MessageKind::candle: return embedded::kCandleV1;
     case MessageKind::indicator: return embedded::kIndicatorV1;
+    case MessageKind::book_snapshot: return embedded::kBookSnapshotV1;
+    case MessageKind::book_update: return embedded::kBookUpdateV1;
+    case MessageKind::book_resync: return embedded::kBookResyncV1;
   }
   throw std::logic_error("unknown message kind");
 }

@@ -20,6 +20,7 @@ std::vector<VarSpec> common_vars() {
       {"TICKERS_TOPIC", "crypto.tickers", "tickers topic"},
       {"CANDLES_TOPIC", "crypto.candles", "candles topic"},
       {"INDICATORS_TOPIC", "crypto.indicators", "indicators topic"},
+      {"BOOKS_TOPIC", "crypto.books", "order books topic (snapshots, updates, resyncs)"},
       {"LATE_TRADES_TOPIC", "crypto.late-trades", "trades behind the watermark"},
       {"DEAD_LETTER_TOPIC", "crypto.dead-letter", "undecodable or invalid records"},
       {"TOPIC_PARTITIONS", "6", "partitions of a topic this service creates because it is missing"},

@@ -29,19 +29,28 @@ std::optional<std::int64_t> id_of(const rapidjson::Value& o, const char* name) {
 }  // namespace
 
 std::optional<DepthUpdate> decode_depth_update(std::string_view json) {
-  rapidjson::Document d;
-  d.Parse(json.data(), json.size());
-  if (d.HasParseError() || !d.IsObject()) return std::nullopt;
+  if (json.size() > kMaxMessageBytes) return std::nullopt;
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  const rapidjson::Value* event = &doc;
+  if (const auto data = doc.FindMember("data"); data != doc.MemberEnd() && data->value.IsObject())
+    event = &data->value;  // a combined stream's wrapper
+  const auto& d = *event;
   const auto e = d.FindMember("e");
   const auto s = d.FindMember("s");
   const auto b = d.FindMember("b");
   const auto a = d.FindMember("a");
   if (e == d.MemberEnd() || !e->value.IsString() || std::string_view(e->value.GetString()) != "depthUpdate" ||
-      s == d.MemberEnd() || !s->value.IsString() || s->value.GetStringLength() == 0 || b == d.MemberEnd() ||
-      a == d.MemberEnd())
+      s == d.MemberEnd() || !s->value.IsString() || s->value.GetStringLength() == 0 ||
+      s->value.GetStringLength() > kMaxSymbolLength || b == d.MemberEnd() || a == d.MemberEnd())
     return std::nullopt;
   DepthUpdate u;
   u.symbol.assign(s->value.GetString(), s->value.GetStringLength());
+  for (auto& c : u.symbol) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return std::nullopt;
+  }
   const auto first = id_of(d, "U"), last = id_of(d, "u"), time = id_of(d, "E");
   if (!first || !last || !time || *first > *last) return std::nullopt;
   u.first_id = *first;
@@ -67,43 +76,6 @@ std::optional<DepthSnapshot> decode_depth_snapshot(std::string_view json) {
   s.last_update_id = *id;
   if (!read_levels(b->value, s.bids) || !read_levels(a->value, s.asks)) return std::nullopt;
   return s;
-}
-
-void Book::clear() {
-  bids_.clear();
-  asks_.clear();
-}
-
-namespace {
-template <class Side>
-void apply_side(Side& side, const std::vector<PriceLevel>& levels) {
-  for (const auto& l : levels) {
-    if (l.quantity.is_zero()) {
-      side.erase(l.price);
-    } else {
-      side.insert_or_assign(l.price, l.quantity);
-    }
-  }
-}
-template <class Side>
-void trim_side(Side& side, std::size_t levels) {
-  if (side.size() <= levels) return;
-  side.erase(std::next(side.begin(), static_cast<std::ptrdiff_t>(levels)), side.end());
-}
-}  // namespace
-
-void Book::apply(const std::vector<PriceLevel>& bids, const std::vector<PriceLevel>& asks) {
-  apply_side(bids_, bids);
-  apply_side(asks_, asks);
-}
-
-void Book::trim(std::size_t levels) {
-  trim_side(bids_, levels);
-  trim_side(asks_, levels);
-}
-
-bool Book::crossed() const {
-  return !bids_.empty() && !asks_.empty() && bids_.begin()->first >= asks_.begin()->first;
 }
 
 BookSync::BookSync(Chain chain, std::size_t depth, std::size_t max_buffered)

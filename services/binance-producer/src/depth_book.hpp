@@ -17,14 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "cryptoflow/decimal.hpp"
+#include "cryptoflow/book.hpp"
 
 namespace cryptoflow::binance {
-
-struct PriceLevel {
-  Decimal price, quantity;
-  friend bool operator==(const PriceLevel&, const PriceLevel&) = default;
-};
 
 // One diff-depth event (<symbol>@depth, <symbol>@depth@100ms).
 struct DepthUpdate {
@@ -42,32 +37,10 @@ struct DepthSnapshot {
   std::vector<PriceLevel> bids, asks;
 };
 
-// At most this many levels a side in one event or snapshot (Binance's deepest snapshot has 5,000).
-inline constexpr std::size_t kMaxLevelsPerSide = 10'000;
-
-// The event object of a depthUpdate (a combined stream's "data"); nullopt for anything else,
+// A depthUpdate event, alone or in a combined stream's wrapper ({"stream":..,"data":{..}}); nullopt for anything else,
 // a malformed decimal or more than kMaxLevelsPerSide levels.
 std::optional<DepthUpdate> decode_depth_update(std::string_view json);
 std::optional<DepthSnapshot> decode_depth_snapshot(std::string_view json);
-
-// Both sides of a book, best first.
-class Book {
- public:
-  using Bids = std::map<Decimal, Decimal, std::greater<>>;
-  using Asks = std::map<Decimal, Decimal>;
-  void clear();
-  void apply(const std::vector<PriceLevel>& bids, const std::vector<PriceLevel>& asks);
-  // Keeps the best `levels` of each side: Binance sends no update for a level outside the
-  // snapshot's depth that does not change, so a deeper level could be wrong.
-  void trim(std::size_t levels);
-  [[nodiscard]] bool crossed() const;  // best bid >= best ask
-  [[nodiscard]] const Bids& bids() const { return bids_; }
-  [[nodiscard]] const Asks& asks() const { return asks_; }
-
- private:
-  Bids bids_;
-  Asks asks_;
-};
 
 class BookSync {
  public:

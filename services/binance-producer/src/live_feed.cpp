@@ -18,7 +18,8 @@ struct LiveFeed::Slot {
         backoff(o.reconnect_min, o.reconnect_max, seed),
         retry_timer(ioc),
         rotate_timer(ioc),
-        overlap_timer(ioc) {}
+        overlap_timer(ioc),
+        depth_symbols(o.depth ? binance::depth_symbols(text) : std::vector<std::string>{}) {}
   Url url;
   std::string text;
   std::shared_ptr<WsConnection> current, replacement;
@@ -31,19 +32,20 @@ struct LiveFeed::Slot {
   bool replacement_traded = false, streams_met = false;
   Backoff backoff;
   boost::asio::steady_timer retry_timer, rotate_timer, overlap_timer;
+  std::vector<std::string> depth_symbols;  // whose books this connection's streams carry
 };
 
-// Runs backfills one at a time on its own thread and posts each result to the feed's thread.
-// Its waits (between retries) end at once on stop().
+// Runs REST jobs (backfills, depth snapshots) one at a time on its own thread; a job posts its
+// result to the feed's thread with post_back. Its waits (budget, retries) end at once on stop().
 class LiveFeed::Worker {
  public:
   explicit Worker(LiveFeed& feed) : feed_(feed), thread_([this] { loop(); }) {}
   ~Worker() { stop(); }
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
-  void submit(std::string symbol, std::int64_t from, std::int64_t to) {
+  void submit(std::function<void()> job) {
     std::lock_guard lock(mu_);
-    jobs_.push_back({std::move(symbol), from, to});
+    jobs_.push_back(std::move(job));
     cv_.notify_all();
   }
   void stop() {
@@ -54,15 +56,23 @@ class LiveFeed::Worker {
     }
     if (thread_.joinable()) thread_.join();
   }
+  void sleep(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, d, [&] { return stopping_; });
+  }
+  bool stopping() {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
+  template <class F>
+  void post_back(F&& f) {
+    if (!stopping()) boost::asio::post(feed_.ioc_, std::forward<F>(f));  // else the feed runs no handlers
+  }
 
  private:
-  struct Job {
-    std::string symbol;
-    std::int64_t from = 0, to = 0;
-  };
   void loop() {
     for (;;) {
-      Job job;
+      std::function<void()> job;
       {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
@@ -70,27 +80,13 @@ class LiveFeed::Worker {
         job = std::move(jobs_.front());
         jobs_.pop_front();
       }
-      const auto& o = feed_.options_;
-      auto result = backfill(
-          feed_.rest_, o.rest_base, o.agg, job.symbol, job.from, job.to, wall_clock_ms(),
-          [this](std::chrono::milliseconds d) {
-            std::unique_lock lock(mu_);
-            cv_.wait_for(lock, d, [&] { return stopping_; });
-          },
-          o.backfill_max_pages);
-      {
-        std::lock_guard lock(mu_);
-        if (stopping_) return;  // the feed's thread no longer runs handlers
-      }
-      boost::asio::post(feed_.ioc_, [this, symbol = std::move(job.symbol), r = std::move(result)]() mutable {
-        feed_.on_backfilled(symbol, std::move(r));
-      });
+      job();
     }
   }
   LiveFeed& feed_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> jobs_;
+  std::deque<std::function<void()>> jobs_;
   bool stopping_ = false;
   std::thread thread_;
 };
@@ -98,8 +94,11 @@ class LiveFeed::Worker {
 LiveFeed::LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& m, RestGet rest)
     : options_(std::move(options)),
       publisher_(publisher),
-      rest_(std::move(rest)),
+      rest_raw_(std::move(rest)),
+      rest_(budgeted(rest_raw_)),
+      rest_budget_(options_.rest_weight_per_minute),
       tls_(make_client_tls_context()),
+      book_timer_(ioc_),
       budget_(options_.attempts_per_window, options_.attempt_window.count()),
       reconnects_(m.counter("cryptoflow_binance_reconnects_total", "Connections lost or refused, then retried")),
       rotations_(m.counter("cryptoflow_binance_rotations_total",
@@ -122,6 +121,48 @@ LiveFeed::LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& m
   for (const auto& [symbol, id] : options_.resume) tracker_.published(symbol, id);
   std::uint64_t seed = std::random_device{}();
   for (const auto& u : options_.urls) slots_.push_back(std::make_unique<Slot>(ioc_, u, options_, seed++));
+  if (options_.depth)
+    depth_ = std::make_unique<DepthBooks>(
+        *options_.depth, [this](const BookRecord& r) { publisher_.publish_book(r); },
+        [this](const std::string& symbol) { fetch_snapshot(symbol); }, m);
+}
+
+// Backfill calls wait for the REST weight budget too (historicalTrades weighs 25, aggTrades 4).
+RestGet LiveFeed::budgeted(RestGet get) {
+  return [this, get = std::move(get)](const std::string& url) {
+    const int weight = url.find("/historicalTrades") != std::string::npos ? 25 : 4;
+    for (;;) {
+      const auto now = wall_clock_ms();
+      const auto at = rest_budget_.next_allowed(now, weight);
+      if (at <= now) break;
+      worker_->sleep(std::chrono::milliseconds(at - now));
+      if (worker_->stopping()) return RestAnswer{};
+    }
+    rest_budget_.record(wall_clock_ms(), weight);
+    return get(url);
+  };
+}
+
+void LiveFeed::fetch_snapshot(const std::string& symbol) {
+  worker_->submit([this, symbol] {
+    auto r = fetch_depth_snapshot(
+        rest_raw_, options_.rest_base, symbol, options_.depth->limit, rest_budget_, [] { return wall_clock_ms(); },
+        [this](std::chrono::milliseconds d) { worker_->sleep(d); }, [this] { return worker_->stopping(); });
+    if (!r.snapshot) return;  // stopping
+    if (r.attempts > 1)
+      log_warn("depth snapshot took several calls",
+               {{"symbol", symbol}, {"attempts", r.attempts}, {"throttled", r.throttled}, {"last_error", r.error}});
+    worker_->post_back([this, symbol, s = std::move(*r.snapshot)] { depth_->on_snapshot(symbol, s, wall_clock_ms()); });
+  });
+}
+
+void LiveFeed::schedule_book_tick() {
+  book_timer_.expires_after(std::chrono::seconds(1));
+  book_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    depth_->tick(wall_clock_ms());
+    schedule_book_tick();
+  });
 }
 
 LiveFeed::~LiveFeed() = default;  // worker_ first: it posts to ioc_
@@ -129,11 +170,18 @@ LiveFeed::~LiveFeed() = default;  // worker_ first: it posts to ioc_
 void LiveFeed::run(const std::function<bool()>& stop) {
   auto guard = boost::asio::make_work_guard(ioc_);
   worker_ = std::make_unique<Worker>(*this);
+  if (depth_) {
+    std::vector<std::string> symbols;
+    for (const auto& s : slots_) symbols.insert(symbols.end(), s->depth_symbols.begin(), s->depth_symbols.end());
+    depth_->start(symbols, wall_clock_ms());
+    schedule_book_tick();
+  }
   for (auto& s : slots_) connect(*s, false);
   while (!stop()) ioc_.run_for(std::chrono::milliseconds(100));
   // Trades held for a backfill are not published: they are not in the topic, so the next start
   // resumes before them.
   worker_->stop();
+  book_timer_.cancel();
   for (auto& s : slots_) {
     for (auto* t : {&s->retry_timer, &s->rotate_timer, &s->overlap_timer}) t->cancel();
     for (auto& c : {s->current, s->replacement})
@@ -186,7 +234,7 @@ void LiveFeed::connect(Slot& slot, bool replacement) {
     const bool overlapping = slot.replacement_id != 0;
     if (overlapping && id == slot.current_id) slot.current_heard = std::chrono::steady_clock::now();
     const auto repeats = duplicates_.value();
-    const auto kind = on_message(slot, payload, binary);
+    const auto kind = on_message(slot, payload, binary, overlapping);
     if (overlapping && kind == FrameKind::trade) {
       if (id == slot.replacement_id) slot.replacement_traded = true;
       if (slot.replacement_traded && duplicates_.value() > repeats) slot.streams_met = true;
@@ -208,6 +256,7 @@ void LiveFeed::connect(Slot& slot, bool replacement) {
     slot.current_open = false;
     slot.current.reset();
     update_connected();
+    if (depth_ && !slot.replacement) depth_->on_connection_lost(slot.depth_symbols, wall_clock_ms());
     if (slot.replacement) {  // the replacement takes over at once
       slot.overlap_timer.cancel();
       slot.current = std::move(slot.replacement);
@@ -277,7 +326,7 @@ void LiveFeed::schedule_rotation(Slot& slot) {
   });
 }
 
-FrameKind LiveFeed::on_message(Slot& slot, std::string_view payload, bool binary) {
+FrameKind LiveFeed::on_message(Slot& slot, std::string_view payload, bool binary, bool overlapping) {
   if (binary) {
     binary_frames_.inc();
     DecodedFrame d;
@@ -293,7 +342,17 @@ FrameKind LiveFeed::on_message(Slot& slot, std::string_view payload, bool binary
     connect(slot, true);
   }
   if (d.kind == FrameKind::trade) on_trade(d.trade);
+  if (d.kind == FrameKind::ignored && depth_ && payload.find("\"depthUpdate\"") != std::string_view::npos)
+    on_depth_frame(payload, overlapping);
   return d.kind;
+}
+
+void LiveFeed::on_depth_frame(std::string_view payload, bool overlapping) {
+  if (auto u = decode_depth_update(payload)) {
+    depth_->on_update(std::move(*u), wall_clock_ms(), overlapping);
+  } else {
+    depth_->invalid_frame("a depthUpdate event with a missing, ill-typed or out-of-range field");
+  }
 }
 
 void LiveFeed::on_trade(const Trade& t) {
@@ -335,7 +394,12 @@ void LiveFeed::start_backfill(const Trade& trigger, const GapTracker::Result& ga
   gaps_.inc();
   pending_[trigger.symbol] = Pending{trigger, gap.missing_from, gap.missing_to, {}};
   update_behind();
-  worker_->submit(trigger.symbol, gap.missing_from, gap.missing_to);
+  worker_->submit([this, symbol = trigger.symbol, from = gap.missing_from, to = gap.missing_to] {
+    auto result = backfill(
+        rest_, options_.rest_base, options_.agg, symbol, from, to, wall_clock_ms(),
+        [this](std::chrono::milliseconds d) { worker_->sleep(d); }, options_.backfill_max_pages);
+    worker_->post_back([this, symbol, r = std::move(result)]() mutable { on_backfilled(symbol, std::move(r)); });
+  });
 }
 
 void LiveFeed::on_backfilled(const std::string& symbol, BackfillResult res) {

@@ -8,6 +8,9 @@
 //     streams are seen to meet or it has gone quiet (its backlog read), at most 10 x overlap;
 //   - every trade goes through a per-symbol GapTracker: a repeated id is dropped, a jump in ids
 //     (after a reconnect, or anywhere) is filled from the REST API first, in id order.
+// With depth on (options.depth), the same connections carry each symbol's diff-depth stream and
+// DepthBooks (depth_feed.hpp) turns it into crypto.books records; its REST snapshots are fetched
+// on the backfill thread, within one REST weight budget shared with the backfills.
 // The connections, the gap tracker and publishing run on one thread (run()'s); a full Kafka
 // queue blocks it, which stops reading the sockets. Backfills run on a second thread, one at a
 // time: while a symbol's gap is fetched, its live trades are held (at most max_held, all symbols
@@ -28,6 +31,7 @@
 #include "cryptoflow/call_budget.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/metrics.hpp"
+#include "depth_feed.hpp"
 #include "live_plan.hpp"
 #include "publisher.hpp"
 #include "ws_client.hpp"
@@ -50,6 +54,9 @@ struct LiveOptions {
   std::map<std::string, std::int64_t> resume;
   int backfill_max_pages = 50;     // a longer gap keeps its newest ids; the older ones are counted lost
   std::size_t max_held = 200'000;  // live trades held while their symbol is backfilled
+  // Order books (the URLs carry <symbol>@depth streams): none = no books.
+  std::optional<DepthOptions> depth;
+  int rest_weight_per_minute = 3000;  // REST weight the producer spends (snapshots, backfills)
 };
 
 class LiveFeed {
@@ -69,7 +76,11 @@ class LiveFeed {
   void schedule_reconnect(Slot& slot, const std::string& reason);
   void schedule_rotation(Slot& slot);
   void await_overlap(Slot& slot, std::uint64_t id, std::chrono::milliseconds wait);
-  FrameKind on_message(Slot& slot, std::string_view payload, bool binary);
+  FrameKind on_message(Slot& slot, std::string_view payload, bool binary, bool overlapping);
+  void on_depth_frame(std::string_view payload, bool overlapping);
+  void fetch_snapshot(const std::string& symbol);
+  void schedule_book_tick();
+  RestGet budgeted(RestGet get);
   void on_trade(const Trade& t);
   void publish(const Trade& t);
   void start_backfill(const Trade& trigger, const GapTracker::Result& gap);
@@ -86,7 +97,9 @@ class LiveFeed {
 
   LiveOptions options_;
   Publisher& publisher_;
-  RestGet rest_;
+  RestGet rest_raw_;          // as given
+  RestGet rest_;              // waits for the REST weight budget first
+  WeightBudget rest_budget_;  // used on the worker's thread only (declared before it: it outlives the worker)
   boost::asio::io_context ioc_;
   boost::asio::ssl::context tls_;
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -95,6 +108,8 @@ class LiveFeed {
   std::size_t held_ = 0;
   std::atomic<int> behind_{0};
   std::unique_ptr<Worker> worker_;
+  std::unique_ptr<DepthBooks> depth_;
+  boost::asio::steady_timer book_timer_;
   CallBudget budget_;  // connection attempts, on steady-clock milliseconds
   std::atomic<int> open_connections_{0};
   Counter& reconnects_;

@@ -9,6 +9,11 @@ namespace cryptoflow::binance {
 
 std::vector<std::string> stream_urls(const std::string& base, const std::vector<std::string>& symbols,
                                      const std::string& stream, std::size_t per_connection) {
+  return stream_urls(base, symbols, std::vector<std::string>{stream}, per_connection);
+}
+
+std::vector<std::string> stream_urls(const std::string& base, const std::vector<std::string>& symbols,
+                                     const std::vector<std::string>& streams, std::size_t per_connection) {
   std::vector<std::string> names;
   for (const auto& s : symbols) {
     if (s.empty() || s.size() > 32 ||
@@ -16,7 +21,7 @@ std::vector<std::string> stream_urls(const std::string& base, const std::vector<
       throw ConfigError("BINANCE_SYMBOLS: '" + s + "' is not a symbol (letters and digits)");
     std::string lower = s;
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    names.push_back(lower + "@" + stream);
+    for (const auto& stream : streams) names.push_back(lower + "@" + stream);
   }
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
@@ -32,6 +37,25 @@ std::vector<std::string> stream_urls(const std::string& base, const std::vector<
     urls.push_back(std::move(url));
   }
   return urls;
+}
+
+std::vector<std::string> depth_symbols(std::string_view url) {
+  std::vector<std::string> out;
+  const auto q = url.find("streams=");
+  if (q == std::string_view::npos) return out;
+  auto rest = url.substr(q + 8);
+  while (!rest.empty()) {
+    const auto slash = rest.find('/');
+    const auto name = rest.substr(0, slash);
+    if (const auto at = name.find("@depth"); at != std::string_view::npos) {
+      std::string symbol(name.substr(0, at));
+      for (auto& c : symbol) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      out.push_back(std::move(symbol));
+    }
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return out;
 }
 
 Url parse_ws_or_http_url(const std::string& url, const std::string& variable) {

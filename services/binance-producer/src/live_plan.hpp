@@ -8,6 +8,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -22,6 +23,13 @@ inline constexpr std::size_t kMaxStreamsPerConnection = 1024;
 // Throws ConfigError for an empty or malformed symbol.
 std::vector<std::string> stream_urls(const std::string& base, const std::vector<std::string>& symbols,
                                      const std::string& stream, std::size_t per_connection = kMaxStreamsPerConnection);
+
+// Several streams a symbol ("trade", "depth@100ms"): every symbol's streams, sorted, <= per_connection a URL.
+std::vector<std::string> stream_urls(const std::string& base, const std::vector<std::string>& symbols,
+                                     const std::vector<std::string>& streams,
+                                     std::size_t per_connection = kMaxStreamsPerConnection);
+// The symbols (upper case) whose depth stream a combined-stream URL carries.
+std::vector<std::string> depth_symbols(std::string_view url);
 
 // A ws://, wss://, http:// or https:// URL (cryptoflow::parse_url); throws ConfigError naming
 // `variable`.

@@ -2,9 +2,10 @@
 
 namespace cryptoflow::binance {
 
-Publisher::Publisher(kafka::Producer& producer, std::string topic, MetricsRegistry& m)
+Publisher::Publisher(kafka::Producer& producer, std::string topic, MetricsRegistry& m, std::string books_topic)
     : producer_(producer),
       topic_(std::move(topic)),
+      books_topic_(std::move(books_topic)),
       frames_(m.counter("cryptoflow_binance_frames_total", "WebSocket frames (or replayed lines) read")),
       trades_(m.counter("cryptoflow_binance_trades_total", "Trades published to the trades topic")),
       ignored_(m.counter("cryptoflow_binance_ignored_frames_total", "Valid frames that are not trades")),
@@ -19,6 +20,12 @@ void Publisher::publish_trade(const Trade& t) {
   const auto value = to_json(t);
   producer_.produce({.topic = topic_, .key = t.symbol, .value = value, .timestamp = t.trade_time});
   trades_.inc();
+}
+
+void Publisher::publish_book(const BookRecord& r) {
+  book_buffer_.clear();
+  append_json(book_buffer_, r);
+  producer_.produce({.topic = books_topic_, .key = r.symbol, .value = book_buffer_, .timestamp = r.event_time});
 }
 
 FrameKind Publisher::publish(const DecodedFrame& d) {

@@ -3,6 +3,7 @@
 // what it saw. Shared by replay and live modes.
 #include <string>
 
+#include "cryptoflow/book.hpp"
 #include "cryptoflow/kafka/client.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/metrics.hpp"
@@ -12,7 +13,7 @@ namespace cryptoflow::binance {
 
 class Publisher {
  public:
-  Publisher(kafka::Producer& producer, std::string topic, MetricsRegistry& metrics);
+  Publisher(kafka::Producer& producer, std::string topic, MetricsRegistry& metrics, std::string books_topic = {});
   // Decodes and publishes one frame; returns the decoded kind.
   FrameKind publish_frame(std::string_view frame, std::int64_t received_ms) {
     return publish(decode_frame(frame, received_ms));
@@ -22,10 +23,13 @@ class Publisher {
   // The two halves of publish(): count a frame by kind (and its receive latency), publish a trade.
   void count(const DecodedFrame& d);
   void publish_trade(const Trade& t);
+  // A crypto.books record (key = symbol, timestamp = its event time).
+  void publish_book(const BookRecord& r);
 
  private:
   kafka::Producer& producer_;
-  std::string topic_;
+  std::string topic_, books_topic_;
+  std::string book_buffer_;
   Counter& frames_;
   Counter& trades_;
   Counter& ignored_;

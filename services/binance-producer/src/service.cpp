@@ -28,7 +28,17 @@ double replay_speed(const Config& config) {
 
 LiveOptions live_options(const Config& config, const std::string& stream) {
   LiveOptions o;
-  o.urls = stream_urls(config.str("BINANCE_WS_URL"), config.list("BINANCE_SYMBOLS"), stream);
+  std::vector<std::string> streams{stream};
+  if (const auto depth = config.choice("BINANCE_DEPTH", {"off", "100ms", "1000ms"}); depth != "off") {
+    streams.push_back(depth == "100ms" ? "depth@100ms" : "depth");
+    DepthOptions d;
+    d.limit = static_cast<std::size_t>(config.integer("BINANCE_DEPTH_LIMIT", 5, 5000));
+    d.snapshot_every = std::chrono::milliseconds(config.duration_ms("BOOKS_SNAPSHOT_INTERVAL"));
+    if (d.snapshot_every.count() <= 0) throw ConfigError("BOOKS_SNAPSHOT_INTERVAL must be positive");
+    o.depth = d;
+  }
+  o.rest_weight_per_minute = static_cast<int>(config.integer("BINANCE_REST_WEIGHT_PER_MINUTE", 250, 6000));
+  o.urls = stream_urls(config.str("BINANCE_WS_URL"), config.list("BINANCE_SYMBOLS"), streams);
   (void)parse_ws_or_http_url(o.urls.front(), "BINANCE_WS_URL");
   o.rest_base = config.str("BINANCE_REST_URL");
   (void)parse_ws_or_http_url(o.rest_base, "BINANCE_REST_URL");
@@ -80,28 +90,39 @@ kafka::Properties producer_properties(const kafka::Properties& configured) {
 
 ServiceInfo service_info() {
   auto vars = common_vars();
-  vars.insert(vars.end(), {
-                              {"BINANCE_SYMBOLS", "btcusdt,ethusdt,solusdt,bnbusdt,xrpusdt", "symbols, any case"},
-                              {"BINANCE_STREAM", "trade", "trade or aggTrade"},
-                              {"BINANCE_WS_URL", "wss://stream.binance.com:9443",
-                               "WebSocket base; combined streams at /stream?streams=..."},
-                              {"BINANCE_REST_URL", "https://api.binance.com", "REST base, for gap backfill"},
-                              {"BINANCE_ROTATE_AFTER", "23h",
-                               "open a replacement connection this long after connecting (Binance cuts at 24 h)"},
-                              {"BINANCE_RECONNECT_MIN", "1s", "first reconnect delay (doubles, with jitter)"},
-                              {"BINANCE_RECONNECT_MAX", "60s", "largest reconnect delay"},
-                              {"BINANCE_MAX_FRAME_BYTES", "65536", "larger WebSocket messages close the connection"},
-                              {"BINANCE_RESUME_LOOKBACK", "24h",
-                               "live: at start, look this far back in the trades topic for each symbol's last trade "
-                               "and backfill from it; 0 = start from the live stream"},
-                              {"REPLAY_FILE", "",
-                               "replay recorded frames instead of connecting (one JSON event or combined-stream "
-                               "wrapper per line, optionally prefixed '<ts>: ')"},
-                              {"REPLAY_SPEED", "0",
-                               "0 = as fast as possible, 1 = real time, N = N x real time; exits 0 once delivered"},
-                          });
+  vars.insert(
+      vars.end(),
+      {
+          {"BINANCE_SYMBOLS", "btcusdt,ethusdt,solusdt,bnbusdt,xrpusdt", "symbols, any case"},
+          {"BINANCE_STREAM", "trade", "trade or aggTrade"},
+          {"BINANCE_WS_URL", "wss://stream.binance.com:9443",
+           "WebSocket base; combined streams at /stream?streams=..."},
+          {"BINANCE_REST_URL", "https://api.binance.com", "REST base, for gap backfill and depth snapshots"},
+          {"BINANCE_DEPTH", "100ms",
+           "order books: off, 100ms or 1000ms (<symbol>@depth@100ms or @depth on the same "
+           "connections; 100ms by default, the speed ccxt and the SDKs watch books at)"},
+          {"BINANCE_DEPTH_LIMIT", "1000",
+           "levels a side of the REST snapshot and of each book (5-5000; weight 5/25/50/250 "
+           "up to 100/500/1000/5000)"},
+          {"BOOKS_SNAPSHOT_INTERVAL", "30s",
+           "a book in sync is written whole to the books topic this often (a new reader's wait)"},
+          {"BINANCE_REST_WEIGHT_PER_MINUTE", "3000",
+           "REST request weight spent at most per minute (Binance allows 6000 per IP)"},
+          {"BINANCE_ROTATE_AFTER", "23h",
+           "open a replacement connection this long after connecting (Binance cuts at 24 h)"},
+          {"BINANCE_RECONNECT_MIN", "1s", "first reconnect delay (doubles, with jitter)"},
+          {"BINANCE_RECONNECT_MAX", "60s", "largest reconnect delay"},
+          {"BINANCE_MAX_FRAME_BYTES", "65536", "larger WebSocket messages close the connection"},
+          {"BINANCE_RESUME_LOOKBACK", "24h",
+           "live: at start, look this far back in the trades topic for each symbol's last trade "
+           "and backfill from it; 0 = start from the live stream"},
+          {"REPLAY_FILE", "",
+           "replay recorded frames instead of connecting (one JSON event or combined-stream "
+           "wrapper per line, optionally prefixed '<ts>: ')"},
+          {"REPLAY_SPEED", "0", "0 = as fast as possible, 1 = real time, N = N x real time; exits 0 once delivered"},
+      });
   vars.push_back(retry_after_max_var());
-  return {"binance-producer", "Publishes Binance trades to Kafka (crypto.trades).", vars};
+  return {"binance-producer", "Publishes Binance trades and order books to Kafka (crypto.trades, crypto.books).", vars};
 }
 
 Options parse(const Config& config) {
@@ -115,6 +136,7 @@ Options parse(const Config& config) {
   else if (!std::ifstream(o.replay_file))
     throw ConfigError("REPLAY_FILE='" + o.replay_file + "' cannot be read");
   o.topic = config.str("TRADES_TOPIC");
+  o.books_topic = config.str("BOOKS_TOPIC");
   o.symbols = topic_keys(config.list("BINANCE_SYMBOLS"));
   o.resume_lookback = std::chrono::milliseconds(config.duration_ms("BINANCE_RESUME_LOOKBACK"));
   o.kafka = kafka::Properties::from_config(config);
@@ -123,9 +145,14 @@ Options parse(const Config& config) {
 }
 
 int run(const Options& o, ServiceHost& host) {
-  host.ensure_topics({{o.topic, {}}});
+  const bool books = o.live && o.live->depth;
+  if (books) {
+    host.ensure_topics({{o.topic, {}}, {o.books_topic, {}}});
+  } else {
+    host.ensure_topics({{o.topic, {}}});
+  }
   kafka::KafkaProducer producer(producer_properties(o.kafka), host.metrics());
-  Publisher publisher(producer, o.topic, host.metrics());
+  Publisher publisher(producer, o.topic, host.metrics(), o.books_topic);
   const auto kafka_ready =
       host.readiness().add("kafka reachable", [&] { return producer.reachable(std::chrono::milliseconds(500)); });
 

@@ -17,6 +17,7 @@ struct Options {
   std::string replay_file;          // replay mode
   double replay_speed = 0;
   std::string topic;
+  std::string books_topic;  // live with BINANCE_DEPTH on
   kafka::Properties kafka;
   HttpOptions http;                                       // for backfill over REST
   std::vector<std::string> symbols;                       // as they key the topic (upper case)

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "books.hpp"
 #include "store.hpp"
 #include "trades.hpp"
 
@@ -47,6 +48,7 @@ struct ApiContext {
   bool history_enabled = false;        // INFLUX_URL is set: older candle ranges exist there
   CandleHistory* history = nullptr;    // set on the history worker; none: answer needs_history
   const TradeStore* trades = nullptr;  // none: no trade is served
+  const BookStore* books = nullptr;    // none: no book is served
 };
 
 // The candles q asks for: the store's, preceded by older ones from ctx.history where the store
@@ -81,6 +83,12 @@ std::string binance_trade_event(const std::string& symbol, const HeldTrade& t, b
                                 std::int64_t event_time_ms);
 std::string binance_ticker_event(const std::string& symbol, bool mini, const ApiContext& ctx);
 std::optional<std::string> binance_avg_price_event(const std::string& symbol, const ApiContext& ctx);
+// Binance's book streams: a diff event of <symbol>@depth[@100ms] {"e":"depthUpdate",...}, a
+// partial book of <symbol>@depth<N>[@100ms] {"lastUpdateId":..,"bids":..,"asks":..}, and a
+// <symbol>@bookTicker event {"u":..,"s":..,"b":..,"B":..,"a":..,"A":..}.
+std::string binance_depth_event(const BookRecord& update, std::int64_t event_time_ms);
+std::string binance_partial_depth_event(const BookView& view);
+std::string binance_book_ticker_event(const std::string& symbol, const BookView& view);
 // "<symbol lower case>@kline_<interval>", the Binance stream a candle belongs to.
 std::string binance_stream_name(const Candle& c);
 

@@ -71,7 +71,8 @@ struct Symbols {
   std::optional<Response> error;
   bool single = false;
 };
-Symbols requested_symbols(const Request& r, const MarketStore& store) {
+template <class Store>  // MarketStore (candles) or BookStore
+Symbols requested_symbols(const Request& r, const Store& store) {
   Symbols s;
   const auto one = detail::param(r, "symbol");
   const auto many = detail::param(r, "symbols");
@@ -756,6 +757,133 @@ std::optional<std::string> binance_avg_price_event(const std::string& symbol, co
   return detail::text(b);
 }
 
+namespace {
+
+void put_levels(Writer& w, const std::vector<PriceLevel>& levels) {
+  w.StartArray();
+  for (const auto& l : levels) {
+    w.StartArray();
+    detail::decimal_string(w, l.price);
+    detail::decimal_string(w, l.quantity);
+    w.EndArray();
+  }
+  w.EndArray();
+}
+
+// A held book that is not good: the gateway will not present it (Binance's "unable to process").
+Response book_unavailable() {
+  return error(503, -1001, "Internal error; unable to process your request. Please try again.");
+}
+
+// GET /api/v3/depth?symbol=&limit= (default 100; more than 5000 is cut to 5000, as Binance does).
+Response depth(const Request& r, const ApiContext& ctx) {
+  const auto symbol = detail::upper(detail::param(r, "symbol"));
+  if (symbol.empty()) return mandatory("symbol");
+  const auto limit = detail::int_param(r, "limit", 1, INT64_MAX / 2);
+  if (std::holds_alternative<detail::BadParameter>(limit)) return bad_parameter("limit");
+  const auto n = static_cast<std::size_t>(std::min<std::int64_t>(5000, std::get<0>(limit).value_or(100)));
+  if (ctx.books == nullptr || !ctx.books->holds(symbol)) return invalid_symbol();
+  const auto view = ctx.books->view(symbol, n);
+  if (!view) return book_unavailable();
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "lastUpdateId");
+  w.Int64(view->id);
+  detail::key(w, "bids");
+  put_levels(w, view->bids);
+  detail::key(w, "asks");
+  put_levels(w, view->asks);
+  w.EndObject();
+  return ok(b);
+}
+
+// A side's best level as two strings ("0.00000000" for an empty side, as Binance sends).
+void put_best(Writer& w, std::string_view price, std::string_view qty, const std::vector<PriceLevel>& levels) {
+  detail::key(w, price);
+  detail::string(w, levels.empty() ? "0.00000000" : levels.front().price.to_string());
+  detail::key(w, qty);
+  detail::string(w, levels.empty() ? "0.00000000" : levels.front().quantity.to_string());
+}
+
+// GET /api/v3/ticker/bookTicker: one symbol (an object), several (symbols=[...]) or all (arrays).
+Response book_ticker(const Request& r, const ApiContext& ctx) {
+  if (ctx.books == nullptr) return invalid_symbol();
+  const auto symbols = requested_symbols(r, *ctx.books);
+  if (symbols.error) return *symbols.error;
+  std::vector<std::pair<std::string, BookView>> views;
+  for (const auto& s : symbols.list) {
+    auto v = ctx.books->view(s, 1);
+    if (!v) return book_unavailable();
+    views.emplace_back(s, std::move(*v));
+  }
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  if (!symbols.single) w.StartArray();
+  for (const auto& [s, v] : views) {
+    w.StartObject();
+    detail::key(w, "symbol");
+    detail::string(w, s);
+    put_best(w, "bidPrice", "bidQty", v.bids);
+    put_best(w, "askPrice", "askQty", v.asks);
+    w.EndObject();
+  }
+  if (!symbols.single) w.EndArray();
+  return ok(b);
+}
+
+}  // namespace
+
+std::string binance_depth_event(const BookRecord& r, std::int64_t event_time_ms) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "e");
+  w.String("depthUpdate");
+  detail::key(w, "E");
+  w.Int64(event_time_ms);
+  detail::key(w, "s");
+  detail::string(w, r.symbol);
+  detail::key(w, "U");
+  w.Int64(r.first_id);
+  detail::key(w, "u");
+  w.Int64(r.id);
+  detail::key(w, "b");
+  put_levels(w, r.bids);
+  detail::key(w, "a");
+  put_levels(w, r.asks);
+  w.EndObject();
+  return detail::text(b);
+}
+
+std::string binance_partial_depth_event(const BookView& v) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "lastUpdateId");
+  w.Int64(v.id);
+  detail::key(w, "bids");
+  put_levels(w, v.bids);
+  detail::key(w, "asks");
+  put_levels(w, v.asks);
+  w.EndObject();
+  return detail::text(b);
+}
+
+std::string binance_book_ticker_event(const std::string& symbol, const BookView& v) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  detail::key(w, "u");
+  w.Int64(v.id);
+  detail::key(w, "s");
+  detail::string(w, symbol);
+  put_best(w, "b", "B", v.bids);
+  put_best(w, "a", "A", v.asks);
+  w.EndObject();
+  return detail::text(b);
+}
+
 Response binance_api(const Request& request, std::string_view path, const ApiContext& context) {
   if (path == "/api/v3/klines" || path == "/api/v3/uiKlines") return klines(request, context);
   if (path == "/api/v3/ticker/price") return ticker_price(request, context);
@@ -767,6 +895,8 @@ Response binance_api(const Request& request, std::string_view path, const ApiCon
   if (path == "/api/v3/historicalTrades") return trades(request, context, true);
   if (path == "/api/v3/aggTrades") return agg_trades(request, context);
   if (path == "/api/v3/exchangeInfo") return exchange_info(request, context);
+  if (path == "/api/v3/depth") return depth(request, context);
+  if (path == "/api/v3/ticker/bookTicker") return book_ticker(request, context);
   if (path == "/api/v3/ping") return {200, "{}"};
   if (path == "/api/v3/time") return {200, "{\"serverTime\":" + std::to_string(context.now_ms) + "}"};
   return error(404, -1000, "Not served by cryptoflow's gateway: " + std::string(path));

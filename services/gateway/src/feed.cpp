@@ -12,10 +12,13 @@
 namespace cryptoflow::gateway {
 
 Feed::Feed(FeedOptions options, MarketStore& store, std::function<void(Event)> publish, MetricsRegistry& metrics,
-           TradeStore* trades)
+           TradeStore* trades, BookStore* books)
     : o_(std::move(options)),
       store_(store),
       trades_(trades),
+      books_(books),
+      refused_books_(metrics.counter("cryptoflow_gateway_refused_books_total",
+                                     "book records of a new symbol beyond GATEWAY_MAX_BOOKS (not kept)")),
       publish_(std::move(publish)),
       records_(metrics.counter("cryptoflow_gateway_records_total", "records read from the topics")),
       undecodable_(
@@ -77,6 +80,15 @@ void Feed::apply(const kafka::Record& r) {
     const auto applied = trades_->apply(*t);
     if (applied == TradeApplied::refused) refused_trades_.inc();
     if (live_ && applied == TradeApplied::added) publish_(make_event(*t));
+  } else if (books_ != nullptr && r.topic == o_.books_topic) {
+    const auto decoded = decode_book_record(r.value);
+    const auto* b = valid(decoded);
+    if (b == nullptr) return;
+    const auto change = books_->apply(*b);
+    if (change == BookStore::Change::refused) refused_books_.inc();
+    if (live_ && (change == BookStore::Change::update || change == BookStore::Change::good))
+      publish_(make_event(*b, true));
+    if (live_ && change == BookStore::Change::not_good) publish_(make_event(*b, false));
   }
   series_.set(static_cast<double>(store_.series_count()));
 }
@@ -104,8 +116,11 @@ void Feed::run(kafka::KafkaReader& reader, const std::function<bool()>& stop,
       start.clear();
       std::vector<std::string> topics{o_.candles_topic, o_.indicators_topic, o_.tickers_topic};
       if (trades_ != nullptr && !o_.trades_topic.empty()) topics.push_back(o_.trades_topic);
+      if (books_ != nullptr && !o_.books_topic.empty()) topics.push_back(o_.books_topic);
       for (const auto& topic : topics) {
-        const auto history_ms = topic == o_.trades_topic ? o_.trades_history_ms : o_.history_ms;
+        const auto history_ms = topic == o_.trades_topic  ? o_.trades_history_ms
+                                : topic == o_.books_topic ? o_.books_history_ms
+                                                          : o_.history_ms;
         std::map<kafka::TopicPartition, std::int64_t> end;
         for (const auto& [tp, offset] : reader.offsets_for_time(topic, -1, milliseconds(10'000))) end[tp] = offset;
         const auto any_since = [&](std::int64_t t) {

@@ -1,7 +1,8 @@
 #pragma once
 // The gateway's input: crypto.candles, crypto.indicators and crypto.tickers, every partition,
 // read without a consumer group (every replica serves everything) from GATEWAY_HISTORY back;
-// crypto.trades from GATEWAY_TRADES_HISTORY back.
+// crypto.trades from GATEWAY_TRADES_HISTORY back; crypto.books from GATEWAY_BOOKS_HISTORY back
+// (which holds the producer's last periodic snapshot of every book).
 // Ready once every partition has been read to the end it had; only then do changes go live
 // (a restart replays its history into the store, not into the clients).
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "books.hpp"
 #include "cryptoflow/kafka/record.hpp"
 #include "cryptoflow/log.hpp"
 #include "cryptoflow/metrics.hpp"
@@ -28,6 +30,8 @@ struct FeedOptions {
   std::string indicators_topic = "crypto.indicators";
   std::string tickers_topic = "crypto.tickers";
   std::string trades_topic = "crypto.trades";  // empty: trades are not read
+  std::string books_topic = "crypto.books";    // empty (or no BookStore): books are not read
+  std::int64_t books_history_ms = 120'000;     // more than the producer's snapshot interval
   std::int64_t history_ms = 86'400'000;
   std::int64_t trades_history_ms = 900'000;
 };
@@ -43,7 +47,7 @@ class Feed {
  public:
   // trades: where crypto.trades goes (none: the topic is not read).
   Feed(FeedOptions options, MarketStore& store, std::function<void(Event)> publish, MetricsRegistry& metrics,
-       TradeStore* trades = nullptr);
+       TradeStore* trades = nullptr, BookStore* books = nullptr);
 
   // Assigns every partition from history_ms ago and applies records until stop() is true.
   // dead_letters: the dead-letter count for the pipeline panel (counted elsewhere: never a
@@ -62,6 +66,8 @@ class Feed {
   FeedOptions o_;
   MarketStore& store_;
   TradeStore* trades_;
+  BookStore* books_;
+  Counter& refused_books_;
   std::function<void(Event)> publish_;
   std::atomic<bool> live_{false};
   Counter& records_;

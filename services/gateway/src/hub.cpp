@@ -13,6 +13,7 @@ std::string_view Event::kind_name() const {
     case EventKind::ticker: return "ticker";
     case EventKind::binance: return "binance";
     case EventKind::trade: return "trade";
+    case EventKind::book: return "book";
   }
   return "";
 }
@@ -60,8 +61,17 @@ Event make_event(const Trade& t) {
   return e;
 }
 
+Event make_event(const BookRecord& r, bool good) {
+  Event e;
+  e.kind = EventKind::book;
+  e.symbol = r.symbol;
+  e.book = std::make_shared<const BookRecord>(r);
+  e.book_good = good;
+  return e;
+}
+
 bool Filter::matches(const Event& e) const {
-  if (e.kind == EventKind::binance || e.kind == EventKind::trade) return false;
+  if (e.kind == EventKind::binance || e.kind == EventKind::trade || e.kind == EventKind::book) return false;
   if (!kinds.empty() && !kinds.contains(e.kind)) return false;
   if (e.kind == EventKind::ticker) return true;
   if (!symbols.empty() && !symbols.contains(e.symbol)) return false;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cryptoflow/book.hpp"
 #include "cryptoflow/messages.hpp"
 #include "trades.hpp"
 
@@ -18,8 +19,8 @@ namespace cryptoflow::gateway {
 
 // binance: a Binance stream's payload made by the server (trades, tickers, rolled-up klines),
 // broadcast to the WebSocket clients that name its stream; never kept, never sent to native clients.
-// trade: from the feed to the server, which makes the binance events of it.
-enum class EventKind { candle, indicator, ticker, binance, trade };
+// trade, book: from the feed to the server, which makes the binance events of them.
+enum class EventKind { candle, indicator, ticker, binance, trade, book };
 
 struct Event {
   std::uint64_t seq = 0;
@@ -29,10 +30,12 @@ struct Event {
   std::string coin;      // ticker
   std::string json;      // the message as the contract writes it
   std::optional<Candle> candle;
-  std::optional<HeldTrade> trade;  // trade
-  bool aggregate = false;          // trade: an aggregate trade (the symbol's feed carries those)
-  std::int64_t time_ms = 0;        // when the hub published it (Binance's "E")
-  std::string stream;              // binance: the stream it belongs to
+  std::optional<HeldTrade> trade;          // trade
+  bool aggregate = false;                  // trade: an aggregate trade (the symbol's feed carries those)
+  std::shared_ptr<const BookRecord> book;  // book: the record applied (an update, or the snapshot that made it good)
+  bool book_good = true;                   // book: false when the record made the book not good
+  std::int64_t time_ms = 0;                // when the hub published it (Binance's "E")
+  std::string stream;                      // binance: the stream it belongs to
   // Binance's kline event for a candle, made once for every Binance client (I/O thread only);
   // a binance event's payload.
   mutable std::shared_ptr<const std::string> binance_payload;
@@ -45,6 +48,7 @@ Event make_event(const Indicator& i);
 Event make_event(const Ticker& t);
 Event binance_event(std::string stream, std::string payload);
 Event make_event(const Trade& t);
+Event make_event(const BookRecord& r, bool good);
 
 // Which events a native client (/v1/stream, /v1/ws) wants: empty sets take everything.
 struct Filter {

@@ -39,11 +39,23 @@ using tcp = asio::ip::tcp;
 
 struct Server::Impl {
   Impl(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics, std::shared_ptr<TopicBrowser> browser,
-       std::unique_ptr<CandleHistory> history, const TradeStore* trades);
+       std::unique_ptr<CandleHistory> history, const TradeStore* trades, const BookStore* books);
 
   ServerOptions o;
   const MarketStore& store;
   const TradeStore* trades;
+  const BookStore* books;
+  // The books' streams: a second's diffs gathered per symbol for <symbol>@depth, the symbols
+  // whose book changed since the last tick (for @depth<N>), the best levels last sent on
+  // @bookTicker (an event goes out only when they change).
+  struct Gathered {
+    BookRecord diff;
+    Book::Bids bids;
+    Book::Asks asks;
+  };
+  std::map<std::string, Gathered, std::less<>> gathered;
+  std::set<std::string> books_changed;
+  std::map<std::string, std::string, std::less<>> best_sent;
   // The Binance streams some WebSocket client names (how many name each), the symbols whose
   // candles or trades changed since the last tick of the derived streams, and the aggregate
   // trade being formed per symbol fed single trades.
@@ -94,6 +106,8 @@ struct Server::Impl {
   [[nodiscard]] bool is_wanted(const std::string& stream) const { return wanted.contains(stream); }
   void on_event(Event e);
   void on_trade(const Event& e);
+  void on_book(const Event& e);
+  void tick_books();
   void tick_derived();
   void on_accept_error(const beast::error_code& ec);
   void update_accepting() { accepting = !accept_failing && connections < o.max_connections; }
@@ -885,7 +899,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     if (is_browser_path(parsed->path)) return browse(std::move(*parsed));
     if (is_heavy(*parsed)) return on_worker(s_.heavy_worker, std::move(*parsed), nullptr);
 
-    if (auto api = handle_api(*parsed, {s_.store, wall_clock_ms(), s_.history != nullptr, nullptr, s_.trades})) {
+    if (auto api =
+            handle_api(*parsed, {s_.store, wall_clock_ms(), s_.history != nullptr, nullptr, s_.trades, s_.books})) {
       if (api->needs_history) return on_worker(*s_.history_worker, std::move(*parsed), s_.history.get());
       return respond(std::move(*api), request_.keep_alive());
     }
@@ -969,7 +984,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     const bool keep = request_.keep_alive();
     auto& s = s_;
     const bool queued = worker.submit([self = shared_from_this(), keep, r = std::move(r), &s, history] {
-      auto answer = handle_api(r, {s.store, wall_clock_ms(), s.history != nullptr, history, s.trades});
+      auto answer = handle_api(r, {s.store, wall_clock_ms(), s.history != nullptr, history, s.trades, s.books});
       if (answer->needs_history) answer = native_error(503, "older candles are not available here; retry");
       if (history != nullptr) {
         s.history_queries.inc();
@@ -1065,10 +1080,11 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
 Server::Impl::Impl(ServerOptions options, const MarketStore& store_, MetricsRegistry& metrics,
                    std::shared_ptr<TopicBrowser> browser_, std::unique_ptr<CandleHistory> history_,
-                   const TradeStore* trades_)
+                   const TradeStore* trades_, const BookStore* books_)
     : o(std::move(options)),
       store(store_),
       trades(trades_),
+      books(books_),
       browser(std::move(browser_)),
       history(std::move(history_)),
       history_worker(history ? std::make_unique<Worker>(64) : nullptr),
@@ -1119,6 +1135,10 @@ void Server::Impl::want(const std::string& stream, bool on) {
 // @trade / @aggTrade events its streams' clients wait for. Either marks its symbol for the
 // derived streams' next tick.
 void Server::Impl::on_event(Event e) {
+  if (e.kind == EventKind::book) {
+    if (books != nullptr && !wanted.empty()) on_book(e);
+    return;
+  }
   if (e.kind == EventKind::trade) {
     on_trade(e);
     if (!wanted.empty()) changed.insert(e.symbol);
@@ -1148,6 +1168,66 @@ void Server::Impl::on_trade(const Event& e) {
     hub.broadcast(binance_event(agg_stream, binance_trade_event(e.symbol, *ended, true, wall_clock_ms())));
 }
 
+// A book's update (or the snapshot that made it good, or the record that made it not good)
+// becomes its symbol's book stream events. A diff goes out as the producer made it on
+// @depth@100ms; @depth gathers a second's diffs into one (U of the first, u of the last, each
+// level's last quantity). A break in the chain is not papered over: the next diff does not
+// follow the last one sent, and a client following Binance's procedure fetches a snapshot.
+void Server::Impl::on_book(const Event& e) {
+  const auto& r = *e.book;
+  const auto& symbol = e.symbol;
+  if (!e.book_good || r.kind != BookRecord::Kind::update) {
+    gathered.erase(symbol);
+  } else {
+    if (const auto name = stream_name(symbol, "depth@100ms"); is_wanted(name))
+      hub.broadcast(binance_event(name, binance_depth_event(r, wall_clock_ms())));
+    if (is_wanted(stream_name(symbol, "depth"))) {
+      auto& g = gathered[symbol];
+      if (g.diff.symbol.empty()) {
+        g.diff.symbol = symbol;
+        g.diff.first_id = r.first_id;
+      }
+      g.diff.id = r.id;
+      for (const auto& l : r.bids) g.bids.insert_or_assign(l.price, l.quantity);
+      for (const auto& l : r.asks) g.asks.insert_or_assign(l.price, l.quantity);
+    }
+  }
+  if (!e.book_good) return;
+  books_changed.insert(symbol);
+  for (const char* n : {"5", "10", "20"})
+    if (const auto name = stream_name(symbol, std::string("depth") + n + "@100ms"); is_wanted(name))
+      if (const auto v = books->view(symbol, static_cast<std::size_t>(std::atoi(n))))
+        hub.broadcast(binance_event(name, binance_partial_depth_event(*v)));
+  if (const auto name = stream_name(symbol, "bookTicker"); is_wanted(name)) {
+    if (const auto v = books->view(symbol, 1)) {
+      auto best = binance_book_ticker_event(symbol, BookView{0, v->bids, v->asks});  // the levels, not the id
+      if (auto& sent = best_sent[symbol]; sent != best) {
+        sent = std::move(best);
+        hub.broadcast(binance_event(name, binance_book_ticker_event(symbol, *v)));
+      }
+    }
+  } else {
+    best_sent.erase(symbol);
+  }
+}
+
+// Once a second: the gathered @depth diffs and the @depth<N> books of the symbols that changed.
+void Server::Impl::tick_books() {
+  for (auto& [symbol, g] : gathered) {
+    for (const auto& [price, quantity] : g.bids) g.diff.bids.push_back({price, quantity});
+    for (const auto& [price, quantity] : g.asks) g.diff.asks.push_back({price, quantity});
+    if (const auto name = stream_name(symbol, "depth"); is_wanted(name))
+      hub.broadcast(binance_event(name, binance_depth_event(g.diff, wall_clock_ms())));
+  }
+  gathered.clear();
+  for (const auto& symbol : books_changed)
+    for (const char* n : {"5", "10", "20"})
+      if (const auto name = stream_name(symbol, std::string("depth") + n); is_wanted(name))
+        if (const auto v = books->view(symbol, static_cast<std::size_t>(std::atoi(n))))
+          hub.broadcast(binance_event(name, binance_partial_depth_event(*v)));
+  books_changed.clear();
+}
+
 // Once a second: the streams made from what the store holds (tickers, the 5-minute average,
 // klines rolled up from finer candles), for the symbols that changed, when a client names them.
 void Server::Impl::tick_derived() {
@@ -1164,7 +1244,8 @@ void Server::Impl::tick_derived() {
     changed.clear();
     return;
   }
-  const ApiContext ctx{store, wall_clock_ms(), false, nullptr, trades};
+  tick_books();
+  const ApiContext ctx{store, wall_clock_ms(), false, nullptr, trades, books};
   std::string all_tickers = "[", all_minis = "[";
   const bool want_all = is_wanted("!ticker@arr"), want_all_minis = is_wanted("!miniTicker@arr");
   for (const auto& symbol : changed) {
@@ -1293,9 +1374,10 @@ void Server::Impl::on_accept_error(const beast::error_code& ec) {
 }
 
 Server::Server(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics,
-               std::shared_ptr<TopicBrowser> browser, std::unique_ptr<CandleHistory> history, const TradeStore* trades)
-    : impl_(
-          std::make_unique<Impl>(std::move(options), store, metrics, std::move(browser), std::move(history), trades)) {
+               std::shared_ptr<TopicBrowser> browser, std::unique_ptr<CandleHistory> history, const TradeStore* trades,
+               const BookStore* books)
+    : impl_(std::make_unique<Impl>(std::move(options), store, metrics, std::move(browser), std::move(history), trades,
+                                   books)) {
   auto& s = *impl_;
   // Each connection is a file descriptor: the limit must leave the process room for the rest.
   const auto files = raise_file_limit();

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "books.hpp"
 #include "browser.hpp"
 #include "cryptoflow/metrics.hpp"
 #include "history.hpp"
@@ -58,7 +59,7 @@ class Server {
   // history: candles older than the store holds (InfluxDB), queried on a worker thread.
   Server(ServerOptions options, const MarketStore& store, MetricsRegistry& metrics,
          std::shared_ptr<TopicBrowser> browser = nullptr, std::unique_ptr<CandleHistory> history = nullptr,
-         const TradeStore* trades = nullptr);
+         const TradeStore* trades = nullptr, const BookStore* books = nullptr);
   ~Server();  // stops the browser's worker and the I/O thread; open connections are closed
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -25,6 +25,12 @@ ServiceInfo service_info() {
            "trades are kept: as many as fit an eighth of GATEWAY_MAX_MEMORY)"},
           {"GATEWAY_TRADES_HISTORY", "15m",
            "how far back crypto.trades is read at start (avgPrice needs 5 minutes; GATEWAY_TRADES bound the rest)"},
+          {"GATEWAY_BOOKS_HISTORY", "2m",
+           "how far back crypto.books is read at start (more than the producer's BOOKS_SNAPSHOT_INTERVAL: a book "
+           "is served once a snapshot of it is read)"},
+          {"GATEWAY_MAX_BOOKS", "2000",
+           "order books held at most (about 100 bytes a level: 200 kB for a 1000-level book); more are refused and "
+           "counted"},
           {"GATEWAY_MAX_MEMORY", "768Mi",
            "memory for what the gateway holds (candles: 5/8, trades: 1/8, events kept for resuming clients: 1/8, "
            "CoinGecko price history: 1/16); "
@@ -51,7 +57,7 @@ ServiceInfo service_info() {
           {"GATEWAY_GROUPS", "stream-processor,influxdb-sink,elasticsearch-sink,s3-sink",
            "consumer groups /v1/groups shows when the cluster cannot list its groups (dev-broker)"},
           {"GATEWAY_BROWSE_TOPICS", "",
-           "comma-separated topics the topic browser (/v1/topics) shows; empty: the six market and dead-letter "
+           "comma-separated topics the topic browser (/v1/topics) shows; empty: the seven market and dead-letter "
            "topics (TRADES_TOPIC ... DEAD_LETTER_TOPIC), never the processor's state"},
           {"INFLUX_URL", "",
            "InfluxDB with the candle measurement influxdb-sink writes: older candle ranges; empty: none"},
@@ -132,13 +138,16 @@ Options parse(const Config& config) {
   o.feed.tickers_topic = config.str("TICKERS_TOPIC");
   o.feed.trades_topic = config.str("TRADES_TOPIC");
   o.feed.trades_history_ms = config.duration_ms("GATEWAY_TRADES_HISTORY");
+  o.feed.books_topic = config.str("BOOKS_TOPIC");
+  o.feed.books_history_ms = config.duration_ms("GATEWAY_BOOKS_HISTORY");
+  o.max_books = static_cast<std::size_t>(config.integer("GATEWAY_MAX_BOOKS", 0, 1'000'000));
   o.trades.per_symbol = static_cast<std::size_t>(config.integer("GATEWAY_TRADES", 1, 1'000'000));
   o.dead_letter_topic = config.str("DEAD_LETTER_TOPIC");
   o.browser.known_groups = config.list("GATEWAY_GROUPS");
   o.browser.topics = config.list("GATEWAY_BROWSE_TOPICS");
   if (o.browser.topics.empty())
-    for (const char* name : {"TRADES_TOPIC", "TICKERS_TOPIC", "CANDLES_TOPIC", "INDICATORS_TOPIC", "LATE_TRADES_TOPIC",
-                             "DEAD_LETTER_TOPIC"})
+    for (const char* name : {"TRADES_TOPIC", "TICKERS_TOPIC", "CANDLES_TOPIC", "INDICATORS_TOPIC", "BOOKS_TOPIC",
+                             "LATE_TRADES_TOPIC", "DEAD_LETTER_TOPIC"})
       o.browser.topics.push_back(config.str(name));
   auto& h = o.history;
   h.url = config.str("INFLUX_URL");
@@ -172,17 +181,19 @@ int run(const Options& o, ServiceHost& host) {
   host.ensure_topics({{o.feed.candles_topic, {}},
                       {o.feed.indicators_topic, {}},
                       {o.feed.tickers_topic, {}},
-                      {o.feed.trades_topic, {}}});
+                      {o.feed.trades_topic, {}},
+                      {o.feed.books_topic, {}}});
   MarketStore store(o.limits);
   TradeStore trades(o.trades);
+  BookStore books(o.max_books);
   // The topic browser and the dead-letter count: blocking cluster calls on a thread of their own.
   auto browser = std::make_shared<TopicBrowser>(std::make_unique<KafkaCluster>(o.kafka, std::chrono::seconds(5)),
                                                 o.browser, o.dead_letter_topic);
   std::unique_ptr<CandleHistory> history;
   if (!o.history.url.empty()) history = std::make_unique<InfluxHistory>(o.history);
-  Server server(o.server, store, host.metrics(), browser, std::move(history), &trades);
+  Server server(o.server, store, host.metrics(), browser, std::move(history), &trades, &books);
   Feed feed(
-      o.feed, store, [&server](Event e) { server.publish(std::move(e)); }, host.metrics(), &trades);
+      o.feed, store, [&server](Event e) { server.publish(std::move(e)); }, host.metrics(), &trades, &books);
   kafka::KafkaReader reader(o.kafka, "gateway");
   const auto ready = host.readiness().add("caught up with the topics", [&] { return feed.ready(); });
   const auto accepting =

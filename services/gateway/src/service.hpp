@@ -18,6 +18,7 @@ struct Options {
   std::string dead_letter_topic;
   StoreLimits limits;
   TradeLimits trades;
+  std::size_t max_books = 2000;    // GATEWAY_MAX_BOOKS
   std::size_t max_memory = 0;      // GATEWAY_MAX_MEMORY, bytes
   std::size_t derived_series = 0;  // GATEWAY_MAX_SERIES lowered to this to fit it (0: not lowered)
   std::string static_dir;

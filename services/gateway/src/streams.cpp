@@ -25,6 +25,21 @@ ParsedStream parse_stream(std::string_view name) {
     if (interval_ms(interval) == 0) return {std::nullopt, "not a Binance interval: " + std::string(name)};
     return {StreamName{StreamKind::kline, symbol, std::string(interval)}, ""};
   }
+  if (kind == "bookTicker") return {StreamName{StreamKind::book_ticker, symbol, ""}, ""};
+  if (kind.starts_with("depth")) {
+    auto rest = kind.substr(5);
+    StreamName s{StreamKind::depth, symbol, ""};
+    if (rest.ends_with("@100ms")) {
+      s.fast = true;
+      rest.remove_suffix(6);
+    }
+    if (rest == "5" || rest == "10" || rest == "20") {
+      s.levels = rest == "5" ? 5 : (rest == "10" ? 10 : 20);
+    } else if (!rest.empty()) {
+      return {std::nullopt, "depth streams: @depth, @depth@100ms, @depth<5|10|20>[@100ms]; not " + std::string(name)};
+    }
+    return {s, ""};
+  }
   static constexpr std::array<std::pair<std::string_view, StreamKind>, 5> kinds{{
       {"trade", StreamKind::trade},
       {"aggTrade", StreamKind::agg_trade},
@@ -35,8 +50,8 @@ ParsedStream parse_stream(std::string_view name) {
   for (const auto& [text, k] : kinds)
     if (kind == text) return {StreamName{k, symbol, ""}, ""};
   return {std::nullopt,
-          "streams served: @kline_<interval>, @trade, @aggTrade, @ticker, @miniTicker, @avgPrice, !ticker@arr, "
-          "!miniTicker@arr; not " +
+          "streams served: @kline_<interval>, @trade, @aggTrade, @ticker, @miniTicker, @avgPrice, @depth[<5|10|20>]"
+          "[@100ms], @bookTicker, !ticker@arr, !miniTicker@arr; not " +
               std::string(name)};
 }
 

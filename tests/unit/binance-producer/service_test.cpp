@@ -25,13 +25,25 @@ std::string error_of(Config::Env env) {
 
 }  // namespace
 
-TEST_CASE("binance-producer: live by default - one combined stream for the default symbols") {
+TEST_CASE("binance-producer: live by default - one combined stream for the default symbols, trades and books") {
   const auto o = parse({});
   REQUIRE(o.live);
   REQUIRE(o.live->urls.size() == 1);
   CHECK(o.live->urls[0] ==
-        "wss://stream.binance.com:9443/stream?streams=bnbusdt@trade/btcusdt@trade/ethusdt@trade/solusdt@trade/"
+        "wss://stream.binance.com:9443/stream?streams=bnbusdt@depth@100ms/bnbusdt@trade/btcusdt@depth@100ms/"
+        "btcusdt@trade/ethusdt@depth@100ms/ethusdt@trade/solusdt@depth@100ms/solusdt@trade/xrpusdt@depth@100ms/"
         "xrpusdt@trade");
+  REQUIRE(o.live->depth);
+  CHECK(o.live->depth->limit == 1000);
+  CHECK(o.live->depth->snapshot_every == std::chrono::seconds(30));
+  CHECK(o.live->rest_weight_per_minute == 3000);
+  CHECK(o.books_topic == "crypto.books");
+  CHECK(parse({{"BINANCE_DEPTH", "1000ms"}}).live->urls[0].find("btcusdt@depth/") != std::string::npos);
+  const auto off = parse({{"BINANCE_DEPTH", "off"}});
+  CHECK_FALSE(off.live->depth);
+  CHECK(off.live->urls[0].find("depth") == std::string::npos);
+  CHECK_THROWS_AS(parse({{"BINANCE_DEPTH", "10ms"}}), ConfigError);
+  CHECK_THROWS_AS(parse({{"BINANCE_DEPTH_LIMIT", "6000"}}), ConfigError);
   CHECK(o.live->rest_base == "https://api.binance.com");
   CHECK(o.live->rotate_after == std::chrono::hours(23));
   CHECK(o.stream == "trade");

@@ -72,8 +72,12 @@ TEST_CASE("service: the contract's defaults") {
   CHECK(o.trades.per_symbol == 1000);
   CHECK(o.limits.candles_per_series == 1500);
   CHECK(o.max_memory == std::size_t{768} << 20);
+  CHECK(o.feed.books_topic == "crypto.books");
+  CHECK(o.feed.books_history_ms == 120'000);
+  CHECK(o.max_books == 2000);
   CHECK(o.browser.topics == std::vector<std::string>{"crypto.trades", "crypto.tickers", "crypto.candles",
-                                                     "crypto.indicators", "crypto.late-trades", "crypto.dead-letter"});
+                                                     "crypto.indicators", "crypto.books", "crypto.late-trades",
+                                                     "crypto.dead-letter"});
   CHECK(o.browser.known_groups ==
         std::vector<std::string>{"stream-processor", "influxdb-sink", "elasticsearch-sink", "s3-sink"});
   CHECK(o.history.url.empty());  // no InfluxDB: no older ranges

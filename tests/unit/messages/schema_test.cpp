@@ -12,7 +12,10 @@ TEST_CASE("The compiled-in schemas are the files in proto/") {
   const std::pair<MessageKind, const char*> files[] = {{MessageKind::trade, "trade.v1.json"},
                                                        {MessageKind::ticker, "ticker.v1.json"},
                                                        {MessageKind::candle, "candle.v1.json"},
-                                                       {MessageKind::indicator, "indicator.v1.json"}};
+                                                       {MessageKind::indicator, "indicator.v1.json"},
+                                                       {MessageKind::book_snapshot, "book_snapshot.v1.json"},
+                                                       {MessageKind::book_update, "book_update.v1.json"},
+                                                       {MessageKind::book_resync, "book_resync.v1.json"}};
   for (const auto& [kind, file] : files) {
     std::ifstream in(std::string(CRYPTOFLOW_SOURCE_DIR) + "/proto/" + file);
     std::stringstream ss;

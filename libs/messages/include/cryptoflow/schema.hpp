@@ -7,7 +7,7 @@
 
 namespace cryptoflow {
 
-enum class MessageKind { trade, ticker, candle, indicator };
+enum class MessageKind { trade, ticker, candle, indicator, book_snapshot, book_update, book_resync };
 
 // The schema document for a kind, exactly as in proto/.
 std::string_view schema_text(MessageKind kind);
