@@ -4,13 +4,17 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "cryptoflow/clock.hpp"
 #include "cryptoflow/kafka/client.hpp"
+#include "depth_feed.hpp"
 #include "frame_decoder.hpp"
 #include "publisher.hpp"
 
@@ -152,8 +156,65 @@ std::optional<ReplayLine> ReplayFile::next() {
   return std::nullopt;
 }
 
+struct RecordedSnapshots::Impl {
+  struct Taken {
+    double ts = 0;  // 0: no time recorded
+    DepthSnapshot snapshot;
+  };
+  std::map<std::string, std::deque<Taken>> by_symbol;
+  std::set<std::string> wanted;
+};
+
+RecordedSnapshots::RecordedSnapshots(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::string line;
+  std::uint64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const auto colon = line.find(": ");
+    const auto sym = line.find("symbol=");
+    if (colon == std::string::npos || sym == std::string::npos || sym > colon) continue;
+    const auto end = line.find_first_of("& ", sym);
+    std::string symbol = line.substr(sym + 7, end - sym - 7);
+    for (auto& c : symbol) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    auto snapshot = decode_depth_snapshot(std::string_view(line).substr(colon + 2));
+    if (!snapshot) throw std::runtime_error(path + ":" + std::to_string(number) + ": not a depth snapshot");
+    const auto arrow = line.rfind(' ', colon);
+    const double ts = arrow == std::string::npos ? 0 : std::strtod(line.c_str() + arrow + 1, nullptr);
+    impl_->by_symbol[symbol].push_back({ts, std::move(*snapshot)});
+  }
+}
+
+RecordedSnapshots::~RecordedSnapshots() = default;
+
+void RecordedSnapshots::want(const std::string& symbol) {
+  impl_->wanted.insert(symbol);
+}
+
+std::size_t RecordedSnapshots::size() const {
+  std::size_t n = 0;
+  for (const auto& [symbol, taken] : impl_->by_symbol) n += taken.size();
+  return n;
+}
+
+void RecordedSnapshots::deliver(DepthBooks& books, std::optional<double> now_s, std::int64_t now_ms) {
+  for (auto it = impl_->wanted.begin(); it != impl_->wanted.end();) {
+    auto& taken = impl_->by_symbol[*it];
+    if (taken.empty() || (now_s && taken.front().ts > *now_s)) {
+      ++it;
+      continue;
+    }
+    const auto symbol = *it;
+    const auto snapshot = std::move(taken.front().snapshot);
+    taken.pop_front();
+    it = impl_->wanted.erase(it);
+    books.on_snapshot(symbol, snapshot, now_ms);  // may want the symbol again (a later one)
+  }
+}
+
 std::uint64_t replay(ReplayFile& file, Publisher& publisher, kafka::Producer& producer, double speed,
-                     const std::function<bool()>& stop) {
+                     const std::function<bool()>& stop, DepthBooks* books, RecordedSnapshots* snapshots) {
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   std::int64_t first_trade_ms = -1;
@@ -173,6 +234,20 @@ std::uint64_t replay(ReplayFile& file, Publisher& publisher, kafka::Producer& pr
       }
     }
     if (publisher.publish(d) == FrameKind::trade) ++trades;
+    if (books == nullptr || d.kind != FrameKind::ignored) continue;
+    const auto record_ms = line->received_ms.value_or(wall_clock_ms());
+    if (snapshots != nullptr)
+      snapshots->deliver(
+          *books, line->received_ms ? std::optional<double>(static_cast<double>(record_ms) / 1000.0) : std::nullopt,
+          record_ms);
+    if (line->frame.find("\"depthUpdate\"") == std::string::npos) continue;
+    if (auto u = decode_depth_update(line->frame)) {
+      books->on_update(std::move(*u), record_ms, false);
+      if (snapshots != nullptr && !line->received_ms) snapshots->deliver(*books, std::nullopt, record_ms);
+      books->tick(record_ms);
+    } else {
+      books->invalid_frame("a depthUpdate event with a missing, ill-typed or out-of-range field");
+    }
   }
   return trades;
 }

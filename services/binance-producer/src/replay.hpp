@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -55,11 +56,35 @@ class ReplayFile {
 };
 
 class Publisher;
+class DepthBooks;
+struct DepthSnapshot;
+
+// Recorded REST depth answers (REPLAY_DEPTH_SNAPSHOTS: cryptofeed's "<url> -> <ts>: <json>" lines,
+// the symbol from the URL's symbol=). A book that asks for a snapshot gets the next one recorded
+// for its symbol once the replay has reached the time it was taken (at once for a file without
+// times), exactly as the recorder's own REST call answered.
+class RecordedSnapshots {
+ public:
+  explicit RecordedSnapshots(const std::string& path);  // throws std::runtime_error
+  ~RecordedSnapshots();
+  RecordedSnapshots(const RecordedSnapshots&) = delete;
+  RecordedSnapshots& operator=(const RecordedSnapshots&) = delete;
+  void want(const std::string& symbol);
+  // Hands `books` the snapshots due at record time now_s (none: any); now_ms stamps the records.
+  void deliver(DepthBooks& books, std::optional<double> now_s, std::int64_t now_ms);
+  [[nodiscard]] std::size_t size() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Publishes every frame of file. speed 0: as fast as the producer takes them; speed N: trade
 // times are replayed N times faster than recorded. Stops early when stop() turns true.
-// Returns the number of trades published.
+// books: the depth events of the file go to it (with the snapshots it asks for from
+// `snapshots`); none: they are ignored. Returns the number of trades published.
 std::uint64_t replay(ReplayFile& file, Publisher& publisher, kafka::Producer& producer, double speed,
-                     const std::function<bool()>& stop);
+                     const std::function<bool()>& stop, DepthBooks* books = nullptr,
+                     RecordedSnapshots* snapshots = nullptr);
 
 }  // namespace cryptoflow::binance

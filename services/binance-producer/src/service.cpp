@@ -26,17 +26,20 @@ double replay_speed(const Config& config) {
   return v;
 }
 
+std::optional<DepthOptions> depth_options(const Config& config) {
+  if (config.choice("BINANCE_DEPTH", {"off", "100ms", "1000ms"}) == "off") return std::nullopt;
+  DepthOptions d;
+  d.limit = static_cast<std::size_t>(config.integer("BINANCE_DEPTH_LIMIT", 5, 5000));
+  d.snapshot_every = std::chrono::milliseconds(config.duration_ms("BOOKS_SNAPSHOT_INTERVAL"));
+  if (d.snapshot_every.count() <= 0) throw ConfigError("BOOKS_SNAPSHOT_INTERVAL must be positive");
+  return d;
+}
+
 LiveOptions live_options(const Config& config, const std::string& stream) {
   LiveOptions o;
   std::vector<std::string> streams{stream};
-  if (const auto depth = config.choice("BINANCE_DEPTH", {"off", "100ms", "1000ms"}); depth != "off") {
-    streams.push_back(depth == "100ms" ? "depth@100ms" : "depth");
-    DepthOptions d;
-    d.limit = static_cast<std::size_t>(config.integer("BINANCE_DEPTH_LIMIT", 5, 5000));
-    d.snapshot_every = std::chrono::milliseconds(config.duration_ms("BOOKS_SNAPSHOT_INTERVAL"));
-    if (d.snapshot_every.count() <= 0) throw ConfigError("BOOKS_SNAPSHOT_INTERVAL must be positive");
-    o.depth = d;
-  }
+  o.depth = depth_options(config);
+  if (o.depth) streams.push_back(config.str("BINANCE_DEPTH") == "100ms" ? "depth@100ms" : "depth");
   o.rest_weight_per_minute = static_cast<int>(config.integer("BINANCE_REST_WEIGHT_PER_MINUTE", 250, 6000));
   o.urls = stream_urls(config.str("BINANCE_WS_URL"), config.list("BINANCE_SYMBOLS"), streams);
   (void)parse_ws_or_http_url(o.urls.front(), "BINANCE_WS_URL");
@@ -119,6 +122,9 @@ ServiceInfo service_info() {
           {"REPLAY_FILE", "",
            "replay recorded frames instead of connecting (one JSON event or combined-stream "
            "wrapper per line, optionally prefixed '<ts>: ')"},
+          {"REPLAY_DEPTH_SNAPSHOTS", "",
+           "replay: recorded REST depth answers ('<url> -> <ts>: <json>' lines) for the books of the file's depth "
+           "events; empty: a replay carries no books"},
           {"REPLAY_SPEED", "0", "0 = as fast as possible, 1 = real time, N = N x real time; exits 0 once delivered"},
       });
   vars.push_back(retry_after_max_var());
@@ -135,6 +141,12 @@ Options parse(const Config& config) {
     o.live = live_options(config, o.stream);
   else if (!std::ifstream(o.replay_file))
     throw ConfigError("REPLAY_FILE='" + o.replay_file + "' cannot be read");
+  o.replay_snapshots = config.str("REPLAY_DEPTH_SNAPSHOTS");
+  if (!o.replay_snapshots.empty()) {
+    if (!std::ifstream(o.replay_snapshots))
+      throw ConfigError("REPLAY_DEPTH_SNAPSHOTS='" + o.replay_snapshots + "' cannot be read");
+    o.replay_depth = depth_options(config);
+  }
   o.topic = config.str("TRADES_TOPIC");
   o.books_topic = config.str("BOOKS_TOPIC");
   o.symbols = topic_keys(config.list("BINANCE_SYMBOLS"));
@@ -145,7 +157,7 @@ Options parse(const Config& config) {
 }
 
 int run(const Options& o, ServiceHost& host) {
-  const bool books = o.live && o.live->depth;
+  const bool books = (o.live && o.live->depth) || o.replay_depth;
   if (books) {
     host.ensure_topics({{o.topic, {}}, {o.books_topic, {}}});
   } else {
@@ -177,7 +189,17 @@ int run(const Options& o, ServiceHost& host) {
 
   ReplayFile file(o.replay_file);
   log_info("replaying", {{"file", o.replay_file}, {"speed", o.replay_speed}, {"topic", o.topic}});
-  const auto trades = replay(file, publisher, producer, o.replay_speed, host.stop_token());
+  std::unique_ptr<RecordedSnapshots> snapshots;
+  std::unique_ptr<DepthBooks> depth;
+  if (o.replay_depth) {
+    snapshots = std::make_unique<RecordedSnapshots>(o.replay_snapshots);
+    depth = std::make_unique<DepthBooks>(
+        *o.replay_depth, [&publisher](const BookRecord& r) { publisher.publish_book(r); },
+        [&snapshots](const std::string& symbol) { snapshots->want(symbol); }, host.metrics());
+    log_info("replaying books", {{"snapshots", static_cast<std::int64_t>(snapshots->size())}});
+  }
+  const auto trades =
+      replay(file, publisher, producer, o.replay_speed, host.stop_token(), depth.get(), snapshots.get());
   log_info("replay read, flushing", {{"trades", trades}, {"interrupted", host.stop_requested()}});
   producer.flush(std::chrono::seconds(60));
   log_info("replay delivered", {{"trades", trades}, {"delivered", producer.delivered()}});

@@ -12,9 +12,11 @@
 namespace cryptoflow::binance {
 
 struct Options {
-  std::string stream;               // trade or aggTrade
-  std::optional<LiveOptions> live;  // live mode, or:
-  std::string replay_file;          // replay mode
+  std::string stream;                        // trade or aggTrade
+  std::optional<LiveOptions> live;           // live mode, or:
+  std::string replay_file;                   // replay mode
+  std::string replay_snapshots;              // replay: recorded REST depth answers (REPLAY_DEPTH_SNAPSHOTS)
+  std::optional<DepthOptions> replay_depth;  // replay: books (REPLAY_DEPTH_SNAPSHOTS set, BINANCE_DEPTH not off)
   double replay_speed = 0;
   std::string topic;
   std::string books_topic;  // live with BINANCE_DEPTH on

@@ -75,7 +75,7 @@ DevBrokerOptions parse_dev_broker_args(const std::vector<std::string>& args) {
 std::vector<std::string> contract_topics(const Config& config) {
   return {config.str("TRADES_TOPIC"),     config.str("TICKERS_TOPIC"),     config.str("CANDLES_TOPIC"),
           config.str("INDICATORS_TOPIC"), config.str("LATE_TRADES_TOPIC"), config.str("DEAD_LETTER_TOPIC"),
-          config.str("STATE_TOPIC")};
+          config.str("BOOKS_TOPIC"),      config.str("STATE_TOPIC")};
 }
 
 DevBroker::DevBroker(const DevBrokerOptions& options, const std::vector<std::string>& topics)

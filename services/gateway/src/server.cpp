@@ -1240,11 +1240,11 @@ void Server::Impl::tick_derived() {
     const auto name = stream_name(symbol, "aggTrade");
     if (is_wanted(name)) hub.broadcast(binance_event(name, binance_trade_event(symbol, run, true, wall_clock_ms())));
   }
+  if (books != nullptr) tick_books();
   if (wanted.empty() || changed.empty()) {
     changed.clear();
     return;
   }
-  tick_books();
   const ApiContext ctx{store, wall_clock_ms(), false, nullptr, trades, books};
   std::string all_tickers = "[", all_minis = "[";
   const bool want_all = is_wanted("!ticker@arr"), want_all_minis = is_wanted("!miniTicker@arr");

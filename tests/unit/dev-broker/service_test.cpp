@@ -19,7 +19,8 @@ TEST_CASE("dev-broker: flags - and every contract topic as the *_TOPIC variables
   CHECK(o.broker.first_port == 19092);
   CHECK(o.broker.partitions == 12);
   CHECK(o.topics == std::vector<std::string>{"crypto.trades", "crypto.tickers", "my.candles", "crypto.indicators",
-                                             "crypto.late-trades", "crypto.dead-letter", "crypto.processor-state"});
+                                             "crypto.late-trades", "crypto.dead-letter", "crypto.books",
+                                             "crypto.processor-state"});
   const auto d = parse({});
   CHECK(d.broker.brokers == 1);
   CHECK(d.broker.first_port == 0);
