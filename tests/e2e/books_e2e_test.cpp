@@ -282,6 +282,14 @@ TEST_CASE(
   CHECK(mismatched == 0);
   CHECK(good_checked > 150);
   CHECK(resyncs >= 8);  // each of the two starts marks the four books
+  // The worked example of docs/order-books.md (docs/examples/book_reader.cpp) reads the same book.
+  const auto& nkn = ref.at("NKNUSDT").back();
+  Process example({binary("book_reader"), "NKNUSDT"}, {{"KAFKA_BOOTSTRAP_SERVERS", *bootstrap}}, log("example.log"));
+  const auto printed = example.read_all(60s);
+  CHECK(example.wait(10s) == 0);
+  CHECK(printed == "NKNUSDT " + std::to_string(nkn.id) + " good " + nkn.bids.front().price.to_string() + " " +
+                       nkn.bids.front().quantity.to_string() + " " + nkn.asks.front().price.to_string() + " " +
+                       nkn.asks.front().quantity.to_string() + "\n");
   for (const auto& [symbol, states] : ref) {
     CHECK(readers[symbol].good());
     CHECK(same_book(readers[symbol].book(), states.back()));

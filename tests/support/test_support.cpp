@@ -58,7 +58,8 @@ std::string fixture(const std::string& relative) {
 }
 
 std::string binary(const std::string& service) {
-  if (service == "tickers_consumer") return std::string(CRYPTOFLOW_BINARY_DIR) + "/docs/examples/" + service;
+  if (service == "tickers_consumer" || service == "book_reader")
+    return std::string(CRYPTOFLOW_BINARY_DIR) + "/docs/examples/" + service;
   return std::string(CRYPTOFLOW_BINARY_DIR) + "/services/" + service + "/" + service;
 }
 
