@@ -1,20 +1,25 @@
 // A corpus-driven mutation fuzzer for binance-producer's decoders (decode_frame, the REST
-// backfill parser) and the trade codec: it mutates real recorded frames (tests/fixtures) with
-// byte flips, insertions, deletions, splices, repeated and truncated runs, and feeds every
+// backfill parser, the depth event and snapshot decoders) and the trade and book codecs: it mutates real recorded
+// frames (tests/fixtures) with byte flips, insertions, deletions, splices, repeated and truncated runs, and feeds every
 // input to the decoders. Built with the sanitizers (scripts/test.sh), any memory error or
 // undefined behaviour aborts the run. Each decoded trade must also re-encode and decode to
 // itself, and the one-pass trade decoder must agree with the DOM one (value and error) on every
-// input; the corpus holds trade messages as the producer writes them for that.
+// input; the corpus holds trade messages as the producer writes them for that. Each decoded depth
+// event, as the book record the producer would write, must decode to itself; the corpus holds
+// the recorded REST snapshots and book records too.
 //
 //   frame_fuzz [iterations] [seed]     (defaults: 1,000,000 and a fixed seed)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "backfill.hpp"
+#include "cryptoflow/book.hpp"
+#include "depth_book.hpp"
 #include "frame_decoder.hpp"
 #include "replay.hpp"
 #include "test_support.hpp"
@@ -32,6 +37,38 @@ std::vector<std::string> corpus() {
     while (auto line = file.next())
       if (n++ < 400) out.push_back(line->frame);
   }
+  for (std::size_t i = 0, n = out.size(); i < n; ++i)
+    if (const auto u = binance::decode_depth_update(out[i])) {  // the update record the producer writes
+      BookRecord r;
+      r.source = "binance";
+      r.symbol = u->symbol;
+      r.first_id = u->first_id;
+      r.id = u->final_id;
+      r.previous_id = u->first_id - 1;
+      r.event_time = r.received_time = u->event_time;
+      r.bids = u->bids;
+      r.asks = u->asks;
+      out.push_back(to_json(r));
+    }
+  std::ifstream http(std::string(CRYPTOFLOW_FIXTURES_DIR) + "/cryptofeed/BINANCE.http.0.0");
+  for (std::string line; std::getline(http, line);)
+    if (const auto colon = line.find(": "); colon != std::string::npos) {
+      out.push_back(line.substr(colon + 2));
+      if (const auto s = binance::decode_depth_snapshot(out.back())) {
+        BookRecord r;
+        r.kind = BookRecord::Kind::snapshot;
+        r.source = "binance";
+        r.symbol = "NKNUSDT";
+        r.id = s->last_update_id;
+        r.depth = 1000;
+        r.bids = s->bids;
+        r.asks = s->asks;
+        out.push_back(to_json(r));
+        r.kind = BookRecord::Kind::resync;
+        r.reason = "gap";
+        out.push_back(to_json(r));
+      }
+    }
   const auto trx = test::trx_frames();
   out.insert(out.end(), trx.begin(), trx.begin() + 400);
   const auto trades = test::trx_trades();
@@ -108,7 +145,7 @@ int main(int argc, char** argv) {
   const auto seeds = corpus();
   std::mt19937_64 rng(seed);
   long trade_messages = 0;
-  long trades = 0, ignored = 0, malformed = 0, invalid = 0, rest_ok = 0;
+  long trades = 0, ignored = 0, malformed = 0, invalid = 0, rest_ok = 0, depth = 0, snapshots = 0, records = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (long i = 0; i < iterations; ++i) {
     const auto input = mutate(rng, seeds);
@@ -139,12 +176,39 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (fast) ++trade_messages;
+    if (const auto u = binance::decode_depth_update(input)) {
+      ++depth;
+      BookRecord r;  // as DepthBooks writes it
+      r.source = "binance";
+      r.symbol = u->symbol;
+      r.first_id = u->first_id;
+      r.id = u->final_id;
+      r.previous_id = u->first_id > 0 ? u->first_id - 1 : 0;
+      r.event_time = u->event_time;
+      r.bids = u->bids;
+      r.asks = u->asks;
+      const auto again = decode_book_record(to_json(r));
+      if (r.previous_id < r.id && (!again || !(*again.value == r))) {
+        std::fprintf(stderr, "book record round trip failed (%s) for input: %s\n", again.error.c_str(), input.c_str());
+        return 1;
+      }
+    }
+    if (binance::decode_depth_snapshot(input)) ++snapshots;
+    if (const auto b = decode_book_record(input)) {
+      ++records;
+      const auto again = decode_book_record(to_json(*b.value));
+      if (!again || !(*again.value == *b.value)) {
+        std::fprintf(stderr, "book record re-encoding failed for input: %s\n", input.c_str());
+        return 1;
+      }
+    }
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
       "frame_fuzz: %ld inputs (seed %llu, %zu seeds) in %.1f s: %ld trades, %ld ignored, %ld malformed, "
-      "%ld invalid; %ld REST pages parsed; %ld trade messages decoded alike by both trade decoders\n",
+      "%ld invalid; %ld REST pages parsed; %ld trade messages decoded alike by both trade decoders; %ld depth events, "
+      "%ld depth snapshots, %ld book records decoded\n",
       iterations, static_cast<unsigned long long>(seed), seeds.size(), s, trades, ignored, malformed, invalid, rest_ok,
-      trade_messages);
+      trade_messages, depth, snapshots, records);
   return 0;
 }

@@ -37,13 +37,14 @@ int depth_weight(std::size_t limit) {
 SnapshotFetch fetch_depth_snapshot(const RestGet& get, const std::string& rest_base, const std::string& symbol,
                                    std::size_t limit, WeightBudget& budget, const std::function<std::int64_t()>& now_ms,
                                    const std::function<void(std::chrono::milliseconds)>& sleep,
-                                   const std::function<bool()>& stop) {
+                                   const std::function<bool()>& stop, int attempts) {
   SnapshotFetch r;
   std::string root = rest_base;
   while (!root.empty() && root.back() == '/') root.pop_back();
   const auto url = root + "/api/v3/depth?symbol=" + symbol + "&limit=" + std::to_string(limit);
   const int weight = depth_weight(limit);
   std::chrono::milliseconds backoff{1000};
+  int failures = 0;
   while (!stop()) {
     const auto now = now_ms();
     if (const auto at = budget.next_allowed(now, weight); at > now) {
@@ -68,6 +69,7 @@ SnapshotFetch fetch_depth_snapshot(const RestGet& get, const std::string& rest_b
     } else {
       r.error = "GET " + url + ": " + (a.status ? "HTTP " + std::to_string(a.status) : std::string("no answer"));
     }
+    if (++failures >= attempts) return r;
     sleep(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(30'000));
   }
@@ -86,6 +88,8 @@ DepthBooks::DepthBooks(DepthOptions options, Emit emit, Fetch fetch, MetricsRegi
                                  "REST snapshots older than the first buffered event (fetched again)")),
       invalid_(m.counter("cryptoflow_binance_decode_errors_total", "Frames that could not be decoded",
                          {{"kind", "invalid_depth"}})),
+      failed_snapshots_(m.counter("cryptoflow_binance_depth_snapshot_failures_total",
+                                  "REST snapshots given up after 3 failed calls (asked again with the next event)")),
       metrics_(m),
       out_of_sync_(m.gauge("cryptoflow_binance_books_out_of_sync", "Books waiting for a snapshot")) {}
 
@@ -155,6 +159,13 @@ void DepthBooks::on_snapshot(const std::string& symbol, const DepthSnapshot& sna
       return;
     default: return;
   }
+}
+
+void DepthBooks::on_snapshot_failed(const std::string& symbol, const std::string& error) {
+  state(symbol).fetching = false;
+  failed_snapshots_.inc();
+  failed_log_(LogLevel::warn, "depth snapshot not fetched; asking again with the next event",
+              {{"symbol", symbol}, {"error", error}});
 }
 
 void DepthBooks::on_connection_lost(const std::vector<std::string>& symbols, std::int64_t now_ms) {

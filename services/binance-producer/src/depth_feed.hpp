@@ -56,13 +56,15 @@ struct SnapshotFetch {
   int attempts = 0, throttled = 0;  // calls made; of them answered 429/418
   std::string error;                // the last failure
 };
-// GET <rest_base>/api/v3/depth?symbol=&limit= until a snapshot decodes or stop() is true: each
-// call waits for the budget; 429/418 bans every call until Retry-After (60 s without one); other
-// failures are retried after 1, 2, 4 ... 30 s. now_ms and sleep are parameters so tests need not wait.
+// GET <rest_base>/api/v3/depth?symbol=&limit= until a snapshot decodes, `attempts` other failures
+// (an error status, no answer, not a snapshot) or stop() is true: each call waits for the budget;
+// 429/418 bans every call until Retry-After (60 s without one) and is not counted as a failure;
+// a failure is retried after 1, 2, 4 ... s. Giving up leaves the thread to the other REST work (the
+// book asks again with its next event). now_ms and sleep are parameters so tests need not wait.
 SnapshotFetch fetch_depth_snapshot(const RestGet& get, const std::string& rest_base, const std::string& symbol,
                                    std::size_t limit, WeightBudget& budget, const std::function<std::int64_t()>& now_ms,
                                    const std::function<void(std::chrono::milliseconds)>& sleep,
-                                   const std::function<bool()>& stop);
+                                   const std::function<bool()>& stop, int attempts = 3);
 
 struct DepthOptions {
   BookSync::Chain chain = BookSync::Chain::spot;
@@ -83,6 +85,8 @@ class DepthBooks {
   // A diff event; overlapping: a replacement connection reads beside the current one.
   void on_update(DepthUpdate update, std::int64_t received_ms, bool overlapping);
   void on_snapshot(const std::string& symbol, const DepthSnapshot& snapshot, std::int64_t now_ms);
+  // The snapshot could not be fetched: the symbol's next event asks again.
+  void on_snapshot_failed(const std::string& symbol, const std::string& error);
   // The connection carrying these symbols' streams was lost: their books resync.
   void on_connection_lost(const std::vector<std::string>& symbols, std::int64_t now_ms);
   // Publishes whole the books in sync whose last snapshot record is snapshot_every old.
@@ -114,9 +118,10 @@ class DepthBooks {
   Counter& repeats_;
   Counter& stale_snapshots_;
   Counter& invalid_;
+  Counter& failed_snapshots_;
   MetricsRegistry& metrics_;
   Gauge& out_of_sync_;
-  RateLimitedLog resync_log_, invalid_log_;
+  RateLimitedLog resync_log_, invalid_log_, failed_log_;
 };
 
 }  // namespace cryptoflow::binance

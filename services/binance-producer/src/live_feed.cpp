@@ -148,7 +148,11 @@ void LiveFeed::fetch_snapshot(const std::string& symbol) {
     auto r = fetch_depth_snapshot(
         rest_raw_, options_.rest_base, symbol, options_.depth->limit, rest_budget_, [] { return wall_clock_ms(); },
         [this](std::chrono::milliseconds d) { worker_->sleep(d); }, [this] { return worker_->stopping(); });
-    if (!r.snapshot) return;  // stopping
+    if (!r.snapshot) {
+      if (!worker_->stopping())
+        worker_->post_back([this, symbol, error = r.error] { depth_->on_snapshot_failed(symbol, error); });
+      return;
+    }
     if (r.attempts > 1)
       log_warn("depth snapshot took several calls",
                {{"symbol", symbol}, {"attempts", r.attempts}, {"throttled", r.throttled}, {"last_error", r.error}});

@@ -47,7 +47,8 @@ ServiceInfo service_info() {
           {"S3_MULTIPART_BYTES", "16777216", "objects from this size (compressed) go up as a multipart upload"},
           {"S3_PART_BYTES", "8388608", "multipart part size (at least 5 MiB)"},
           {"S3_TIMEOUT", "2m", "time for one S3 request"},
-          {"SINK_TOPICS", "crypto.trades,crypto.candles,crypto.indicators,crypto.tickers", "topics to archive"},
+          {"SINK_TOPICS", "crypto.trades,crypto.candles,crypto.indicators,crypto.tickers,crypto.books",
+           "topics to archive"},
           {"GROUP_ID", "s3-sink", "consumer group"},
       });
   vars.push_back(retry_after_max_var());

@@ -285,6 +285,24 @@ TEST_CASE("books: snapshots within the REST weight budget - 429 and 418 wait out
   CHECK(calls[2] - calls[1] == 60'000);  // 418 without one: a minute
   CHECK(calls[3] - calls[2] == 1'000);   // a 500: backoff
 
+  // A symbol the exchange keeps refusing (here 400) is given up after three calls, so the REST
+  // thread goes on with the other work; the book asks again with its next event.
+  calls.clear();
+  statuses.assign(10, 400);
+  const auto refused = fetch_depth_snapshot(
+      get, "http://x", "NKNUSDT", 1000, budget, [&] { return now; },
+      [&](std::chrono::milliseconds d) { now += d.count(); }, [] { return false; });
+  CHECK_FALSE(refused.snapshot);
+  CHECK(refused.attempts == 3);
+  CHECK(refused.error.find("HTTP 400") != std::string::npos);
+  const Nkn n;
+  Harness h;
+  h.feed(n.after[0]);
+  h.books.on_snapshot_failed("NKNUSDT", refused.error);
+  CHECK(h.metrics.value("cryptoflow_binance_depth_snapshot_failures_total") == 1);
+  h.feed(n.after[1]);
+  CHECK(h.asked.size() == 2);
+
   // Over a simulated ten minutes of snapshot calls as fast as the budget lets them go, no
   // 60-second window holds more than the budget's weight.
   WeightBudget b(3000);

@@ -45,8 +45,8 @@ TEST_CASE("s3-sink: the contract's defaults") {
   CHECK(o.archive.rotate_interval == std::chrono::hours(1));
   CHECK(o.archive.idle_close == std::chrono::minutes(1));
   CHECK(o.archive.gzip_level == 6);
-  CHECK(o.archive.topics ==
-        std::vector<std::string>{"crypto.trades", "crypto.candles", "crypto.indicators", "crypto.tickers"});
+  CHECK(o.archive.topics == std::vector<std::string>{"crypto.trades", "crypto.candles", "crypto.indicators",
+                                                     "crypto.tickers", "crypto.books"});
   CHECK(o.archive.group_id == "s3-sink");
   CHECK(o.archive.dead_letter_topic == "crypto.dead-letter");
   // An endpoint (MinIO) switches to path style unless told otherwise; a trailing / of the prefix goes.
