@@ -1,7 +1,7 @@
 // A real browser on the gateway's page: Debian's chromium, driven by playwright-core (which
 // downloads no browser). The page loads, draws candles and volume bars that arrive live, shows
 // the candle under the cursor with the moving average there, the recent trades and the data's
-// own clock, switches symbol and interval, keeps going through a gateway restart, fits a
+// own clock, the order book's ladder and depth chart, switches symbol and interval, keeps going through a gateway restart, fits a
 // phone-sized screen, and its screenshot is not blank.
 //   node tests/clients/browser_test.mjs --build <build dir> --source <source dir> [--screenshot <png>]
 import fs from 'node:fs';
@@ -144,6 +144,35 @@ try {
   const left = await hover(0.3);
   const right = await hover(0.6);
   check(right > left && right !== newest.start, `the legend follows the mouse (${left} -> ${right})`);
+
+  // The order book: cryptofeed's recorded spot depth stream replayed with its snapshots. NKNUSDT's
+  // ladder holds the gateway's best 10 levels a side, digit for digit, and the depth chart is drawn.
+  const cryptofeed = path.join(a.source, 'tests/fixtures/cryptofeed');
+  check((await p.producer({ REPLAY_FILE: path.join(cryptofeed, 'BINANCE.ws.1.0'),
+    REPLAY_DEPTH_SNAPSHOTS: path.join(cryptofeed, 'BINANCE.http.0.0') }).exited) === 0,
+  'the recorded spot depth stream is replayed with its snapshots');
+  check((await page.locator('#book-state').innerText()) === 'no order book for this symbol',
+    'a symbol without a book says so (XRPETH)');
+  await eventually('NKNUSDT in the picker', async () => (await page.locator('#symbol option[value="NKNUSDT"]').count()) === 1, 60000);
+  await page.selectOption('#symbol', 'NKNUSDT');
+  const depth = await (await fetch(p.url('/binance/api/v3/depth?symbol=NKNUSDT&limit=10'))).json();
+  await eventually('the ladder at the book\'s last update', async () =>
+    (await page.locator('#book-state').innerText()).startsWith(`update ${depth.lastUpdateId}`), 30000);
+  const ladder = await page.locator('#asks tr, #bids tr').evaluateAll((rs) => rs.map((r) => [r.cells[0].textContent, r.cells[1].textContent]));
+  const expected = [...depth.asks.slice().reverse(), ...depth.bids];
+  check(ladder.length === 20 && ladder.every((r, i) => r[0] === expected[i][0] && r[1] === expected[i][1]),
+    `the ladder shows the gateway's 10 best asks over its 10 best bids (${ladder[9]} | ${ladder[10]})`);
+  const sides = await page.evaluate(() => {
+    const c = document.getElementById('depth-chart');
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let green = 0, red = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 1] > 120 && data[i] < 80) green += 1;
+      if (data[i] > 180 && data[i + 1] < 110) red += 1;
+    }
+    return { green, red };
+  });
+  check(sides.green > 200 && sides.red > 200, `the depth chart draws both sides (${JSON.stringify(sides)} pixels)`);
 
   // A gateway restart: the page reconnects by itself and live candles keep coming.
   await page.selectOption('#symbol', 'TRXUSDT');

@@ -218,6 +218,87 @@ function watchTrades() {
   });
 }
 
+// The order book of the chosen symbol: the gateway's <symbol>@depth20@100ms stream (the best 20
+// levels a side, whole, at each update), first its /api/v3/depth. The ladder shows the best 10
+// asks above the best 10 bids with running totals; the depth chart the cumulative quantity of
+// all 20 a side. A symbol without a good book (none read, or resyncing) says so.
+const LADDER = 10;
+const book = { socket: null, id: 0 };
+function drawDepth(bids, asks) {
+  const canvas = $('depth-chart');
+  const ctx = canvas.getContext('2d');
+  const w = canvas.width;
+  const h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  if (!bids.length && !asks.length) return;
+  const cum = (levels) => { let t = 0; return levels.map(([p, q]) => [Number(p), (t += Number(q))]); };
+  const b = cum(bids);
+  const a = cum(asks);
+  const prices = [...b, ...a].map(([p]) => p);
+  const lo = Math.min(...prices);
+  const hi = Math.max(...prices);
+  const top = Math.max(b.length ? b[b.length - 1][1] : 0, a.length ? a[a.length - 1][1] : 0);
+  const x = (p) => (hi === lo ? w / 2 : ((p - lo) / (hi - lo)) * (w - 2) + 1);
+  const y = (q) => h - 1 - (top ? (q / top) * (h - 4) : 0);
+  for (const [side, color] of [[b, '#26a69a'], [a, '#ef5350']]) {
+    if (!side.length) continue;
+    ctx.beginPath();
+    ctx.moveTo(x(side[0][0]), h - 1);
+    for (const [p, q] of side) ctx.lineTo(x(p), y(q));
+    ctx.lineTo(x(side[side.length - 1][0]), h - 1);
+    ctx.closePath();
+    ctx.fillStyle = color;
+    ctx.globalAlpha = 0.35;
+    ctx.fill();
+    ctx.globalAlpha = 1;
+    ctx.strokeStyle = color;
+    ctx.stroke();
+  }
+}
+function onBook(symbol, b) {
+  if (symbol !== state.symbol || b.lastUpdateId < book.id) return;
+  book.id = b.lastUpdateId;
+  const rows = (levels) => { let t = 0; return levels.slice(0, LADDER).map(([p, q]) => [p, q, (t += Number(q))]); };
+  const asks = rows(b.asks).reverse();
+  const bids = rows(b.bids);
+  const fmt = (n) => String(Number(n.toPrecision(12)));
+  $('asks').replaceChildren(...asks.map(([p, q, t]) => tableRow([p, q, fmt(t)])));
+  $('bids').replaceChildren(...bids.map(([p, q, t]) => tableRow([p, q, fmt(t)])));
+  const spread = b.asks.length && b.bids.length ? Number(b.asks[0][0]) - Number(b.bids[0][0]) : null;
+  $('book-state').textContent = `update ${b.lastUpdateId}` + (spread === null ? '' : ` · spread ${fmt(spread)}`);
+  drawDepth(b.bids, b.asks);
+}
+function noBook(symbol, why) {
+  if (symbol !== state.symbol) return;
+  $('asks').replaceChildren();
+  $('bids').replaceChildren();
+  drawDepth([], []);
+  $('book-state').textContent = why;
+}
+function watchBook() {
+  const symbol = state.symbol;
+  if (book.socket) book.socket.close();
+  book.id = 0;
+  $('book-symbol').textContent = symbol;
+  noBook(symbol, 'waiting for the book…');
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const socket = new WebSocket(`${scheme}://${location.host}/binance/ws/${symbol.toLowerCase()}@depth20@100ms`);
+  book.socket = socket;
+  // Which symbols have a good book (bookTicker of all answers those), then the book itself.
+  socket.addEventListener('open', () => {
+    getJson('/binance/api/v3/ticker/bookTicker')
+      .then((all) => {
+        if (!all.some((t) => t.symbol === symbol)) return noBook(symbol, 'no order book for this symbol');
+        return getJson(`/binance/api/v3/depth?symbol=${encodeURIComponent(symbol)}&limit=20`).then((b) => onBook(symbol, b));
+      })
+      .catch(() => noBook(symbol, 'the book is resyncing'));
+  });
+  socket.addEventListener('message', (e) => onBook(symbol, JSON.parse(e.data)));
+  socket.addEventListener('close', () => {
+    if (book.socket === socket) setTimeout(() => { if (book.socket === socket) watchBook(); }, 2000);
+  });
+}
+
 // The data's own clock: the newest trade's time, and how far it is behind the wall clock (in a
 // replay of recorded trades, years; live, a second or so).
 function showClock() {
@@ -253,6 +334,7 @@ async function choose(symbol, interval) {
   redraw(false);
   connect();
   watchTrades();
+  watchBook();
   await loadCandles();
 }
 
