@@ -49,6 +49,7 @@ int main() {
   influx::append_line(lines, c);
   influx::append_line(lines, m);
   influx::append_line(lines, t);
+  influx::append_line(lines, influx::TopOfBook{"binance", "BTCUSDT", 7, 1000, PriceLevel{d, d}, PriceLevel{d, d}});
   std::stringstream ls(lines);
   for (std::string line; std::getline(ls, line);) line_schema(line, influx);
 

@@ -322,7 +322,9 @@ TEST_CASE("gateway: WebSocket clients see a window's live updates then its final
   WsClient combined(p.gateway_port, "/binance/stream");
   combined.send(R"({"method":"SUBSCRIBE","params":["liveusdt@kline_1m"],"id":7})");
   CHECK(combined.receive() == R"({"result":null,"id":7})");
-  combined.send(R"({"method":"SUBSCRIBE","params":["liveusdt@depth"],"id":8})");  // not served (order books)
+  combined.send(R"({"method":"SUBSCRIBE","params":["liveusdt@depth"],"id":8})");  // served (order books)
+  CHECK(combined.receive() == R"({"result":null,"id":8})");
+  combined.send(R"({"method":"SUBSCRIBE","params":["liveusdt@depth7"],"id":9})");  // not a Binance stream
   CHECK(parse(combined.receive())["error"]["code"].GetInt() == 2);
   combined.read_in_background();
   SseClient whole(p.gateway_port, "/v1/stream?symbols=LIVEUSDT&intervals=1m");

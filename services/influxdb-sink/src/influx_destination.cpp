@@ -16,6 +16,24 @@ std::string encode_record(const TopicNames& t, const std::string& topic, std::st
   return "no InfluxDB measurement for topic " + topic;
 }
 
+std::string TopOfBookSampler::encode(std::string_view value, std::string& lines) {
+  auto decoded = decode_book_record(value);
+  if (!decoded) return decoded.error;
+  const auto& r = *decoded.value;
+  auto& held = books_[r.symbol];
+  held.reader.apply(r);
+  if (!held.reader.good()) return {};
+  const auto second = r.event_time / 1000;
+  if (second == held.second) return {};
+  held.second = second;
+  const auto& book = held.reader.book();
+  TopOfBook top{r.source, r.symbol, held.reader.id(), second * 1000, std::nullopt, std::nullopt};
+  if (!book.bids().empty()) top.bid = PriceLevel{book.bids().begin()->first, book.bids().begin()->second};
+  if (!book.asks().empty()) top.ask = PriceLevel{book.asks().begin()->first, book.asks().begin()->second};
+  append_line(lines, top);
+  return {};
+}
+
 sink::WriteOutcome InfluxDestination::write(const std::string& body, const std::vector<sink::Slice>& slices) {
   sink::WriteOutcome out;
   out.items.resize(slices.size());
@@ -27,6 +45,7 @@ void InfluxDestination::write_range(const std::string& body, const std::vector<s
                                     std::size_t hi, sink::WriteOutcome& out) {
   std::string scratch;
   const auto lines = sink::joined(body, slices, lo, hi, scratch);
+  if (lines.empty()) return;  // only records that make no point (book updates within a second)
   const auto r = writer_.write(lines);
   if (r.status == WriteStatus::ok) return;  // items default to written
   if (r.status == WriteStatus::retry || hi - lo == 1) {

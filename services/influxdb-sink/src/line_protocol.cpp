@@ -123,4 +123,24 @@ void append_line(std::string& out, const Ticker& t) {
   f.time(t.last_updated);
 }
 
+void append_line(std::string& out, const TopOfBook& b) {
+  out += "book";
+  tag(out, "source", b.source);
+  tag(out, "symbol", b.symbol);
+  Fields f(out);
+  if (b.bid) {
+    f.decimal("bid", b.bid->price);
+    f.decimal("bid_qty", b.bid->quantity);
+  }
+  if (b.ask) {
+    f.decimal("ask", b.ask->price);
+    f.decimal("ask_qty", b.ask->quantity);
+  }
+  if (b.bid && b.ask)
+    if (const auto spread = b.ask->price.checked_add(Decimal::from_units(-b.bid->price.units(), b.bid->price.scale())))
+      f.decimal("spread", *spread);
+  f.integer("update_id", b.update_id);
+  f.time(b.time_ms);
+}
+
 }  // namespace cryptoflow::influx

@@ -8,22 +8,23 @@ namespace cryptoflow::influx {
 
 ServiceInfo service_info() {
   auto vars = common_vars();
-  vars.insert(vars.end(), {
-                              {"INFLUX_URL", "http://localhost:8086", "InfluxDB base URL"},
-                              {"INFLUX_API", "v2", "v2 (/api/v2/write, token) or v1 (/write, db)"},
-                              {"INFLUX_TOKEN", "", "v2 API token (never logged)"},
-                              {"INFLUX_ORG", "crypto", "v2 organisation"},
-                              {"INFLUX_BUCKET", "crypto", "v2 bucket"},
-                              {"INFLUX_DB", "crypto", "v1 database (created at start if missing)"},
-                              {"INFLUX_USERNAME", "", "v1 user (basic auth)"},
-                              {"INFLUX_PASSWORD", "", "v1 password (never logged)"},
-                              {"INFLUX_GZIP", "true",
-                               "gzip request bodies (false on loopback: compressing costs more than it saves)"},
-                              {"INFLUX_BATCH_SIZE", "5000", "points per write"},
-                              {"INFLUX_FLUSH_INTERVAL_MS", "1000", "write a partial batch after this long"},
-                              {"SINK_TOPICS", "crypto.candles,crypto.indicators,crypto.tickers", "topics to write"},
-                              {"GROUP_ID", "influxdb-sink", "consumer group"},
-                          });
+  vars.insert(
+      vars.end(),
+      {
+          {"INFLUX_URL", "http://localhost:8086", "InfluxDB base URL"},
+          {"INFLUX_API", "v2", "v2 (/api/v2/write, token) or v1 (/write, db)"},
+          {"INFLUX_TOKEN", "", "v2 API token (never logged)"},
+          {"INFLUX_ORG", "crypto", "v2 organisation"},
+          {"INFLUX_BUCKET", "crypto", "v2 bucket"},
+          {"INFLUX_DB", "crypto", "v1 database (created at start if missing)"},
+          {"INFLUX_USERNAME", "", "v1 user (basic auth)"},
+          {"INFLUX_PASSWORD", "", "v1 password (never logged)"},
+          {"INFLUX_GZIP", "true", "gzip request bodies (false on loopback: compressing costs more than it saves)"},
+          {"INFLUX_BATCH_SIZE", "5000", "points per write"},
+          {"INFLUX_FLUSH_INTERVAL_MS", "1000", "write a partial batch after this long"},
+          {"SINK_TOPICS", "crypto.candles,crypto.indicators,crypto.tickers,crypto.books", "topics to write"},
+          {"GROUP_ID", "influxdb-sink", "consumer group"},
+      });
   vars.push_back(retry_after_max_var());
   return {"influxdb-sink", "Writes candles, indicators and tickers from Kafka to InfluxDB.", vars};
 }
@@ -43,7 +44,8 @@ Options parse(const Config& config) {
   io.gzip = config.choice("INFLUX_GZIP", {"true", "false"}) == "true";
   if (io.api == "v2" && io.token.empty()) log_warn("INFLUX_TOKEN is empty: InfluxDB 2 will refuse writes");
   o.sink = sink::options_from_config(config, "INFLUX_BATCH_SIZE", "INFLUX_FLUSH_INTERVAL_MS");
-  o.topics = {config.str("CANDLES_TOPIC"), config.str("INDICATORS_TOPIC"), config.str("TICKERS_TOPIC")};
+  o.topics = {config.str("CANDLES_TOPIC"), config.str("INDICATORS_TOPIC"), config.str("TICKERS_TOPIC"),
+              config.str("BOOKS_TOPIC")};
   o.kafka = kafka::Properties::from_config(config);
   return o;
 }

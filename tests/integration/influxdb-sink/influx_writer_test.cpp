@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "line_protocol.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;
@@ -111,4 +112,20 @@ TEST_CASE("v1 basic auth goes in a header - never in the URL") {
   REQUIRE(reqs.size() == 1);
   CHECK(reqs[0].target == "/write?db=crypto&precision=ms");
   CHECK(reqs[0].headers.at("authorization") == "Basic YWRtaW46cHc=");
+}
+
+TEST_CASE("v1: the book measurement - InfluxDB takes the points the sampler makes, update_id an integer") {
+  test::InfluxServer influx;
+  InfluxWriter w({influx.url(), "v1", "", "", "", "crypto", "", ""});
+  CHECK(w.ensure_database().empty());
+  std::string lines;
+  append_line(lines, TopOfBook{"binance", "NKNUSDT", 499869752, 1'633'998'512'000,
+                               PriceLevel{*Decimal::parse("0.35210000"), *Decimal::parse("672.00000000")},
+                               PriceLevel{*Decimal::parse("0.35300000"), *Decimal::parse("10")}});
+  append_line(lines, TopOfBook{"binance", "NKNUSDT", 499869760, 1'633'998'513'000,
+                               PriceLevel{*Decimal::parse("0.35220000"), *Decimal::parse("1")}, std::nullopt});
+  REQUIRE(w.write(lines).status == WriteStatus::ok);
+  CHECK(count_of(influx, "SELECT count(bid) FROM book WHERE symbol = 'NKNUSDT'") == "[[0,2]]");
+  CHECK(influx.query("crypto", "SELECT bid, ask, spread, update_id FROM book ORDER BY time LIMIT 1")
+            .find("[1633998512000,0.3521,0.353,0.0009,499869752]") != std::string::npos);
 }

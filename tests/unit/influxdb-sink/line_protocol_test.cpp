@@ -70,3 +70,48 @@ TEST_CASE("Records are routed by topic - undecodable ones give an error") {
             .empty());
   CHECK(lines == "moving_average,symbol=X,window=30s value=2,trades=1i 5\n");
 }
+
+TEST_CASE("books: one top-of-book point per symbol and second while the book is good - nothing while it is not") {
+  const auto d = [](const char* s) { return *Decimal::parse(s); };
+  const auto record = [&](BookRecord::Kind kind, std::int64_t previous, std::int64_t id, std::int64_t time_ms,
+                          std::vector<PriceLevel> bids, std::vector<PriceLevel> asks) {
+    BookRecord r;
+    r.kind = kind;
+    r.source = "binance";
+    r.symbol = "NKNUSDT";
+    r.previous_id = previous;
+    r.first_id = previous + 1;
+    r.id = id;
+    r.event_time = r.received_time = time_ms;
+    r.depth = 1000;
+    r.reason = "gap";
+    r.bids = std::move(bids);
+    r.asks = std::move(asks);
+    return to_json(r);
+  };
+  using K = BookRecord::Kind;
+  TopOfBookSampler s;
+  std::string lines;
+  // An update before any snapshot: no book yet, no point.
+  CHECK(s.encode(record(K::update, 9, 10, 1'633'998'512'068, {}, {}), lines).empty());
+  CHECK(lines.empty());
+  CHECK(s.encode(record(K::snapshot, 0, 10, 1'633'998'512'320, {{d("0.35210000"), d("672.00000000")}},
+                        {{d("0.35300000"), d("10.00000000")}}),
+                 lines)
+            .empty());
+  CHECK(lines ==
+        "book,source=binance,symbol=NKNUSDT bid=0.35210000,bid_qty=672.00000000,ask=0.35300000,ask_qty=10.00000000,"
+        "spread=0.00090000,update_id=10i 1633998512000\n");
+  lines.clear();
+  // The same second: no second point; the next second: the book after its first record.
+  CHECK(s.encode(record(K::update, 10, 11, 1'633'998'512'900, {{d("0.35250000"), d("1")}}, {}), lines).empty());
+  CHECK(lines.empty());
+  CHECK(s.encode(record(K::update, 11, 12, 1'633'998'513'001, {}, {{d("0.35300000"), d("0")}}), lines).empty());
+  CHECK(lines == "book,source=binance,symbol=NKNUSDT bid=0.35250000,bid_qty=1,update_id=12i 1633998513000\n");
+  lines.clear();
+  // A resync: nothing until the next snapshot, whatever the updates.
+  CHECK(s.encode(record(K::resync, 0, 12, 1'633'998'514'000, {}, {}), lines).empty());
+  CHECK(s.encode(record(K::update, 12, 13, 1'633'998'515'000, {{d("9"), d("9")}}, {}), lines).empty());
+  CHECK(lines.empty());
+  CHECK(s.encode("{", lines) == "not a JSON object");
+}

@@ -32,7 +32,9 @@ TEST_CASE("influxdb-sink: the contract's defaults") {
   CHECK(o.influx.gzip);
   CHECK(o.sink.batch_size == 5000);
   CHECK(o.sink.flush_interval == std::chrono::milliseconds(1000));
-  CHECK(o.sink.topics == std::vector<std::string>{"crypto.candles", "crypto.indicators", "crypto.tickers"});
+  CHECK(o.sink.topics ==
+        std::vector<std::string>{"crypto.candles", "crypto.indicators", "crypto.tickers", "crypto.books"});
+  CHECK(o.topics.books == "crypto.books");
   CHECK(o.sink.group_id == "influxdb-sink");
   CHECK(o.sink.dead_letter_topic == "crypto.dead-letter");
   CHECK(o.topics.candles == "crypto.candles");
