@@ -9,7 +9,7 @@ packages=(
   librdkafka-dev rapidjson-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libboost-dev ca-certificates
 )
 if [ "${1:-all}" != build ]; then
-  packages+=(git catch2 influxdb kcat curl openssl python3 python3-yaml clang-format clang-tidy docker-compose
+  packages+=(git catch2 influxdb kcat curl openssl procps python3 python3-yaml clang-format clang-tidy docker-compose
              python3-notebook python3-nbconvert python3-ipykernel python3-pandas python3-matplotlib chromium)
 fi
 # Node for the gateway's page (lightweight-charts; the container's build stage too) and the client

@@ -22,8 +22,16 @@ phase() {  # phase "<name>": ends the phase before and starts this one
   phase_start=$SECONDS
   [ -z "$1" ] || echo "== $1"
 }
+bg_pids=()
+kill_tree() {  # a background job and everything it started (ninja, the compilers, clang-tidy)
+  local child
+  for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
 report() {
   local rc=$?
+  # A failure ends the run: a background job still running (a build beside the tests) goes with it.
+  for pid in "${bg_pids[@]}"; do kill_tree "$pid"; done
   phase ""
   echo "== phase times (exit $rc)"
   printf '%s\n' "${phases[@]}"
@@ -56,6 +64,7 @@ sanitize=$([ "${SKIP_SANITIZE:-0}" != 1 ] && echo 1 || echo 0)
 background() {  # background <log> <function>: starts it; its pid in $bg_pid
   (renice -n 19 -p "$BASHPID" >/dev/null && "$2") > "$1" 2>&1 &
   bg_pid=$!
+  bg_pids+=("$bg_pid")
 }
 await() {  # await <pid> <log> <what>
   if ! wait "$1"; then
