@@ -16,6 +16,7 @@
 
 #include "cryptoflow/http.hpp"
 #include "cryptoflow/messages.hpp"
+#include "cryptoflow/service_host.hpp"
 
 namespace cryptoflow::test {
 
@@ -154,5 +155,17 @@ std::vector<std::string> trx_frames();
 std::vector<Trade> trx_trades();
 // freqtrade's XRP/ETH aggTrades of 2019-10-11 (12,477), as the stream would give them.
 std::vector<Trade> xrpeth_trades();
+
+// What a service makes of an environment (its --help variables, no others): "accepted", or the
+// ConfigError's text, which names the variable.
+template <class Options>
+std::string config_error(const Service<Options>& service, Config::Env env) {
+  try {
+    (void)service.parse(Config(service.info.vars, std::move(env)));
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "accepted";
+}
 
 }  // namespace cryptoflow::test

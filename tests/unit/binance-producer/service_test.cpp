@@ -15,12 +15,7 @@ binance::Options parse(Config::Env env) {
 }
 
 std::string error_of(Config::Env env) {
-  try {
-    (void)parse(std::move(env));
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "accepted";
+  return test::config_error(binance::service(), std::move(env));
 }
 
 }  // namespace

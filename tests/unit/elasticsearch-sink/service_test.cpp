@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
 using namespace cryptoflow;
 
 namespace {
@@ -12,12 +14,7 @@ elastic::Options parse(Config::Env env) {
 }
 
 std::string error_of(Config::Env env) {
-  try {
-    (void)parse(std::move(env));
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "accepted";
+  return test::config_error(elastic::service(), std::move(env));
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
 using namespace cryptoflow::gateway;
 
 TEST_CASE("service: GATEWAY_MAX_MEMORY sizes - GATEWAY_MAX_SERIES lowered so that the candles fit") {
@@ -37,12 +39,7 @@ Options parse_env(cryptoflow::Config::Env env) {
 }
 
 std::string error_of(cryptoflow::Config::Env env) {
-  try {
-    (void)parse_env(std::move(env));
-  } catch (const cryptoflow::ConfigError& e) {
-    return e.what();
-  }
-  return "accepted";
+  return cryptoflow::test::config_error(service(), std::move(env));
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
 using namespace cryptoflow;
 
 namespace {
@@ -15,16 +17,9 @@ s3::Options parse(Config::Env env) {
 }
 
 std::string error_of(Config::Env env, bool with_required = true) {
-  try {
-    if (with_required) {
-      (void)parse(std::move(env));
-    } else {
-      (void)s3::parse(Config(s3::service_info().vars, std::move(env)));
-    }
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "accepted";
+  if (with_required)
+    for (const auto& [k, v] : kRequired) env.try_emplace(k, v);
+  return test::config_error(s3::service(), std::move(env));
 }
 
 }  // namespace
