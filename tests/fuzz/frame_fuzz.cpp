@@ -176,7 +176,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (fast) ++trade_messages;
-    if (const auto u = binance::decode_depth_update(input)) {
+    // The depth and book decoders refuse at once what lacks their keys (RapidJSON's parse before
+    // that is not ours to fuzz): they run on the inputs that carry them, which keeps the run's time.
+    const auto has = [&](const char* key) { return input.find(key) != std::string::npos; };
+    if (const auto u = has("depthUpdate") ? binance::decode_depth_update(input) : std::nullopt) {
       ++depth;
       BookRecord r;  // as DepthBooks writes it
       r.source = "binance";
@@ -193,7 +196,8 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    if (binance::decode_depth_snapshot(input)) ++snapshots;
+    if (has("lastUpdateId") && binance::decode_depth_snapshot(input)) ++snapshots;
+    if (!has("\"type\"")) continue;
     if (const auto b = decode_book_record(input)) {
       ++records;
       const auto again = decode_book_record(to_json(*b.value));
