@@ -110,7 +110,22 @@ echo "   curl 'http://127.0.0.1:$gateway_port/binance/api/v3/klines?symbol=XRPET
 echo "   curl 'http://127.0.0.1:$gateway_port/binance/api/v3/aggTrades?symbol=XRPETH&limit=5'"
 echo "   ccxt (npm i ccxt): node --input-type=module -e \"import ccxt from 'ccxt'; const b = new ccxt.binance({urls: {api: {public: 'http://127.0.0.1:$gateway_port/binance/api/v3'}}, options: {fetchMarkets: {types: ['spot']}, fetchCurrencies: false}}); console.log(await b.fetchOHLCV('XRP/ETH', '1d'), await b.fetchTrades('XRP/ETH', undefined, 3))\""
 echo
+echo "== order books: Binance's recorded spot depth stream and the REST snapshots taken with it (cryptofeed),"
+echo "   replayed through binance-producer's book-keeping (Binance's procedure) into crypto.books"
+ADMIN_PORT=0 REPLAY_FILE=tests/fixtures/cryptofeed/BINANCE.ws.1.0 REPLAY_DEPTH_SNAPSHOTS=tests/fixtures/cryptofeed/BINANCE.http.0.0 \
+  "$bin/binance-producer/binance-producer" 2>"$work/books.log" || { echo "the books replay failed:"; tail -5 "$work/books.log"; exit 1; }
+book="http://127.0.0.1:$gateway_port/binance/api/v3/depth?symbol=NKNUSDT&limit=5"
+for _ in $(seq 100); do curl -fs "$book" | grep -q '"lastUpdateId":499870179,' && break; sleep 0.2; done
+echo "   curl '$book'"
+curl -fsS "$book"
+echo
+echo "   its top of book in InfluxDB (measurement 'book', a point a second):"
+for _ in $(seq 50); do query "SELECT count(bid) FROM book" | grep -q '"values"' && break; sleep 0.2; done
+query "SELECT bid,bid_qty,ask,ask_qty,spread FROM book WHERE symbol='NKNUSDT' ORDER BY time DESC LIMIT 3" |
+  python3 "$root/scripts/influx_table.py"
+echo
 echo "The page, live charts of these candles: http://127.0.0.1:$gateway_port/#XRPETH/1h"
+echo "(and NKNUSDT's order book: http://127.0.0.1:$gateway_port/#NKNUSDT/1m)"
 echo "(DEMO_KEEP=1 keeps it serving after the demo)"
 echo
 echo "Data: Binance spot XRP/ETH aggregate trades of 2019-10-11..13, recorded in freqtrade's test data"
