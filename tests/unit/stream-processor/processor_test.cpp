@@ -526,7 +526,9 @@ processor::ProcessorOptions many_options() {
 TEST_CASE("5,000 symbols on a partition: every state record small - what a commit writes follows what changed",
           "[long]") {
   FakeCluster c;
-  feed_many(c, 5'000, 3, 20);
+  // 30 minutes of trades after the baseline's 10: enough reading for several 2 ms commits after it
+  // on a fast, idle machine too (with 10 minutes the rest could be read within one commit).
+  feed_many(c, 5'000, 3, 40);
   auto o = many_options();
   o.commit_interval = 2ms;  // several records a commit: each emit looks at every symbol's windows
   Instance a(c, "sp-0", o);
