@@ -28,6 +28,20 @@ using namespace cryptoflow;
 
 namespace {
 
+// The update record DepthBooks writes for an event that follows the one before it (U - 1).
+BookRecord update_record(const binance::DepthUpdate& u) {
+  BookRecord r;
+  r.source = "binance";
+  r.symbol = u.symbol;
+  r.first_id = u.first_id;
+  r.id = u.final_id;
+  r.previous_id = u.first_id > 0 ? u.first_id - 1 : 0;
+  r.event_time = r.received_time = u.event_time;
+  r.bids = u.bids;
+  r.asks = u.asks;
+  return r;
+}
+
 std::vector<std::string> corpus() {
   std::vector<std::string> out;
   for (const char* f : {"/cryptofeed/BINANCE.ws.1.0", "/cryptofeed/BINANCE_FUTURES.ws.1.0",
@@ -38,18 +52,7 @@ std::vector<std::string> corpus() {
       if (n++ < 400) out.push_back(line->frame);
   }
   for (std::size_t i = 0, n = out.size(); i < n; ++i)
-    if (const auto u = binance::decode_depth_update(out[i])) {  // the update record the producer writes
-      BookRecord r;
-      r.source = "binance";
-      r.symbol = u->symbol;
-      r.first_id = u->first_id;
-      r.id = u->final_id;
-      r.previous_id = u->first_id - 1;
-      r.event_time = r.received_time = u->event_time;
-      r.bids = u->bids;
-      r.asks = u->asks;
-      out.push_back(to_json(r));
-    }
+    if (const auto u = binance::decode_depth_update(out[i])) out.push_back(to_json(update_record(*u)));
   std::ifstream http(std::string(CRYPTOFLOW_FIXTURES_DIR) + "/cryptofeed/BINANCE.http.0.0");
   for (std::string line; std::getline(http, line);)
     if (const auto colon = line.find(": "); colon != std::string::npos) {
@@ -181,15 +184,7 @@ int main(int argc, char** argv) {
     const auto has = [&](const char* key) { return input.find(key) != std::string::npos; };
     if (const auto u = has("depthUpdate") ? binance::decode_depth_update(input) : std::nullopt) {
       ++depth;
-      BookRecord r;  // as DepthBooks writes it
-      r.source = "binance";
-      r.symbol = u->symbol;
-      r.first_id = u->first_id;
-      r.id = u->final_id;
-      r.previous_id = u->first_id > 0 ? u->first_id - 1 : 0;
-      r.event_time = u->event_time;
-      r.bids = u->bids;
-      r.asks = u->asks;
+      const auto r = update_record(*u);
       const auto again = decode_book_record(to_json(r));
       if (r.previous_id < r.id && (!again || !(*again.value == r))) {
         std::fprintf(stderr, "book record round trip failed (%s) for input: %s\n", again.error.c_str(), input.c_str());

@@ -785,17 +785,7 @@ Response depth(const Request& r, const ApiContext& ctx) {
   if (ctx.books == nullptr || !ctx.books->holds(symbol)) return invalid_symbol();
   const auto view = ctx.books->view(symbol, n);
   if (!view) return book_unavailable();
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  detail::key(w, "lastUpdateId");
-  w.Int64(view->id);
-  detail::key(w, "bids");
-  put_levels(w, view->bids);
-  detail::key(w, "asks");
-  put_levels(w, view->asks);
-  w.EndObject();
-  return ok(b);
+  return {200, binance_partial_depth_event(*view)};  // Binance's REST answer and @depth<N> payload are one shape
 }
 
 // A side's best level as two strings ("0.00000000" for an empty side, as Binance sends).
