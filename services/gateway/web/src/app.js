@@ -7,7 +7,7 @@
 
 const SMA_LENGTH = 20;
 const $ = (id) => document.getElementById(id);
-const state = { symbol: '', interval: '', bars: new Map(), sorted: [], source: null, failures: 0, newestTrade: 0 };
+const state = { symbol: '', interval: '', bars: new Map(), sorted: [], source: null, failures: 0, newestTrade: 0, retrySymbols: 0 };
 const VOLUME_UP = '#1f5f59';  // opaque: the bars are told from the candles by their colours
 const VOLUME_DOWN = '#7a3436';
 
@@ -355,14 +355,21 @@ function fillPickers() {
 async function refreshSymbols() {
   try {
     symbols = (await getJson('/v1/symbols')).symbols;
-    if (!symbols.length) {
-      $('summary').textContent = 'waiting for the first candles…';
-      setTimeout(refreshSymbols, 2000);
-    } else if (!state.symbol) {
+    if (!state.symbol) {
+      // The address's choice, when it names one; a symbol the gateway holds nothing of yet (a link
+      // opened before its first trade) is waited for, not swapped for another one.
       const [hashSymbol, hashInterval] = decodeURIComponent(location.hash.slice(1)).split('/');
-      const pick = symbols.find((s) => s.symbol === hashSymbol) || symbols[0];
-      const interval = pick.intervals.includes(hashInterval) ? hashInterval : pick.intervals[0];
-      await choose(pick.symbol, interval);
+      const wanted = /^[A-Z0-9]{2,30}$/.test(hashSymbol || '') ? hashSymbol : null;
+      const pick = symbols.find((s) => s.symbol === wanted) || (wanted ? null : symbols[0]);
+      if (pick) {
+        await choose(pick.symbol, pick.intervals.includes(hashInterval) ? hashInterval : pick.intervals[0]);
+      } else {
+        $('summary').textContent = wanted
+          ? `waiting for ${wanted}'s first candles…` + (symbols.length ? ` (or pick one of ${symbols.length} held)` : '')
+          : 'waiting for the first candles…';
+        clearTimeout(state.retrySymbols);  // one retry pending, whoever called
+        state.retrySymbols = setTimeout(refreshSymbols, 2000);
+      }
     }
     fillPickers();
   } catch (e) {
