@@ -13,7 +13,6 @@
 
 #include <catch2/catch.hpp>
 #include <csignal>
-#include <fstream>
 #include <map>
 
 #include "cryptoflow/book.hpp"
@@ -98,35 +97,8 @@ TEST_CASE(
     "included") {
   const auto rec = load_depth_recording("BINANCE");
   const auto ref = reference_books(rec, kDepth);
-  // Every frame of the recording, and for each depth event its symbol and the reference book
-  // after it (for the snapshots the fake exchange serves "now").
-  std::vector<std::string> frames;
-  std::map<std::string, std::size_t> depth_index;  // frame -> index in rec.events
-  for (std::size_t i = 0; i < rec.events.size(); ++i) depth_index[rec.events[i].frame] = i;
-  std::vector<std::pair<std::string, std::int64_t>> frame_book;  // (symbol, u) of a depth frame
-  {
-    std::ifstream in(fixture("cryptofeed/BINANCE.ws.1.0"));
-    std::string line;
-    std::getline(in, line);
-    while (std::getline(in, line)) {
-      const auto colon = line.find(": ");
-      if (colon == std::string::npos) continue;
-      frames.push_back(line.substr(colon + 2));
-      const auto it = depth_index.find(frames.back());
-      frame_book.emplace_back(it == depth_index.end() ? "" : rec.events[it->second].symbol,
-                              it == depth_index.end() ? 0 : rec.events[it->second].final_id);
-    }
-  }
-  REQUIRE(frames.size() > 200);
-  const auto snapshot_now = [&](const std::string& symbol, std::size_t emitted) {
-    const auto& states = ref.at(symbol);
-    const RefBook* book = &states.front();  // the recorded snapshot
-    for (std::size_t i = 0; i < emitted && i < frame_book.size(); ++i)
-      if (frame_book[i].first == symbol)
-        for (const auto& s : states)
-          if (s.id == frame_book[i].second) book = &s;
-    return depth_answer(*book, kDepth);
-  };
+  auto served = served_depth("BINANCE", rec, ref, kDepth);
+  REQUIRE(served.frames.size() > 200);
 
   TempDir dir;
   const auto log = [&](const char* name) { return (dir.path() / name).string(); };
@@ -152,9 +124,9 @@ TEST_CASE(
   ws.read_in_background();
 
   FakeExchangeOptions fo;
-  fo.frames = frames;
+  fo.frames = served.frames;
   fo.frames_per_second = 12;  // ~22 s: time for a kill and a restart
-  fo.depth = snapshot_now;
+  fo.depth = served.snapshot_now;
   fo.rest_status = 429;  // the first snapshot call: wait a second
   fo.rest_failures = 1;
   fo.rest_retry_after = "1";

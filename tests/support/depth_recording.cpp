@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <memory>
 
 #include "test_support.hpp"
 
@@ -147,6 +148,43 @@ std::string depth_answer(const RefBook& book, std::size_t limit) {
   };
   return "{\"lastUpdateId\":" + std::to_string(book.id) + ",\"bids\":" + side(book.bids) +
          ",\"asks\":" + side(book.asks) + "}";
+}
+
+ServedDepth served_depth(const std::string& prefix, const DepthRecording& rec,
+                         const std::map<std::string, std::vector<RefBook>>& ref, std::size_t depth) {
+  std::map<std::string, std::size_t> depth_index;  // frame -> index in rec.events
+  for (std::size_t i = 0; i < rec.events.size(); ++i) depth_index[rec.events[i].frame] = i;
+  ServedDepth out;
+  // For each frame: the book it leaves its symbol with (null: not a depth frame, or one the
+  // snapshot already holds).
+  auto after = std::make_shared<std::vector<std::pair<std::string, const RefBook*>>>();
+  auto books = std::make_shared<std::map<std::string, std::vector<RefBook>>>(ref);
+  std::ifstream in(fixture("cryptofeed/" + prefix + ".ws.1.0"));
+  REQUIRE(in);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    const auto colon = line.find(": ");
+    if (colon == std::string::npos) continue;
+    out.frames.push_back(line.substr(colon + 2));
+    const auto it = depth_index.find(out.frames.back());
+    const RefBook* book = nullptr;
+    if (it != depth_index.end()) {
+      const auto& e = rec.events[it->second];
+      for (const auto& s : books->at(e.symbol))
+        if (s.id == e.final_id) book = &s;
+      after->emplace_back(e.symbol, book);
+    } else {
+      after->emplace_back("", nullptr);
+    }
+  }
+  out.snapshot_now = [after, books, depth](const std::string& symbol, std::size_t emitted) {
+    const RefBook* book = &books->at(symbol).front();  // the recorded snapshot
+    for (std::size_t i = 0; i < emitted && i < after->size(); ++i)
+      if ((*after)[i].first == symbol && (*after)[i].second) book = (*after)[i].second;
+    return depth_answer(*book, depth);
+  };
+  return out;
 }
 
 }  // namespace cryptoflow::test

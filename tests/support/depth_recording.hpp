@@ -8,6 +8,7 @@
 // its docs state it (drop events the snapshot contains; the first applied covers the id after
 // the snapshot's; then U == previous u + 1, or for futures pu == previous u).
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -62,5 +63,16 @@ inline bool same_book(const Book& book, const RefBook& ref) {
 
 // A REST answer of /api/v3/depth holding the reference book ({"lastUpdateId":..,"bids":..,"asks":..}).
 std::string depth_answer(const RefBook& book, std::size_t limit);
+
+// The recording as a fake exchange serves it (FakeExchangeOptions frames and depth): every line of
+// the WebSocket file in order, and the REST depth answer for a symbol once `emitted` of them went
+// out - the reference book after the symbol's last event among them (the recorded snapshot before
+// any), as Binance would answer at that moment.
+struct ServedDepth {
+  std::vector<std::string> frames;
+  std::function<std::string(const std::string& symbol, std::size_t emitted)> snapshot_now;
+};
+ServedDepth served_depth(const std::string& prefix, const DepthRecording& rec,
+                         const std::map<std::string, std::vector<RefBook>>& ref, std::size_t depth);
 
 }  // namespace cryptoflow::test

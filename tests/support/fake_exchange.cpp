@@ -247,9 +247,10 @@ FakeExchange::FakeExchange(FakeExchangeOptions options) : options_(std::move(opt
     if (r.code != 0) throw std::runtime_error("openssl req failed: " + r.output);
   }
   rest_ = std::make_unique<HttpStandIn>([this](const HttpRequest& req) {
-    const bool agg = req.target.rfind("/api/v3/aggTrades", 0) == 0;
-    const bool depth = req.target.rfind("/api/v3/depth?", 0) == 0 && options_.depth;
-    if (!agg && !depth && req.target.rfind("/api/v3/historicalTrades", 0) != 0) return HttpReply{404, "{}", {}};
+    const auto& api = options_.rest_api;
+    const bool agg = req.target.rfind(api + "/aggTrades", 0) == 0;
+    const bool depth = req.target.rfind(api + "/depth?", 0) == 0 && options_.depth;
+    if (!agg && !depth && req.target.rfind(api + "/historicalTrades", 0) != 0) return HttpReply{404, "{}", {}};
     if (options_.rest_status != 200 && (options_.rest_failures < 0 || rest_calls_++ < options_.rest_failures)) {
       std::map<std::string, std::string> headers;
       if (!options_.rest_retry_after.empty()) headers["Retry-After"] = options_.rest_retry_after;

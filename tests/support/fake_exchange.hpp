@@ -38,7 +38,9 @@ struct FakeExchangeOptions {
   int rest_status = 200;
   int rest_failures = -1;
   std::string rest_retry_after;
-  // GET /api/v3/depth?symbol=: the answer's body for a symbol, given how many frames the timeline
+  // The REST paths served: <rest_api>/aggTrades, /historicalTrades, /depth (USD-M futures: "/fapi/v1").
+  std::string rest_api = "/api/v3";
+  // GET <rest_api>/depth?symbol=: the answer's body for a symbol, given how many frames the timeline
   // has emitted so far (a snapshot "now"); none: 404.
   std::function<std::string(const std::string& symbol, std::size_t emitted)> depth;
 };

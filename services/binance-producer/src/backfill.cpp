@@ -73,17 +73,15 @@ bool parse_rest_trades(std::string_view body, bool agg, const std::string& symbo
   return true;
 }
 
-BackfillResult backfill(const RestGet& get, const std::string& rest_base, bool agg, const std::string& symbol,
+BackfillResult backfill(const RestGet& get, const std::string& api_root, bool agg, const std::string& symbol,
                         std::int64_t from, std::int64_t to, std::int64_t now_ms,
                         const std::function<void(std::chrono::milliseconds)>& sleep, int max_pages) {
   BackfillResult r;
   const std::int64_t most = static_cast<std::int64_t>(std::max(max_pages, 0)) * kBackfillPage;
   std::int64_t next = to - from + 1 > most ? to - most + 1 : from;
-  std::string base = rest_base;
-  while (!base.empty() && base.back() == '/') base.pop_back();
   for (int page = 0; page < max_pages && next <= to; ++page) {
     const auto limit = std::min<std::int64_t>(kBackfillPage, to - next + 1);
-    const auto url = base + (agg ? "/api/v3/aggTrades" : "/api/v3/historicalTrades") + "?symbol=" + symbol +
+    const auto url = api_root + (agg ? "/aggTrades" : "/historicalTrades") + "?symbol=" + symbol +
                      "&fromId=" + std::to_string(next) + "&limit=" + std::to_string(limit);
     RestAnswer a;
     for (int attempt = 0; attempt < 4; ++attempt) {

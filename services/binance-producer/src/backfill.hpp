@@ -39,7 +39,8 @@ struct BackfillResult {
 // Fetches ids [from, to] of symbol (at most max_pages pages: of a longer gap, the newest ids,
 // which the open windows need; retries 429/418/5xx up to 3 times, honouring Retry-After). `sleep` waits (a parameter so
 // tests need not).
-BackfillResult backfill(const RestGet& get, const std::string& rest_base, bool agg, const std::string& symbol,
+// api_root: "https://api.binance.com/api/v3" or "https://fapi.binance.com/fapi/v1".
+BackfillResult backfill(const RestGet& get, const std::string& api_root, bool agg, const std::string& symbol,
                         std::int64_t from, std::int64_t to, std::int64_t now_ms,
                         const std::function<void(std::chrono::milliseconds)>& sleep, int max_pages = 50);
 

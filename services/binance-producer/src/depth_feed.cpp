@@ -27,22 +27,26 @@ void WeightBudget::record(std::int64_t at_ms, int weight) {
   used_ += weight;
 }
 
-int depth_weight(std::size_t limit) {
+int depth_weight(std::size_t limit, BookSync::Chain chain) {
+  if (chain == BookSync::Chain::futures) {
+    if (limit <= 50) return 2;
+    if (limit <= 100) return 5;
+    return limit <= 500 ? 10 : 20;
+  }
   if (limit <= 100) return 5;
   if (limit <= 500) return 25;
   if (limit <= 1000) return 50;
   return 250;
 }
 
-SnapshotFetch fetch_depth_snapshot(const RestGet& get, const std::string& rest_base, const std::string& symbol,
-                                   std::size_t limit, WeightBudget& budget, const std::function<std::int64_t()>& now_ms,
+SnapshotFetch fetch_depth_snapshot(const RestGet& get, const std::string& api_root, const std::string& symbol,
+                                   const DepthOptions& depth, WeightBudget& budget,
+                                   const std::function<std::int64_t()>& now_ms,
                                    const std::function<void(std::chrono::milliseconds)>& sleep,
                                    const std::function<bool()>& stop, int attempts) {
   SnapshotFetch r;
-  std::string root = rest_base;
-  while (!root.empty() && root.back() == '/') root.pop_back();
-  const auto url = root + "/api/v3/depth?symbol=" + symbol + "&limit=" + std::to_string(limit);
-  const int weight = depth_weight(limit);
+  const auto url = api_root + "/depth?symbol=" + symbol + "&limit=" + std::to_string(depth.limit);
+  const int weight = depth_weight(depth.limit, depth.chain);
   std::chrono::milliseconds backoff{1000};
   int failures = 0;
   while (!stop()) {

@@ -48,30 +48,33 @@ class WeightBudget {
   std::int64_t banned_until_ = 0;
 };
 
-// Binance's weight of GET /api/v3/depth for a limit (1-100: 5, -500: 25, -1000: 50, -5000: 250).
-int depth_weight(std::size_t limit);
-
-struct SnapshotFetch {
-  std::optional<DepthSnapshot> snapshot;
-  int attempts = 0, throttled = 0;  // calls made; of them answered 429/418
-  std::string error;                // the last failure
-};
-// GET <rest_base>/api/v3/depth?symbol=&limit= until a snapshot decodes, `attempts` other failures
-// (an error status, no answer, not a snapshot) or stop() is true: each call waits for the budget;
-// 429/418 bans every call until Retry-After (60 s without one) and is not counted as a failure;
-// a failure is retried after 1, 2, 4 ... s. Giving up leaves the thread to the other REST work (the
-// book asks again with its next event). now_ms and sleep are parameters so tests need not wait.
-SnapshotFetch fetch_depth_snapshot(const RestGet& get, const std::string& rest_base, const std::string& symbol,
-                                   std::size_t limit, WeightBudget& budget, const std::function<std::int64_t()>& now_ms,
-                                   const std::function<void(std::chrono::milliseconds)>& sleep,
-                                   const std::function<bool()>& stop, int attempts = 3);
-
 struct DepthOptions {
   BookSync::Chain chain = BookSync::Chain::spot;
   std::size_t limit = 1000;                          // snapshot depth, and levels a side kept
   std::chrono::milliseconds snapshot_every{30'000};  // a book in sync is published whole this often
   std::string source = "binance";
 };
+
+// Binance's weight of a depth snapshot for a limit: spot GET /api/v3/depth 1-100: 5, -500: 25,
+// -1000: 50, -5000: 250; USD-M futures GET /fapi/v1/depth 5-50: 2, 100: 5, 500: 10, 1000: 20.
+int depth_weight(std::size_t limit, BookSync::Chain chain = BookSync::Chain::spot);
+
+struct SnapshotFetch {
+  std::optional<DepthSnapshot> snapshot;
+  int attempts = 0, throttled = 0;  // calls made; of them answered 429/418
+  std::string error;                // the last failure
+};
+// GET <api_root>/depth?symbol=&limit= (api_root: "https://api.binance.com/api/v3" or
+// "https://fapi.binance.com/fapi/v1") until a snapshot decodes, `attempts` other failures
+// (an error status, no answer, not a snapshot) or stop() is true: each call waits for the budget;
+// 429/418 bans every call until Retry-After (60 s without one) and is not counted as a failure;
+// a failure is retried after 1, 2, 4 ... s. Giving up leaves the thread to the other REST work (the
+// book asks again with its next event). now_ms and sleep are parameters so tests need not wait.
+SnapshotFetch fetch_depth_snapshot(const RestGet& get, const std::string& api_root, const std::string& symbol,
+                                   const DepthOptions& depth, WeightBudget& budget,
+                                   const std::function<std::int64_t()>& now_ms,
+                                   const std::function<void(std::chrono::milliseconds)>& sleep,
+                                   const std::function<bool()>& stop, int attempts = 3);
 
 class DepthBooks {
  public:

@@ -91,11 +91,19 @@ class LiveFeed::Worker {
   std::thread thread_;
 };
 
+namespace {
+std::string api_root(std::string base, const std::string& api) {
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + api;
+}
+}  // namespace
+
 LiveFeed::LiveFeed(LiveOptions options, Publisher& publisher, MetricsRegistry& m, RestGet rest)
     : options_(std::move(options)),
       publisher_(publisher),
       rest_raw_(std::move(rest)),
       rest_(budgeted(rest_raw_)),
+      api_root_(api_root(options_.rest_base, options_.rest_api)),
       rest_budget_(options_.rest_weight_per_minute),
       tls_(make_client_tls_context()),
       book_timer_(ioc_),
@@ -146,7 +154,7 @@ RestGet LiveFeed::budgeted(RestGet get) {
 void LiveFeed::fetch_snapshot(const std::string& symbol) {
   worker_->submit([this, symbol] {
     auto r = fetch_depth_snapshot(
-        rest_raw_, options_.rest_base, symbol, options_.depth->limit, rest_budget_, [] { return wall_clock_ms(); },
+        rest_raw_, api_root_, symbol, *options_.depth, rest_budget_, [] { return wall_clock_ms(); },
         [this](std::chrono::milliseconds d) { worker_->sleep(d); }, [this] { return worker_->stopping(); });
     if (!r.snapshot) {
       if (!worker_->stopping())
@@ -400,7 +408,7 @@ void LiveFeed::start_backfill(const Trade& trigger, const GapTracker::Result& ga
   update_behind();
   worker_->submit([this, symbol = trigger.symbol, from = gap.missing_from, to = gap.missing_to] {
     auto result = backfill(
-        rest_, options_.rest_base, options_.agg, symbol, from, to, wall_clock_ms(),
+        rest_, api_root_, options_.agg, symbol, from, to, wall_clock_ms(),
         [this](std::chrono::milliseconds d) { worker_->sleep(d); }, options_.backfill_max_pages);
     worker_->post_back([this, symbol, r = std::move(result)]() mutable { on_backfilled(symbol, std::move(r)); });
   });

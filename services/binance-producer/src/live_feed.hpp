@@ -41,7 +41,8 @@ namespace cryptoflow::binance {
 struct LiveOptions {
   std::vector<std::string> urls;  // from stream_urls()
   std::string rest_base = "https://api.binance.com";
-  bool agg = false;  // aggTrade stream (ids are aggregate ids)
+  std::string rest_api = "/api/v3";  // USD-M futures: "/fapi/v1"
+  bool agg = false;                  // aggTrade stream (ids are aggregate ids)
   std::chrono::milliseconds rotate_after = std::chrono::hours(23);
   std::chrono::milliseconds overlap = std::chrono::seconds(5);  // old and new connection both read
   std::chrono::milliseconds reconnect_min{1000};
@@ -99,6 +100,7 @@ class LiveFeed {
   Publisher& publisher_;
   RestGet rest_raw_;          // as given
   RestGet rest_;              // waits for the REST weight budget first
+  std::string api_root_;      // rest_base + rest_api, e.g. "https://api.binance.com/api/v3"
   WeightBudget rest_budget_;  // used on the worker's thread only (declared before it: it outlives the worker)
   boost::asio::io_context ioc_;
   boost::asio::ssl::context tls_;

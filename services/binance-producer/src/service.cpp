@@ -1,5 +1,6 @@
 #include "service.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -26,10 +27,35 @@ double replay_speed(const Config& config) {
   return v;
 }
 
+bool usdm(const Config& config) {
+  return config.choice("BINANCE_MARKET", {"spot", "usdm"}) == "usdm";
+}
+
+// BINANCE_DEPTH -> the stream's name, or "" for off: spot @depth@100ms / @depth (1000 ms); USD-M
+// futures @depth@100ms / @depth (250 ms) / @depth@500ms.
+std::string depth_stream(const Config& config) {
+  const auto speed = config.choice("BINANCE_DEPTH", {"off", "100ms", "250ms", "500ms", "1000ms"});
+  if (speed == "off") return {};
+  if (speed == "100ms") return "depth@100ms";
+  if (usdm(config)) {
+    if (speed == "1000ms") throw ConfigError("BINANCE_DEPTH=1000ms: USD-M futures stream 100ms, 250ms or 500ms");
+    return speed == "250ms" ? "depth" : "depth@500ms";
+  }
+  if (speed != "1000ms") throw ConfigError("BINANCE_DEPTH=" + speed + ": spot streams 100ms or 1000ms");
+  return "depth";
+}
+
 std::optional<DepthOptions> depth_options(const Config& config) {
-  if (config.choice("BINANCE_DEPTH", {"off", "100ms", "1000ms"}) == "off") return std::nullopt;
+  if (depth_stream(config).empty()) return std::nullopt;
   DepthOptions d;
   d.limit = static_cast<std::size_t>(config.integer("BINANCE_DEPTH_LIMIT", 5, 5000));
+  if (usdm(config)) {
+    d.chain = BookSync::Chain::futures;
+    if (const std::vector<std::size_t> limits{5, 10, 20, 50, 100, 500, 1000};
+        std::find(limits.begin(), limits.end(), d.limit) == limits.end())
+      throw ConfigError("BINANCE_DEPTH_LIMIT=" + std::to_string(d.limit) +
+                        ": USD-M futures answer 5, 10, 20, 50, 100, 500 or 1000 levels");
+  }
   d.snapshot_every = std::chrono::milliseconds(config.duration_ms("BOOKS_SNAPSHOT_INTERVAL"));
   if (d.snapshot_every.count() <= 0) throw ConfigError("BOOKS_SNAPSHOT_INTERVAL must be positive");
   return d;
@@ -38,12 +64,19 @@ std::optional<DepthOptions> depth_options(const Config& config) {
 LiveOptions live_options(const Config& config, const std::string& stream) {
   LiveOptions o;
   std::vector<std::string> streams{stream};
+  const bool futures = usdm(config);
   o.depth = depth_options(config);
-  if (o.depth) streams.push_back(config.str("BINANCE_DEPTH") == "100ms" ? "depth@100ms" : "depth");
-  o.rest_weight_per_minute = static_cast<int>(config.integer("BINANCE_REST_WEIGHT_PER_MINUTE", 250, 6000));
-  o.urls = stream_urls(config.str("BINANCE_WS_URL"), config.list("BINANCE_SYMBOLS"), streams);
+  if (o.depth) streams.push_back(depth_stream(config));
+  // Binance's own limit per IP: 6000 a minute on spot, 2400 on USD-M futures.
+  o.rest_weight_per_minute = static_cast<int>(
+      std::min<std::int64_t>(config.integer("BINANCE_REST_WEIGHT_PER_MINUTE", 250, 6000), futures ? 2400 : 6000));
+  const auto ws = config.str("BINANCE_WS_URL");
+  o.urls = stream_urls(ws.empty() ? (futures ? "wss://fstream.binance.com" : "wss://stream.binance.com:9443") : ws,
+                       config.list("BINANCE_SYMBOLS"), streams);
   (void)parse_ws_or_http_url(o.urls.front(), "BINANCE_WS_URL");
-  o.rest_base = config.str("BINANCE_REST_URL");
+  const auto rest = config.str("BINANCE_REST_URL");
+  o.rest_base = rest.empty() ? (futures ? "https://fapi.binance.com" : "https://api.binance.com") : rest;
+  o.rest_api = futures ? "/fapi/v1" : "/api/v3";
   (void)parse_ws_or_http_url(o.rest_base, "BINANCE_REST_URL");
   o.agg = stream == "aggTrade";
   o.rotate_after = std::chrono::milliseconds(config.duration_ms("BINANCE_ROTATE_AFTER"));
@@ -55,15 +88,6 @@ LiveOptions live_options(const Config& config, const std::string& stream) {
   o.ws.max_message = static_cast<std::size_t>(
       config.integer("BINANCE_MAX_FRAME_BYTES", 1024, static_cast<std::int64_t>(kMaxFrameBytes)));
   return o;
-}
-
-RestGet rest_over(HttpClient& http) {
-  return [&http](const std::string& url) {
-    const auto r = http.get(url);
-    RestAnswer a{static_cast<int>(r.error.empty() ? r.status : 0), r.body, {}};
-    if (r.retry_after) a.retry_after = *r.retry_after;
-    return a;
-  };
 }
 
 // Each symbol's newest trade in the last resume_lookback of the topic. A failure here fails the
@@ -82,6 +106,15 @@ std::map<std::string, std::int64_t> resume_points(const Options& o, ServiceHost&
 
 }  // namespace
 
+RestGet rest_over(HttpClient& http) {
+  return [&http](const std::string& url) {
+    const auto r = http.get(url);
+    RestAnswer a{static_cast<int>(r.error.empty() ? r.status : 0), r.body, {}};
+    if (r.retry_after) a.retry_after = *r.retry_after;
+    return a;
+  };
+}
+
 kafka::Properties producer_properties(const kafka::Properties& configured) {
   auto p = configured;
   if (const auto t = p.get("message.timeout.ms"); t && *t != "0")
@@ -97,20 +130,26 @@ ServiceInfo service_info() {
       vars.end(),
       {
           {"BINANCE_SYMBOLS", "btcusdt,ethusdt,solusdt,bnbusdt,xrpusdt", "symbols, any case"},
+          {"BINANCE_MARKET", "spot",
+           "spot, or usdm (USD-M futures: aggTrade only, books chained by pu; their symbols repeat spot's, "
+           "so give them their own TRADES_TOPIC and BOOKS_TOPIC)"},
           {"BINANCE_STREAM", "trade", "trade or aggTrade"},
-          {"BINANCE_WS_URL", "wss://stream.binance.com:9443",
-           "WebSocket base; combined streams at /stream?streams=..."},
-          {"BINANCE_REST_URL", "https://api.binance.com", "REST base, for gap backfill and depth snapshots"},
+          {"BINANCE_WS_URL", "",
+           "WebSocket base, combined streams at /stream?streams=...; empty: the market's "
+           "(wss://stream.binance.com:9443, usdm wss://fstream.binance.com)"},
+          {"BINANCE_REST_URL", "",
+           "REST base, for gap backfill and depth snapshots; empty: the market's (https://api.binance.com "
+           "/api/v3, usdm https://fapi.binance.com /fapi/v1)"},
           {"BINANCE_DEPTH", "100ms",
-           "order books: off, 100ms or 1000ms (<symbol>@depth@100ms or @depth on the same "
-           "connections; 100ms by default, the speed ccxt and the SDKs watch books at)"},
+           "order books: off, 100ms or 1000ms (usdm: 100ms, 250ms or 500ms), the <symbol>@depth stream on the "
+           "same connections; 100ms by default, the speed ccxt and the SDKs watch books at"},
           {"BINANCE_DEPTH_LIMIT", "1000",
-           "levels a side of the REST snapshot and of each book (5-5000; weight 5/25/50/250 "
-           "up to 100/500/1000/5000)"},
+           "levels a side of the REST snapshot and of each book (5-5000, weight 5/25/50/250 up to "
+           "100/500/1000/5000; usdm 5/10/20/50/100/500/1000, weight 2/5/10/20 up to 50/100/500/1000)"},
           {"BOOKS_SNAPSHOT_INTERVAL", "30s",
            "a book in sync is written whole to the books topic this often (a new reader's wait)"},
           {"BINANCE_REST_WEIGHT_PER_MINUTE", "3000",
-           "REST request weight spent at most per minute (Binance allows 6000 per IP)"},
+           "REST request weight spent at most per minute (Binance allows 6000 per IP; usdm 2400, the cap there)"},
           {"BINANCE_ROTATE_AFTER", "23h",
            "open a replacement connection this long after connecting (Binance cuts at 24 h)"},
           {"BINANCE_RECONNECT_MIN", "1s", "first reconnect delay (doubles, with jitter)"},
@@ -134,6 +173,10 @@ ServiceInfo service_info() {
 Options parse(const Config& config) {
   Options o;
   o.stream = config.choice("BINANCE_STREAM", {"trade", "aggTrade"});
+  if (usdm(config) && o.stream == "trade")
+    throw ConfigError(
+        "BINANCE_STREAM=trade: with BINANCE_MARKET=usdm use aggTrade (USD-M futures' trade history "
+        "needs an API key, so a gap could not be backfilled)");
   if (config.list("BINANCE_SYMBOLS").empty()) throw ConfigError("BINANCE_SYMBOLS is empty");
   o.replay_file = config.str("REPLAY_FILE");
   o.replay_speed = replay_speed(config);

@@ -32,6 +32,9 @@ struct Options {
 // sockets are not read, and what the exchange sends meanwhile comes back by backfill.
 kafka::Properties producer_properties(const kafka::Properties& configured);
 
+// The live feed's REST calls over an HttpClient (which must outlive the result).
+RestGet rest_over(HttpClient& http);
+
 ServiceInfo service_info();
 Options parse(const Config& config);
 // Live: streams until a stop is requested. Replay: exits once the whole file is delivered.

@@ -39,11 +39,7 @@ struct Run {
   Run(const FakeExchange& ex, binance::LiveOptions o) {
     if (o.urls.empty()) o.urls = binance::stream_urls(ex.ws_url(), {"trxusdt"}, "trade");
     o.rest_base = ex.rest_url();
-    feed = std::make_unique<binance::LiveFeed>(o, publisher, metrics, [this](const std::string& url) {
-      const auto r = http.get(url);
-      return binance::RestAnswer{static_cast<int>(r.error.empty() ? r.status : 0), r.body,
-                                 r.retry_after.value_or(std::chrono::milliseconds(0))};
-    });
+    feed = std::make_unique<binance::LiveFeed>(o, publisher, metrics, binance::rest_over(http));
     thread = std::thread([this] { feed->run([this] { return stop.load(); }); });
   }
   ~Run() {

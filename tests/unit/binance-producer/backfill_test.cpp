@@ -43,7 +43,7 @@ TEST_CASE("REST backfill: pages of at most 1000 - retries - what it cannot get i
     return RestAnswer{200, body + "]", {}};
   };
   std::vector<std::chrono::milliseconds> slept;
-  const auto r = backfill(get, "https://api.binance.com/", false, "BTCUSDT", 101, 2600, 5,
+  const auto r = backfill(get, "https://api.binance.com/api/v3", false, "BTCUSDT", 101, 2600, 5,
                           [&](std::chrono::milliseconds d) { slept.push_back(d); });
   REQUIRE(r.trades.size() == 2400);
   for (std::size_t i = 0; i < r.trades.size(); ++i) CHECK(r.trades[i].trade_id == 101 + static_cast<std::int64_t>(i));
@@ -57,7 +57,7 @@ TEST_CASE("REST backfill: pages of at most 1000 - retries - what it cannot get i
   // A gap longer than max_pages pages: its newest ids are fetched, the older ones counted.
   urls.clear();
   const auto newest = backfill(
-      get, "https://api.binance.com", false, "BTCUSDT", 1, 2500, 5,
+      get, "https://api.binance.com/api/v3", false, "BTCUSDT", 1, 2500, 5,
       [&](std::chrono::milliseconds d) { slept.push_back(d); }, 2);
   REQUIRE(newest.trades.size() == 2000);
   CHECK(newest.trades.front().trade_id == 501);
@@ -68,7 +68,7 @@ TEST_CASE("REST backfill: pages of at most 1000 - retries - what it cannot get i
   CHECK_FALSE(newest.past_exchange_end);
 
   // Ids the exchange does not have: it answers with an empty page.
-  const auto beyond = backfill(get, "https://api.binance.com", false, "BTCUSDT", 2'400, 9'000, 5,
+  const auto beyond = backfill(get, "https://api.binance.com/api/v3", false, "BTCUSDT", 2'400, 9'000, 5,
                                [&](std::chrono::milliseconds d) { slept.push_back(d); });
   CHECK(beyond.trades.size() == 101);  // 2400..2500
   CHECK(beyond.past_exchange_end);

@@ -274,7 +274,7 @@ TEST_CASE("books: snapshots within the REST weight budget - 429 and 418 wait out
   };
   WeightBudget budget(3000);
   const auto r = fetch_depth_snapshot(
-      get, "http://x/", "NKNUSDT", 1000, budget, [&] { return now; },
+      get, "http://x/api/v3", "NKNUSDT", DepthOptions{}, budget, [&] { return now; },
       [&](std::chrono::milliseconds d) { now += d.count(); }, [] { return false; });
   REQUIRE(r.snapshot);
   CHECK(r.snapshot->last_update_id == 7);
@@ -290,7 +290,7 @@ TEST_CASE("books: snapshots within the REST weight budget - 429 and 418 wait out
   calls.clear();
   statuses.assign(10, 400);
   const auto refused = fetch_depth_snapshot(
-      get, "http://x", "NKNUSDT", 1000, budget, [&] { return now; },
+      get, "http://x/api/v3", "NKNUSDT", DepthOptions{}, budget, [&] { return now; },
       [&](std::chrono::milliseconds d) { now += d.count(); }, [] { return false; });
   CHECK_FALSE(refused.snapshot);
   CHECK(refused.attempts == 3);

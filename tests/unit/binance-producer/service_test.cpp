@@ -40,9 +40,38 @@ TEST_CASE("binance-producer: live by default - one combined stream for the defau
   CHECK_THROWS_AS(parse({{"BINANCE_DEPTH", "10ms"}}), ConfigError);
   CHECK_THROWS_AS(parse({{"BINANCE_DEPTH_LIMIT", "6000"}}), ConfigError);
   CHECK(o.live->rest_base == "https://api.binance.com");
+  CHECK(o.live->rest_api == "/api/v3");
   CHECK(o.live->rotate_after == std::chrono::hours(23));
   CHECK(o.stream == "trade");
   CHECK(o.topic == "crypto.trades");
+}
+
+TEST_CASE("binance-producer: BINANCE_MARKET=usdm - USD-M futures' endpoints, streams, limits and weights") {
+  const auto o = parse({{"BINANCE_MARKET", "usdm"}, {"BINANCE_STREAM", "aggTrade"}, {"BINANCE_SYMBOLS", "sushiusdt"}});
+  REQUIRE(o.live);
+  CHECK(o.live->urls ==
+        std::vector<std::string>{"wss://fstream.binance.com/stream?streams=sushiusdt@aggTrade/sushiusdt@depth@100ms"});
+  CHECK(o.live->rest_base == "https://fapi.binance.com");
+  CHECK(o.live->rest_api == "/fapi/v1");
+  REQUIRE(o.live->depth);
+  CHECK(o.live->depth->chain == binance::BookSync::Chain::futures);
+  CHECK(o.live->rest_weight_per_minute == 2400);  // 3000 asked; futures allow 2400 an IP
+  const Config::Env futures{{"BINANCE_MARKET", "usdm"}, {"BINANCE_STREAM", "aggTrade"}, {"BINANCE_SYMBOLS", "x1"}};
+  const auto with = [&](Config::Env more) {
+    more.insert(futures.begin(), futures.end());
+    return more;
+  };
+  CHECK(parse(with({{"BINANCE_DEPTH", "250ms"}})).live->urls[0].ends_with("x1@depth"));
+  CHECK(parse(with({{"BINANCE_DEPTH", "500ms"}})).live->urls[0].ends_with("x1@depth@500ms"));
+  CHECK(parse(with({{"BINANCE_WS_URL", "ws://127.0.0.1:9"}})).live->urls[0].starts_with("ws://127.0.0.1:9/stream?"));
+  CHECK(error_of(with({{"BINANCE_DEPTH", "1000ms"}})).find("USD-M futures stream 100ms, 250ms or 500ms") !=
+        std::string::npos);
+  CHECK(error_of({{"BINANCE_DEPTH", "250ms"}}).find("spot streams 100ms or 1000ms") != std::string::npos);
+  CHECK(error_of(with({{"BINANCE_DEPTH_LIMIT", "5000"}})).find("USD-M futures answer 5, 10") != std::string::npos);
+  CHECK(parse(with({{"BINANCE_DEPTH_LIMIT", "500"}})).live->depth->limit == 500);
+  CHECK(error_of({{"BINANCE_MARKET", "usdm"}}).find("with BINANCE_MARKET=usdm use aggTrade") != std::string::npos);
+  CHECK(binance::depth_weight(1000, binance::BookSync::Chain::futures) == 20);
+  CHECK(binance::depth_weight(50, binance::BookSync::Chain::futures) == 2);
 }
 
 TEST_CASE("binance-producer: REPLAY_FILE selects replay mode - a file that cannot be read is refused at once") {
