@@ -8,7 +8,9 @@
 #      the broker hop measured in the same run;
 #   4. influxdb-sink into a local influxd against curl batches and a one-point-per-request writer;
 #      elasticsearch-sink against an instant _bulk stand-in and curl posting the same bodies;
-#   5. RSS of binance-producer, stream-processor and influxdb-sink over 10 million trades, 2,000 symbols,
+#   5. order books: 100 symbols' diff-depth updates through binance-producer -> Kafka -> gateway,
+#      against a raw WebSocket read of the same frames; memory per book level and per book;
+#   6. RSS of binance-producer, stream-processor and influxdb-sink over 10 million trades, 2,000 symbols,
 #      at 5,000 trades/s (about 35 of the run's 45 minutes).
 #   scripts/bench.sh [trades for the broker runs, default 300000] [trades for the memory run, default 10000000]
 set -euo pipefail
@@ -24,7 +26,7 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
 fi
 build="$root/build-bench"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target hot_path_bench latency_bench dev-broker stream-processor binance-producer influxdb-sink \
+cmake --build "$build" --target hot_path_bench latency_bench books_bench gateway dev-broker stream-processor binance-producer influxdb-sink \
   elasticsearch-sink
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== hot path (one core)"
@@ -37,5 +39,7 @@ echo "== latency (trade received -> candle update visible to a read_committed co
 /usr/bin/python3 "$root/tests/bench/latency_run.py" "$build" 10
 echo "== influxdb-sink into a local influxd; elasticsearch-sink into an instant stand-in"
 /usr/bin/python3 "$root/tests/bench/sink_bench.py" "$build" 200000
+echo "== order books (100 symbols at 100 ms, through producer, Kafka and gateway)"
+"$build/tests/books_bench" 100 120 20
 echo "== memory over a long run"
 /usr/bin/python3 "$root/tests/bench/memory_bench.py" "$build" "${2:-10000000}" 2000 5000

@@ -71,11 +71,22 @@ struct FakeExchange::Impl {
   }
 
   std::size_t cursor() const {
+    std::lock_guard lock(timeline_mu);
+    return cursor_locked();
+  }
+  std::size_t cursor_locked() const {
     if (!started) return 0;
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
-    return std::min<std::size_t>(ex.options_.frames.size(),
-                                 static_cast<std::size_t>(ms * ex.options_.frames_per_second / 1000));
+    const auto at = base + static_cast<std::size_t>(static_cast<double>(ms) * fps / 1000);
+    return std::min({ex.options_.frames.size(), hold, at});
+  }
+  void release(std::size_t until, double frames_per_second) {
+    std::lock_guard lock(timeline_mu);
+    base = cursor_locked();
+    start = std::chrono::steady_clock::now();
+    hold = until;
+    fps = frames_per_second;
   }
 
   void accept() {
@@ -138,9 +149,12 @@ struct FakeExchange::Impl {
       });
       ws.async_accept(request, [self = this->shared_from_this()](error_code ec) {
         if (ec) return;
-        if (!self->impl.started) {  // only this thread writes: start first, then publish it
-          self->impl.start = std::chrono::steady_clock::now();
-          self->impl.started = true;
+        {
+          std::lock_guard lock(self->impl.timeline_mu);
+          if (!self->impl.started) {
+            self->impl.start = std::chrono::steady_clock::now();
+            self->impl.started = true;
+          }
         }
         self->pos = self->impl.cursor();
         self->last_ping = std::chrono::steady_clock::now();
@@ -232,8 +246,13 @@ struct FakeExchange::Impl {
   tcp::acceptor acceptor;
   unsigned short port = 0;
   int refused = 0;
-  std::atomic<bool> started{false};  // the timeline starts with the first WebSocket session
+  // The timeline: frame base at start, then fps frames a second, never past hold.
+  mutable std::mutex timeline_mu;
+  bool started = false;  // the timeline starts with the first WebSocket session
   std::chrono::steady_clock::time_point start;
+  std::size_t base = 0;
+  std::size_t hold = ex.options_.hold_at;
+  double fps = ex.options_.frames_per_second;
   std::thread thread;
 };
 
@@ -274,6 +293,10 @@ FakeExchange::~FakeExchange() = default;
 
 std::string FakeExchange::ws_url() const {
   return (options_.tls ? "wss://localhost:" : "ws://127.0.0.1:") + std::to_string(impl_->port);
+}
+
+void FakeExchange::release(std::size_t until, double frames_per_second) {
+  impl_->release(until, frames_per_second);
 }
 
 bool FakeExchange::finished() const {

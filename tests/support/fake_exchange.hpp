@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +29,8 @@ struct FakeExchangeOptions {
   // (without the marker).
   std::vector<std::string> frames;
   int frames_per_second = 2000;
+  // The timeline stops before this frame until release() (a benchmark's phases).
+  std::size_t hold_at = std::numeric_limits<std::size_t>::max();
   int refuse_first = 0;                   // close the first N TCP connections at once
   std::optional<std::size_t> drop_after;  // the first WebSocket connection dies after this many frames
   std::chrono::milliseconds ping_every{0};
@@ -59,6 +62,8 @@ class FakeExchange {
   [[nodiscard]] std::string rest_url() const { return rest_->url(); }
   [[nodiscard]] std::string ca_file() const { return cert_path_; }
 
+  // Goes on from where the timeline is, at frames_per_second, up to frame `until`.
+  void release(std::size_t until, double frames_per_second);
   // When the frame timeline ends (all frames emitted).
   [[nodiscard]] bool finished() const;
   [[nodiscard]] std::vector<std::chrono::steady_clock::time_point> tcp_accepts() const;
