@@ -8,9 +8,9 @@
 #include <iostream>
 #include <string>
 
-#include "cryptoflow/book.hpp"
-#include "cryptoflow/clock.hpp"
 #include "cryptoflow/kafka.hpp"
+#include "cryptoflow/messages/book.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 
 int main(int argc, char** argv) {
   using namespace cryptoflow;

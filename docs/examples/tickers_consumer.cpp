@@ -5,7 +5,7 @@
 #include <string>
 
 #include "cryptoflow/kafka.hpp"
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 int main(int argc, char** argv) {
   using namespace cryptoflow;

@@ -27,8 +27,8 @@
 #include <random>
 #include <sstream>
 
-#include "cryptoflow/book.hpp"
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/messages/book.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "fake_exchange.hpp"
 #include "test_support.hpp"
 #include "ws_test_client.hpp"

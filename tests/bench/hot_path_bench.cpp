@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "candle_engine.hpp"
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 // Counts every heap allocation of the process and the bytes live (replaceable global operator
 // new; the sizes malloc really gave).

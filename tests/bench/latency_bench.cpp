@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "cryptoflow/kafka.hpp"
-#include "cryptoflow/messages.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/messages/messages.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 
 using namespace cryptoflow;
 using Clock = std::chrono::steady_clock;

@@ -6,8 +6,8 @@
 #include <csignal>
 #include <set>
 
-#include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "embedded_broker.hpp"
 #include "fake_exchange.hpp"
 #include "test_support.hpp"

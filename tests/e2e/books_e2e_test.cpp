@@ -15,9 +15,9 @@
 #include <csignal>
 #include <map>
 
-#include "cryptoflow/book.hpp"
-#include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka.hpp"
+#include "cryptoflow/messages/book.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "depth_recording.hpp"
 #include "fake_exchange.hpp"
 #include "test_support.hpp"

@@ -19,8 +19,8 @@
 #include <thread>
 
 #include "candle_engine.hpp"
-#include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "embedded_broker.hpp"
 #include "state_store.hpp"
 #include "test_support.hpp"

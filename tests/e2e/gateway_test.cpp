@@ -13,8 +13,8 @@
 #include <mutex>
 #include <thread>
 
-#include "cryptoflow/clock.hpp"
 #include "cryptoflow/kafka.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 #include "embedded_broker.hpp"
 #include "test_support.hpp"
 #include "ws_test_client.hpp"

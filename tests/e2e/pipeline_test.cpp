@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 #include <map>
 
-#include "cryptoflow/decimal.hpp"
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/messages/decimal.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "s3_client.hpp"
 #include "test_support.hpp"
 

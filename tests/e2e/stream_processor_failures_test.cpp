@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "cryptoflow/kafka/producer.hpp"
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 #include "embedded_broker.hpp"
 #include "test_support.hpp"
 

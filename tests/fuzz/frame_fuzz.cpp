@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "backfill.hpp"
-#include "cryptoflow/book.hpp"
+#include "cryptoflow/messages/book.hpp"
 #include "depth_book.hpp"
 #include "frame_decoder.hpp"
 #include "replay.hpp"

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/book.hpp"
+#include "cryptoflow/messages/book.hpp"
 
 namespace cryptoflow::test {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cryptoflow/kafka.hpp"
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 #include "dev_broker.hpp"
 
 namespace cryptoflow::test {

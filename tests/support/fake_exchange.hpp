@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 #include "test_support.hpp"
 
 namespace cryptoflow::test {

@@ -18,8 +18,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "cryptoflow/http.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/net/http.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 extern char** environ;
 

@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "cryptoflow/http.hpp"
-#include "cryptoflow/messages.hpp"
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/messages/messages.hpp"
+#include "cryptoflow/net/http.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
 
 namespace cryptoflow::test {
 

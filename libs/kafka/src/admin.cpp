@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "cryptoflow/kafka/topic_creator.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 #include "native.hpp"
 
 namespace cryptoflow::kafka {

@@ -9,7 +9,7 @@
 #include <regex>
 #include <sstream>
 
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 #include "native.hpp"
 
 namespace cryptoflow::kafka::native {

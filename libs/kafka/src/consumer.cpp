@@ -5,7 +5,7 @@
 #include <map>
 #include <set>
 
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 #include "native.hpp"
 #include "offset_watch.hpp"
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/runtime/log.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 
 namespace cryptoflow::kafka::native {
 

@@ -2,7 +2,7 @@
 
 #include <atomic>
 
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 #include "producer_impl.hpp"
 
 namespace cryptoflow::kafka {

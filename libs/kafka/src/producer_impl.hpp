@@ -5,7 +5,7 @@
 #include <string>
 
 #include "cryptoflow/kafka/producer.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 #include "native.hpp"
 
 namespace cryptoflow::kafka {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <map>
 
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 #include "native.hpp"
 #include "offset_watch.hpp"
 

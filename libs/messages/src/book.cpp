@@ -1,4 +1,4 @@
-#include "cryptoflow/book.hpp"
+#include "cryptoflow/messages/book.hpp"
 
 #include <rapidjson/document.h>
 

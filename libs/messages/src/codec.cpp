@@ -8,7 +8,7 @@
 #include <optional>
 #include <string_view>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 namespace cryptoflow {
 namespace {

@@ -1,4 +1,4 @@
-#include "cryptoflow/decimal.hpp"
+#include "cryptoflow/messages/decimal.hpp"
 
 #include <algorithm>
 #include <array>

@@ -1,4 +1,4 @@
-#include "cryptoflow/schema.hpp"
+#include "cryptoflow/messages/schema.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/schema.h>

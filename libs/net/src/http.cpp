@@ -1,4 +1,4 @@
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 
 #include <curl/curl.h>
 #include <zlib.h>

@@ -1,4 +1,4 @@
-#include "cryptoflow/backoff.hpp"
+#include "cryptoflow/runtime/backoff.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "cryptoflow/call_budget.hpp"
+#include "cryptoflow/runtime/call_budget.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "cryptoflow/clock.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 
 #include <chrono>
 #include <cstdio>

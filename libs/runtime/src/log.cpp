@@ -1,4 +1,4 @@
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "cryptoflow/clock.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 
 namespace cryptoflow {
 namespace {

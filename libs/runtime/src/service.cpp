@@ -1,4 +1,4 @@
-#include "cryptoflow/service.hpp"
+#include "cryptoflow/runtime/service.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow {
 namespace {

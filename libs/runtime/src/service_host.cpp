@@ -1,11 +1,11 @@
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
 
 #include <algorithm>
 #include <iostream>
 #include <thread>
 
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/version.hpp"
+#include "cryptoflow/runtime/log.hpp"
+#include "cryptoflow/runtime/version.hpp"
 
 namespace cryptoflow {
 

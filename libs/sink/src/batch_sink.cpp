@@ -1,4 +1,4 @@
-#include "cryptoflow/batch_sink.hpp"
+#include "cryptoflow/sink/batch_sink.hpp"
 
 #include <algorithm>
 #include <utility>

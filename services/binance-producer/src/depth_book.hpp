@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cryptoflow/book.hpp"
+#include "cryptoflow/messages/book.hpp"
 
 namespace cryptoflow::binance {
 

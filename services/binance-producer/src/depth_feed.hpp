@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "backfill.hpp"
-#include "cryptoflow/book.hpp"
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/messages/book.hpp"
+#include "cryptoflow/runtime/log.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 #include "depth_book.hpp"
 
 namespace cryptoflow::binance {

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 namespace cryptoflow::binance {
 

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <thread>
 
-#include "cryptoflow/clock.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 
 namespace cryptoflow::binance {
 

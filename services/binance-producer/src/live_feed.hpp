@@ -28,9 +28,9 @@
 #include <vector>
 
 #include "backfill.hpp"
-#include "cryptoflow/call_budget.hpp"
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/runtime/call_budget.hpp"
+#include "cryptoflow/runtime/log.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 #include "depth_feed.hpp"
 #include "live_plan.hpp"
 #include "publisher.hpp"

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "cryptoflow/config.hpp"
+#include "cryptoflow/runtime/config.hpp"
 
 namespace cryptoflow::binance {
 

@@ -12,8 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cryptoflow/backoff.hpp"
-#include "cryptoflow/config.hpp"
+#include "cryptoflow/runtime/backoff.hpp"
+#include "cryptoflow/runtime/config.hpp"
 
 namespace cryptoflow::binance {
 

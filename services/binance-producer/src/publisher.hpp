@@ -3,10 +3,10 @@
 // what it saw. Shared by replay and live modes.
 #include <string>
 
-#include "cryptoflow/book.hpp"
 #include "cryptoflow/kafka/client.hpp"
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/messages/book.hpp"
+#include "cryptoflow/runtime/log.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 #include "frame_decoder.hpp"
 
 namespace cryptoflow::binance {

@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "cryptoflow/clock.hpp"
 #include "cryptoflow/kafka/client.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 #include "depth_feed.hpp"
 #include "frame_decoder.hpp"
 #include "publisher.hpp"

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow::binance {
 

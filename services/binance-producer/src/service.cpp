@@ -5,11 +5,11 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "cryptoflow/clock.hpp"
-#include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka/producer.hpp"
 #include "cryptoflow/kafka/reader.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/net/http.hpp"
+#include "cryptoflow/runtime/clock.hpp"
+#include "cryptoflow/runtime/log.hpp"
 #include "frame_decoder.hpp"
 #include "publisher.hpp"
 #include "replay.hpp"

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka/properties.hpp"
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/net/http.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
 #include "live_feed.hpp"
 
 namespace cryptoflow::binance {

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <thread>
 
-#include "cryptoflow/clock.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 
 namespace cryptoflow::coingecko {
 

@@ -1,11 +1,11 @@
 #pragma once
 // The CoinGecko call budget (at most N requests in any 60-second window, retries included: see
-// cryptoflow/call_budget.hpp) and an injectable clock.
+// cryptoflow/runtime/call_budget.hpp) and an injectable clock.
 #include <cstdint>
 #include <functional>
 #include <utility>
 
-#include "cryptoflow/call_budget.hpp"
+#include "cryptoflow/runtime/call_budget.hpp"
 
 namespace cryptoflow::coingecko {
 

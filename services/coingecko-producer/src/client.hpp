@@ -10,9 +10,9 @@
 #include <string>
 
 #include "budget.hpp"
-#include "cryptoflow/backoff.hpp"
-#include "cryptoflow/http.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/net/http.hpp"
+#include "cryptoflow/runtime/backoff.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 
 namespace cryptoflow::coingecko {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 namespace cryptoflow::coingecko {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 #include "markets.hpp"
 
 namespace cryptoflow::coingecko {

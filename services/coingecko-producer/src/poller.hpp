@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "client.hpp"
-#include "cryptoflow/messages.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/messages/messages.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 
 namespace cryptoflow::coingecko {
 

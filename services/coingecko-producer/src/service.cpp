@@ -2,7 +2,7 @@
 
 #include "budget.hpp"
 #include "cryptoflow/kafka/producer.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow::coingecko {
 

@@ -4,7 +4,7 @@
 
 #include "client.hpp"
 #include "cryptoflow/kafka/properties.hpp"
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
 #include "poller.hpp"
 
 namespace cryptoflow::coingecko {

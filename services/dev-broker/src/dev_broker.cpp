@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <set>
 
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow {
 namespace {

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/config.hpp"
 #include "cryptoflow/kafka/mock_cluster.hpp"
+#include "cryptoflow/runtime/config.hpp"
 #include "tcp_forwarder.hpp"
 
 namespace cryptoflow {

@@ -2,7 +2,7 @@
 
 #include <iostream>
 
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow {
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
 #include "dev_broker.hpp"
 
 namespace cryptoflow {

@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow {
 namespace {

@@ -3,7 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "cryptoflow/clock.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 
 namespace cryptoflow::elastic {
 namespace {

@@ -7,8 +7,8 @@
 // large alone is rejected. Index templates are installed before anything is read.
 #include <string>
 
-#include "cryptoflow/batch_sink.hpp"
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
+#include "cryptoflow/sink/batch_sink.hpp"
 #include "documents.hpp"
 
 namespace cryptoflow::elastic {

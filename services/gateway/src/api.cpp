@@ -4,7 +4,7 @@
 #include <charconv>
 
 #include "api_detail.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 #include "history.hpp"
 
 namespace cryptoflow::gateway {

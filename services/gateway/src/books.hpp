@@ -1,6 +1,6 @@
 #pragma once
 // The order books the gateway serves (/api/v3/depth, ticker/bookTicker, the @depth and
-// @bookTicker streams): one BookReader (cryptoflow/book.hpp) per symbol, fed from crypto.books.
+// @bookTicker streams): one BookReader (cryptoflow/messages/book.hpp) per symbol, fed from crypto.books.
 // A book is served only while it is good: after a resync or a break in the chain the gateway
 // answers "unavailable" until the producer's next snapshot - never a book it knows may be wrong.
 // Written on the feed's thread, read on the I/O thread and the workers (one mutex; reads copy).
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/book.hpp"
+#include "cryptoflow/messages/book.hpp"
 
 namespace cryptoflow::gateway {
 

@@ -4,10 +4,10 @@
 #include <charconv>
 
 #include "api_detail.hpp"
-#include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka/error.hpp"
 #include "cryptoflow/kafka/reader.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/net/http.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow::gateway {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "api.hpp"
 #include "api_detail.hpp"
-#include "cryptoflow/clock.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 #include "rollup.hpp"
 
 namespace cryptoflow::gateway {

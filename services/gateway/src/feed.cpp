@@ -5,9 +5,9 @@
 #include <set>
 #include <thread>
 
-#include "cryptoflow/backoff.hpp"
-#include "cryptoflow/clock.hpp"
 #include "cryptoflow/kafka/reader.hpp"
+#include "cryptoflow/runtime/backoff.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 
 namespace cryptoflow::gateway {
 

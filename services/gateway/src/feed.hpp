@@ -14,8 +14,8 @@
 
 #include "books.hpp"
 #include "cryptoflow/kafka/record.hpp"
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/runtime/log.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 #include "hub.hpp"
 #include "store.hpp"
 

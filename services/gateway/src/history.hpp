@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "store.hpp"
 
 namespace cryptoflow::gateway {

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "cryptoflow/clock.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 
 namespace cryptoflow::gateway {
 

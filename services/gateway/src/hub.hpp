@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/book.hpp"
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/book.hpp"
+#include "cryptoflow/messages/messages.hpp"
 #include "trades.hpp"
 
 namespace cryptoflow::gateway {

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 namespace cryptoflow::gateway {
 

@@ -23,8 +23,8 @@
 
 #include "api.hpp"
 #include "api_detail.hpp"
-#include "cryptoflow/clock.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/clock.hpp"
+#include "cryptoflow/runtime/log.hpp"
 #include "limits.hpp"
 #include "rollup.hpp"
 #include "streams.hpp"

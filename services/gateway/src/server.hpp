@@ -13,7 +13,7 @@
 
 #include "books.hpp"
 #include "browser.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 #include "history.hpp"
 #include "hub.hpp"
 #include "store.hpp"

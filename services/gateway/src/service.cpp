@@ -4,7 +4,7 @@
 #include <charconv>
 
 #include "cryptoflow/kafka/reader.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow::gateway {
 

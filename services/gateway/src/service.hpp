@@ -3,7 +3,7 @@
 #include <string_view>
 // gateway as a binary: its variables (--help), how they become options, and run().
 #include "cryptoflow/kafka/properties.hpp"
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
 #include "feed.hpp"
 #include "server.hpp"
 #include "store.hpp"

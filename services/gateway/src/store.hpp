@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 #include "ticker_history.hpp"
 
 namespace cryptoflow::gateway {

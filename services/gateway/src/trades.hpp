@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 namespace cryptoflow::gateway {
 

@@ -5,8 +5,8 @@
 #include <map>
 #include <string>
 
-#include "cryptoflow/batch_sink.hpp"
-#include "cryptoflow/book.hpp"
+#include "cryptoflow/messages/book.hpp"
+#include "cryptoflow/sink/batch_sink.hpp"
 #include "influx_writer.hpp"
 
 namespace cryptoflow::influx {

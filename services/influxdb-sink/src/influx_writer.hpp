@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 
 namespace cryptoflow::influx {
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <string_view>
 
-#include "cryptoflow/book.hpp"
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/book.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 namespace cryptoflow::influx {
 

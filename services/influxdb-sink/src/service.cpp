@@ -2,7 +2,7 @@
 
 #include "cryptoflow/kafka/consumer.hpp"
 #include "cryptoflow/kafka/producer.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow::influx {
 

@@ -1,8 +1,8 @@
 #pragma once
 // influxdb-sink as a binary: its variables (--help), how they become options, and run().
-#include "cryptoflow/batch_sink.hpp"
 #include "cryptoflow/kafka/properties.hpp"
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
+#include "cryptoflow/sink/batch_sink.hpp"
 #include "influx_destination.hpp"
 #include "influx_writer.hpp"
 

@@ -30,10 +30,10 @@
 #include <vector>
 
 #include "archive.hpp"
-#include "cryptoflow/backoff.hpp"
 #include "cryptoflow/kafka/client.hpp"
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/runtime/backoff.hpp"
+#include "cryptoflow/runtime/log.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 #include "s3_client.hpp"
 
 namespace cryptoflow::s3 {

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "cryptoflow/config.hpp"
+#include "cryptoflow/runtime/config.hpp"
 
 namespace cryptoflow::s3 {
 namespace {

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "sigv4.hpp"
 
 namespace cryptoflow::s3 {

@@ -2,7 +2,7 @@
 // s3-sink as a binary: its variables (--help), how they become options, and run().
 #include "archiver.hpp"
 #include "cryptoflow/kafka/properties.hpp"
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
 #include "s3_client.hpp"
 
 namespace cryptoflow::s3 {

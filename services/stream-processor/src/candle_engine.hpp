@@ -37,7 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 #include "flat_map.hpp"
 #include "id_set.hpp"
 

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <random>
 
-#include "cryptoflow/clock.hpp"
 #include "cryptoflow/kafka/dead_letter.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 
 namespace cryptoflow::processor {
 namespace {

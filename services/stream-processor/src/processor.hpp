@@ -27,8 +27,8 @@
 
 #include "candle_engine.hpp"
 #include "cryptoflow/kafka/client.hpp"
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/runtime/log.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 #include "state_store.hpp"
 
 namespace cryptoflow::processor {

@@ -9,7 +9,7 @@
 #include "cryptoflow/kafka/consumer.hpp"
 #include "cryptoflow/kafka/producer.hpp"
 #include "cryptoflow/kafka/reader.hpp"
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow::processor {
 namespace {

@@ -1,7 +1,7 @@
 #pragma once
 // stream-processor as a binary: its variables (--help), how they become options, and run().
 #include "cryptoflow/kafka/properties.hpp"
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
 #include "processor.hpp"
 
 namespace cryptoflow::processor {

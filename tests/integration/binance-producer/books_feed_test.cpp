@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "cryptoflow/book.hpp"
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/messages/book.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "depth_recording.hpp"
 #include "dev_broker.hpp"
 #include "embedded_broker.hpp"

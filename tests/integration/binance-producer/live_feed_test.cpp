@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "dev_broker.hpp"
 #include "embedded_broker.hpp"
 #include "fake_exchange.hpp"

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <string>
 
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "test_support.hpp"
 
 namespace cryptoflow::test {

@@ -8,7 +8,7 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "embedded_broker.hpp"
 #include "fake_elasticsearch.hpp"
 #include "test_support.hpp"

@@ -9,8 +9,8 @@
 #include <set>
 #include <sstream>
 
-#include "cryptoflow/batch_sink.hpp"
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
+#include "cryptoflow/sink/batch_sink.hpp"
 #include "dev_broker.hpp"
 #include "embedded_broker.hpp"
 #include "es_destination.hpp"

@@ -3,9 +3,9 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "cryptoflow/batch_sink.hpp"
-#include "cryptoflow/http.hpp"
 #include "cryptoflow/kafka.hpp"
+#include "cryptoflow/net/http.hpp"
+#include "cryptoflow/sink/batch_sink.hpp"
 #include "embedded_broker.hpp"
 #include "influx_destination.hpp"
 #include "test_support.hpp"

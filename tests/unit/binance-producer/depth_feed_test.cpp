@@ -10,7 +10,7 @@
 #include <map>
 #include <set>
 
-#include "cryptoflow/schema.hpp"
+#include "cryptoflow/messages/schema.hpp"
 #include "depth_recording.hpp"
 #include "test_support.hpp"
 

@@ -4,8 +4,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "cryptoflow/call_budget.hpp"
-#include "cryptoflow/config.hpp"
+#include "cryptoflow/runtime/call_budget.hpp"
+#include "cryptoflow/runtime/config.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 #include "fake_kafka.hpp"
 
 using namespace cryptoflow;

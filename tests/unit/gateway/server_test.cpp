@@ -10,7 +10,7 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -1,11 +1,11 @@
-// crypto.books records (cryptoflow/book.hpp): the codec of each kind, the errors that name the
+// crypto.books records (cryptoflow/messages/book.hpp): the codec of each kind, the errors that name the
 // field, and the reader's rule - a book is good from a snapshot while each update follows the
 // id it is at; a resync or an update that does not follow makes it not good until a snapshot.
-#include "cryptoflow/book.hpp"
+#include "cryptoflow/messages/book.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "cryptoflow/schema.hpp"
+#include "cryptoflow/messages/schema.hpp"
 
 using namespace cryptoflow;
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 using namespace cryptoflow;
 

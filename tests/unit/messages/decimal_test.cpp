@@ -1,4 +1,4 @@
-#include "cryptoflow/decimal.hpp"
+#include "cryptoflow/messages/decimal.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstdint>

@@ -1,10 +1,10 @@
-#include "cryptoflow/schema.hpp"
+#include "cryptoflow/messages/schema.hpp"
 
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 using namespace cryptoflow;
 

@@ -1,4 +1,4 @@
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 
 #include <catch2/catch.hpp>
 

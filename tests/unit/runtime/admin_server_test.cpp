@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "cryptoflow/http.hpp"
-#include "cryptoflow/service.hpp"
+#include "cryptoflow/net/http.hpp"
+#include "cryptoflow/runtime/service.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

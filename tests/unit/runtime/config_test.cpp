@@ -1,4 +1,4 @@
-#include "cryptoflow/config.hpp"
+#include "cryptoflow/runtime/config.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "cryptoflow/log.hpp"
+#include "cryptoflow/runtime/log.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 
 #include <catch2/catch.hpp>
 

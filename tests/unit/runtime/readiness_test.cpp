@@ -1,4 +1,4 @@
-#include "cryptoflow/readiness.hpp"
+#include "cryptoflow/runtime/readiness.hpp"
 
 #include <catch2/catch.hpp>
 #include <thread>

@@ -1,11 +1,11 @@
 // The service host: the order of start and stop, readiness through the admin server, stop
 // requests, topic creation, and run_service's exit codes.
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
 
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -7,7 +7,7 @@
 #include <random>
 #include <set>
 
-#include "cryptoflow/http.hpp"
+#include "cryptoflow/net/http.hpp"
 #include "fake_kafka.hpp"
 #include "test_support.hpp"
 

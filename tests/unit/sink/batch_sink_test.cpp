@@ -2,7 +2,7 @@
 // scripted destination: what is written, what is committed, what goes to dead-letter, for the
 // failures that matter: a database outage, a revocation while a batch is in flight, a partition
 // assigned while paused, a dead-letter record that cannot be delivered.
-#include "cryptoflow/batch_sink.hpp"
+#include "cryptoflow/sink/batch_sink.hpp"
 
 #include <catch2/catch.hpp>
 #include <mutex>

@@ -7,8 +7,8 @@
 #include <catch2/catch.hpp>
 #include <map>
 
-#include "cryptoflow/clock.hpp"
 #include "cryptoflow/kafka/dead_letter.hpp"
+#include "cryptoflow/runtime/clock.hpp"
 #include "fake_kafka.hpp"
 #include "state_store.hpp"
 #include "test_support.hpp"

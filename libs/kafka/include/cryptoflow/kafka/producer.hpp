@@ -10,7 +10,7 @@
 
 #include "cryptoflow/kafka/client.hpp"
 #include "cryptoflow/kafka/properties.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 
 namespace cryptoflow::kafka {
 

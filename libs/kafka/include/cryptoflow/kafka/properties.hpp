@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "cryptoflow/config.hpp"
+#include "cryptoflow/runtime/config.hpp"
 
 namespace cryptoflow::kafka {
 

@@ -3,7 +3,7 @@
 // passes to run_service.
 #include <memory>
 
-#include "cryptoflow/service_host.hpp"
+#include "cryptoflow/runtime/service_host.hpp"
 
 namespace cryptoflow::kafka {
 

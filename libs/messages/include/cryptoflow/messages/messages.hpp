@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "cryptoflow/decimal.hpp"
+#include "cryptoflow/messages/decimal.hpp"
 
 namespace cryptoflow {
 

@@ -24,10 +24,10 @@
 #include <string>
 #include <vector>
 
-#include "cryptoflow/config.hpp"
-#include "cryptoflow/metrics.hpp"
-#include "cryptoflow/readiness.hpp"
-#include "cryptoflow/service.hpp"
+#include "cryptoflow/runtime/config.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
+#include "cryptoflow/runtime/readiness.hpp"
+#include "cryptoflow/runtime/service.hpp"
 
 namespace cryptoflow {
 

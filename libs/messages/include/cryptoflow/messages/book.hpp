@@ -20,8 +20,8 @@
 #include <string_view>
 #include <vector>
 
-#include "cryptoflow/decimal.hpp"
-#include "cryptoflow/messages.hpp"
+#include "cryptoflow/messages/decimal.hpp"
+#include "cryptoflow/messages/messages.hpp"
 
 namespace cryptoflow {
 

@@ -33,11 +33,11 @@
 #include <string_view>
 #include <vector>
 
-#include "cryptoflow/backoff.hpp"
-#include "cryptoflow/config.hpp"
 #include "cryptoflow/kafka/client.hpp"
-#include "cryptoflow/log.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/runtime/backoff.hpp"
+#include "cryptoflow/runtime/config.hpp"
+#include "cryptoflow/runtime/log.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 
 namespace cryptoflow::sink {
 

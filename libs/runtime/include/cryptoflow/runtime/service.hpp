@@ -6,8 +6,8 @@
 #include <string>
 #include <thread>
 
-#include "cryptoflow/config.hpp"
-#include "cryptoflow/metrics.hpp"
+#include "cryptoflow/runtime/config.hpp"
+#include "cryptoflow/runtime/metrics.hpp"
 
 namespace cryptoflow {
 
