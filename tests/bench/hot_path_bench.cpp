@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "candle_engine.hpp"
 #include "cryptoflow/messages/messages.hpp"
+#include "stream-processor/src/candle_engine.hpp"
 
 // Counts every heap allocation of the process and the bytes live (replaceable global operator
 // new; the sizes malloc really gave).

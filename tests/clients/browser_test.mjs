@@ -21,6 +21,9 @@ try {
   check((await xrp.exited) === 0, 'the XRP/ETH replay is delivered');
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // One look at the page waits 10 s at most (Playwright's 30 s would use up a whole `eventually`
+  // in one try on a loaded machine); `eventually` tries again.
+  page.setDefaultTimeout(10000);
   const problems = [];
   // While the gateway restarts (below) the page's requests fail at the network level, which
   // Chromium logs as "Failed to load resource: net::ERR_..." (and the trades stream's reconnect

@@ -9,8 +9,8 @@
 #include <set>
 #include <sstream>
 
-#include "documents.hpp"
-#include "line_protocol.hpp"
+#include "elasticsearch-sink/src/documents.hpp"
+#include "influxdb-sink/src/line_protocol.hpp"
 
 using namespace cryptoflow;
 

@@ -18,11 +18,11 @@
 #include <set>
 #include <thread>
 
-#include "candle_engine.hpp"
 #include "cryptoflow/kafka.hpp"
 #include "cryptoflow/net/http.hpp"
 #include "embedded_broker.hpp"
-#include "state_store.hpp"
+#include "stream-processor/src/candle_engine.hpp"
+#include "stream-processor/src/state_store.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "cryptoflow/net/http.hpp"
-#include "s3_client.hpp"
+#include "s3-sink/src/s3_client.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "backfill.hpp"
+#include "binance-producer/src/backfill.hpp"
+#include "binance-producer/src/depth_book.hpp"
+#include "binance-producer/src/frame_decoder.hpp"
+#include "binance-producer/src/replay.hpp"
 #include "cryptoflow/messages/book.hpp"
-#include "depth_book.hpp"
-#include "frame_decoder.hpp"
-#include "replay.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

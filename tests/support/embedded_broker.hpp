@@ -8,7 +8,7 @@
 
 #include "cryptoflow/kafka.hpp"
 #include "cryptoflow/messages/messages.hpp"
-#include "dev_broker.hpp"
+#include "dev-broker/src/dev_broker.hpp"
 
 namespace cryptoflow::test {
 

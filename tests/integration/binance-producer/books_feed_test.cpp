@@ -6,14 +6,14 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
+#include "binance-producer/src/live_feed.hpp"
+#include "binance-producer/src/service.hpp"
 #include "cryptoflow/messages/book.hpp"
 #include "cryptoflow/net/http.hpp"
 #include "depth_recording.hpp"
-#include "dev_broker.hpp"
+#include "dev-broker/src/dev_broker.hpp"
 #include "embedded_broker.hpp"
 #include "fake_exchange.hpp"
-#include "live_feed.hpp"
-#include "service.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -2,7 +2,7 @@
 // plain and TLS, plus the REST backfill endpoints) and the embedded Kafka broker. The exchange
 // replays the recorded TRXUSDT trade stream (10,000 trades with consecutive ids); every test
 // reads crypto.trades back and checks each id arrived exactly once and in order.
-#include "live_feed.hpp"
+#include "binance-producer/src/live_feed.hpp"
 
 #include <catch2/catch.hpp>
 #include <csignal>
@@ -10,12 +10,12 @@
 #include <set>
 #include <thread>
 
+#include "binance-producer/src/replay.hpp"
+#include "binance-producer/src/service.hpp"
 #include "cryptoflow/net/http.hpp"
-#include "dev_broker.hpp"
+#include "dev-broker/src/dev_broker.hpp"
 #include "embedded_broker.hpp"
 #include "fake_exchange.hpp"
-#include "replay.hpp"
-#include "service.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -1,12 +1,12 @@
 // coingecko-producer's client and poller against a stand-in CoinGecko (a real local HTTP
 // server serving the recorded responses) with an injectable clock.
-#include "poller.hpp"
+#include "coingecko-producer/src/poller.hpp"
 
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "client.hpp"
-#include "markets.hpp"
+#include "coingecko-producer/src/client.hpp"
+#include "coingecko-producer/src/markets.hpp"
 #include "stand_in.hpp"
 #include "test_support.hpp"
 

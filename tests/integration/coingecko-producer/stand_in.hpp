@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <string>
 
-#include "budget.hpp"
-#include "client.hpp"
+#include "coingecko-producer/src/budget.hpp"
+#include "coingecko-producer/src/client.hpp"
 #include "test_support.hpp"
 
 namespace cryptoflow::coingecko::testing {

@@ -1,5 +1,5 @@
 // dev-broker's embedded broker: what it adds to librdkafka's mock cluster.
-#include "dev_broker.hpp"
+#include "dev-broker/src/dev_broker.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>

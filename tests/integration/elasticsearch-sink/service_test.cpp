@@ -3,7 +3,7 @@
 // thread once read a plain BatchSink* that the main thread set and cleared (a data race, and a
 // use after free at shutdown): readiness is now a registration that goes before the sink does,
 // and this test is what ThreadSanitizer and AddressSanitizer run to keep it so.
-#include "service.hpp"
+#include "elasticsearch-sink/src/service.hpp"
 
 #include <catch2/catch.hpp>
 #include <thread>

@@ -11,9 +11,9 @@
 
 #include "cryptoflow/net/http.hpp"
 #include "cryptoflow/sink/batch_sink.hpp"
-#include "dev_broker.hpp"
+#include "dev-broker/src/dev_broker.hpp"
+#include "elasticsearch-sink/src/es_destination.hpp"
 #include "embedded_broker.hpp"
-#include "es_destination.hpp"
 #include "fake_elasticsearch.hpp"
 #include "test_support.hpp"
 

@@ -1,10 +1,10 @@
 // The InfluxDB writer against a real influxd (v1 API) and against a stand-in for InfluxDB 2's
 // write API (no InfluxDB 2 can be installed here).
-#include "influx_writer.hpp"
+#include "influxdb-sink/src/influx_writer.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "line_protocol.hpp"
+#include "influxdb-sink/src/line_protocol.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

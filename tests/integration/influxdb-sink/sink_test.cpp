@@ -7,7 +7,7 @@
 #include "cryptoflow/net/http.hpp"
 #include "cryptoflow/sink/batch_sink.hpp"
 #include "embedded_broker.hpp"
-#include "influx_destination.hpp"
+#include "influxdb-sink/src/influx_destination.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

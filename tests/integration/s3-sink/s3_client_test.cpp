@@ -1,7 +1,7 @@
 // The S3 client against a real S3 API that checks signatures (moto's server, tests/support/
 // moto_s3.py): objects with keys that need percent-encoding, metadata, multipart uploads, a
 // listing over several pages, and what a wrong secret and a missing bucket answer.
-#include "s3_client.hpp"
+#include "s3-sink/src/s3_client.hpp"
 
 #include <catch2/catch.hpp>
 #include <random>

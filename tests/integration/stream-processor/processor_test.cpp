@@ -1,6 +1,6 @@
 // The stream-processor's loop in process against the embedded broker: bad input goes to the
 // dead-letter topic, late trades to late-trades, and the rest becomes candles.
-#include "processor.hpp"
+#include "stream-processor/src/processor.hpp"
 
 #include <catch2/catch.hpp>
 

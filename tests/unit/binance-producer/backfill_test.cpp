@@ -1,5 +1,5 @@
 // The REST backfill against a scripted API: pages, retries, and what cannot be had.
-#include "backfill.hpp"
+#include "binance-producer/src/backfill.hpp"
 
 #include <catch2/catch.hpp>
 #include <map>

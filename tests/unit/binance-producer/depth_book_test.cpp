@@ -3,7 +3,7 @@
 // second way, by a small reference written here (sorted vectors, exact decimals, the procedure as
 // Binance's docs state it), and the two must agree after every event; then the faults: a dropped,
 // duplicated and reordered event, snapshots older and newer than the buffer, a new connection.
-#include "depth_book.hpp"
+#include "binance-producer/src/depth_book.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>

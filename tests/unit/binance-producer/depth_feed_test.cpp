@@ -4,7 +4,7 @@
 // as good. Then the faults (dropped, duplicated, reordered, delayed frames; snapshots older and
 // newer than the buffer; a lost connection; a start), the periodic snapshot a late reader starts
 // from, and the REST side (the weight budget, 429/418 with Retry-After).
-#include "depth_feed.hpp"
+#include "binance-producer/src/depth_feed.hpp"
 
 #include <catch2/catch.hpp>
 #include <map>

@@ -1,10 +1,10 @@
-#include "frame_decoder.hpp"
+#include "binance-producer/src/frame_decoder.hpp"
 
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <random>
 
-#include "replay.hpp"
+#include "binance-producer/src/replay.hpp"
 
 using namespace cryptoflow;
 using namespace cryptoflow::binance;

@@ -1,6 +1,6 @@
 // binance-producer's live-mode plan without a network: stream URLs, gap tracking, reconnect
 // delays and the connection-attempt budget.
-#include "live_plan.hpp"
+#include "binance-producer/src/live_plan.hpp"
 
 #include <catch2/catch.hpp>
 

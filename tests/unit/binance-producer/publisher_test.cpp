@@ -1,11 +1,11 @@
 // The publisher and the replay loop against in-memory Kafka (tests/support/fake_kafka.hpp): what
 // lands in crypto.trades, under which key and timestamp, and what is only counted.
-#include "publisher.hpp"
+#include "binance-producer/src/publisher.hpp"
 
 #include <catch2/catch.hpp>
 
+#include "binance-producer/src/replay.hpp"
 #include "fake_kafka.hpp"
-#include "replay.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -1,9 +1,9 @@
 // Replay files: line prefixes and wrappers, Binance CSV dumps and recorded-stream CSVs.
-#include "replay.hpp"
+#include "binance-producer/src/replay.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "frame_decoder.hpp"
+#include "binance-producer/src/frame_decoder.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -1,6 +1,6 @@
 // Where a restarted producer resumes: each symbol's newest trade in the topic, found in the
 // partition the key goes to.
-#include "resume.hpp"
+#include "binance-producer/src/resume.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // binance-producer's configuration: defaults, live or replay, and bad values refused naming the
 // variable.
-#include "service.hpp"
+#include "binance-producer/src/service.hpp"
 
 #include <catch2/catch.hpp>
 

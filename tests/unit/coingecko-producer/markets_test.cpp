@@ -1,9 +1,9 @@
-#include "markets.hpp"
+#include "coingecko-producer/src/markets.hpp"
 
 #include <catch2/catch.hpp>
 #include <random>
 
-#include "budget.hpp"
+#include "coingecko-producer/src/budget.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

@@ -1,5 +1,5 @@
 // coingecko-producer's configuration: defaults, and every bad value refused naming its variable.
-#include "service.hpp"
+#include "coingecko-producer/src/service.hpp"
 
 #include <catch2/catch.hpp>
 

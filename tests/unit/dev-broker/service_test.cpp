@@ -1,5 +1,5 @@
 // dev-broker's flags and topics.
-#include "service.hpp"
+#include "dev-broker/src/service.hpp"
 
 #include <catch2/catch.hpp>
 

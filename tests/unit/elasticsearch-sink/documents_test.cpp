@@ -1,10 +1,10 @@
-#include "documents.hpp"
+#include "elasticsearch-sink/src/documents.hpp"
 
 #include <rapidjson/document.h>
 
 #include <catch2/catch.hpp>
 
-#include "es_destination.hpp"
+#include "elasticsearch-sink/src/es_destination.hpp"
 
 using namespace cryptoflow;
 using namespace cryptoflow::elastic;

@@ -1,4 +1,4 @@
-#include "es_destination.hpp"
+#include "elasticsearch-sink/src/es_destination.hpp"
 
 #include <catch2/catch.hpp>
 

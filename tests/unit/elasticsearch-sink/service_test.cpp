@@ -1,5 +1,5 @@
 // elasticsearch-sink's configuration: defaults, and every bad value refused naming its variable.
-#include "service.hpp"
+#include "elasticsearch-sink/src/service.hpp"
 
 #include <catch2/catch.hpp>
 

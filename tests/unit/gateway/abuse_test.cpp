@@ -17,7 +17,7 @@
 #include <fstream>
 #include <thread>
 
-#include "server.hpp"
+#include "gateway/src/server.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

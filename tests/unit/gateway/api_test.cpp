@@ -1,11 +1,11 @@
-#include "api.hpp"
+#include "gateway/src/api.hpp"
 
 #include <rapidjson/document.h>
 
 #include <catch2/catch.hpp>
 #include <random>
 
-#include "markets.hpp"
+#include "coingecko-producer/src/markets.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

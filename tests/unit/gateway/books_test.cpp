@@ -1,11 +1,11 @@
 // The gateway's books: BookStore (good only from a snapshot while the chain holds), Binance's
 // /api/v3/depth and ticker/bookTicker shapes and errors, the book streams' names and payloads.
-#include "books.hpp"
+#include "gateway/src/books.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "api.hpp"
-#include "streams.hpp"
+#include "gateway/src/api.hpp"
+#include "gateway/src/streams.hpp"
 
 using namespace cryptoflow;
 using namespace cryptoflow::gateway;

@@ -1,6 +1,6 @@
 // The topic browser's answers from a fake cluster: shapes, validation, dead-letter headers,
 // bytes that are not text, hostile sizes, a cluster that does not answer; and its worker thread.
-#include "browser.hpp"
+#include "gateway/src/browser.hpp"
 
 #include <rapidjson/document.h>
 

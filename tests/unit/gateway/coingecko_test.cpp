@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <map>
 
-#include "api.hpp"
-#include "markets.hpp"
+#include "coingecko-producer/src/markets.hpp"
+#include "gateway/src/api.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

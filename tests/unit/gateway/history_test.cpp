@@ -1,11 +1,11 @@
 // Older candles from InfluxDB: the InfluxQL asked, InfluxDB's answers read back (floats printed
 // as Go prints them, errors), and how they are put before the held candles.
-#include "history.hpp"
+#include "gateway/src/history.hpp"
 
 #include <catch2/catch.hpp>
 #include <stdexcept>
 
-#include "api.hpp"
+#include "gateway/src/api.hpp"
 
 using namespace cryptoflow;
 using namespace cryptoflow::gateway;

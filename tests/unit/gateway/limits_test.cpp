@@ -1,7 +1,7 @@
 // What one client may take: Binance's request weights, the per-minute weight budget with 429
 // then a ban (418) for a client that ignores its 429s, and who a request is from behind a proxy.
 // The clock is the test's: no sleeping.
-#include "limits.hpp"
+#include "gateway/src/limits.hpp"
 
 #include <catch2/catch.hpp>
 

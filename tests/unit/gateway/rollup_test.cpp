@@ -1,11 +1,11 @@
-#include "rollup.hpp"
+#include "gateway/src/rollup.hpp"
 
 #include <rapidjson/document.h>
 
 #include <catch2/catch.hpp>
 #include <map>
 
-#include "store.hpp"
+#include "gateway/src/store.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

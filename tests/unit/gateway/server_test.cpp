@@ -1,7 +1,7 @@
 // The gateway's server in process, over real sockets: a WebSocket client that stops reading is
 // dropped while the others keep up; the per-client request limit, the connection limit, CORS,
 // and nothing served outside the page's files.
-#include "server.hpp"
+#include "gateway/src/server.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>

@@ -1,5 +1,5 @@
 // The gateway's configuration: GATEWAY_MAX_MEMORY's sizes, and the series limit fitted to it.
-#include "service.hpp"
+#include "gateway/src/service.hpp"
 
 #include <catch2/catch.hpp>
 

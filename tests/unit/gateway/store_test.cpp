@@ -1,4 +1,4 @@
-#include "store.hpp"
+#include "gateway/src/store.hpp"
 
 #include <malloc.h>
 
@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <vector>
 
-#include "feed.hpp"
-#include "hub.hpp"
+#include "gateway/src/feed.hpp"
+#include "gateway/src/hub.hpp"
 
 using namespace cryptoflow;
 using namespace cryptoflow::gateway;

@@ -1,4 +1,4 @@
-#include "trades.hpp"
+#include "gateway/src/trades.hpp"
 
 #include <malloc.h>
 

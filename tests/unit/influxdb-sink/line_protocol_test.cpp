@@ -1,9 +1,9 @@
-#include "line_protocol.hpp"
+#include "influxdb-sink/src/line_protocol.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "influx_destination.hpp"
-#include "influx_writer.hpp"
+#include "influxdb-sink/src/influx_destination.hpp"
+#include "influxdb-sink/src/influx_writer.hpp"
 
 using namespace cryptoflow;
 using namespace cryptoflow::influx;

@@ -1,5 +1,5 @@
 // influxdb-sink's configuration: defaults, and every bad value refused naming its variable.
-#include "service.hpp"
+#include "influxdb-sink/src/service.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // The s3-sink's loop (Archiver) against in-memory Kafka and an in-memory store: which objects
 // it writes, under which keys, what it commits, and what a crash, a changed configuration, a
 // store outage and a bad record do to that.
-#include "archiver.hpp"
+#include "s3-sink/src/archiver.hpp"
 
 #include <catch2/catch.hpp>
 #include <random>

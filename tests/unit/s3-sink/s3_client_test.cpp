@@ -1,6 +1,6 @@
 // What the S3 client makes of addresses and answers, without a server: where a key lives for
 // AWS (virtual host) and for MinIO (path-style), and how error bodies become results.
-#include "s3_client.hpp"
+#include "s3-sink/src/s3_client.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
 // s3-sink's configuration: the contract's defaults, and every bad value refused naming its variable.
-#include "service.hpp"
+#include "s3-sink/src/service.hpp"
 
 #include <catch2/catch.hpp>
 

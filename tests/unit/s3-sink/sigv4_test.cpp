@@ -1,7 +1,7 @@
 // The signer against AWS's published Signature Version 4 vectors: the generic test suite
 // (aws-sig-v4-test-suite, 2015-08-30, service "service") and the worked S3 examples of the S3 API
 // reference ("Signature Calculations for the Authorization Header", 2013-05-24, examplebucket).
-#include "sigv4.hpp"
+#include "s3-sink/src/sigv4.hpp"
 
 #include <catch2/catch.hpp>
 

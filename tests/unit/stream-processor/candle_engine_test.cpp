@@ -1,4 +1,4 @@
-#include "candle_engine.hpp"
+#include "stream-processor/src/candle_engine.hpp"
 
 #include <rapidjson/document.h>
 

@@ -1,5 +1,5 @@
 // FlatMap: the windows' and panes' sorted vector behaves as the std::map it replaced.
-#include "flat_map.hpp"
+#include "stream-processor/src/flat_map.hpp"
 
 #include <catch2/catch.hpp>
 #include <map>

@@ -1,4 +1,4 @@
-#include "id_set.hpp"
+#include "stream-processor/src/id_set.hpp"
 
 #include <catch2/catch.hpp>
 #include <limits>

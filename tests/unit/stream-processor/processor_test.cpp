@@ -2,7 +2,7 @@
 // (tests/support/fake_kafka.hpp): each failure that matters is injected at a fixed commit, and
 // what a read_committed reader sees afterwards must equal an uninterrupted run, every final
 // candle, average, late trade and dead letter exactly once.
-#include "processor.hpp"
+#include "stream-processor/src/processor.hpp"
 
 #include <catch2/catch.hpp>
 #include <map>
@@ -10,7 +10,7 @@
 #include "cryptoflow/kafka/dead_letter.hpp"
 #include "cryptoflow/runtime/clock.hpp"
 #include "fake_kafka.hpp"
-#include "state_store.hpp"
+#include "stream-processor/src/state_store.hpp"
 #include "test_support.hpp"
 
 using namespace cryptoflow;

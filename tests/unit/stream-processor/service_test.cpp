@@ -1,5 +1,5 @@
 // stream-processor's configuration: defaults, and every bad value refused naming its variable.
-#include "service.hpp"
+#include "stream-processor/src/service.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // The state topic's records and how a restore reads them back (state_store.hpp): which symbol
 // records count, on a broker that keeps aborted transactions' records (the embedded one) and on
 // one that compacts.
-#include "state_store.hpp"
+#include "stream-processor/src/state_store.hpp"
 
 #include <catch2/catch.hpp>
 
