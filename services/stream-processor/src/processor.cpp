@@ -40,6 +40,7 @@ StreamProcessor::StreamProcessor(ProcessorOptions options, ProcessorClients clie
       output_(clients.output),
       state_(clients.state),
       engine_(options_.engine),
+      store_({options_.group_id, options_.trades_topic, options_.evict_after_ms, options_.refresh_bytes}, engine_),
       metrics_(m),
       trades_in_(m.counter("cryptoflow_processor_trades_in_total", "Trades read")),
       late_(m.counter("cryptoflow_processor_late_trades_total", "Trades behind the watermark (to late-trades)")),
@@ -153,20 +154,22 @@ std::int32_t StreamProcessor::state_partition(std::int32_t input_partition) {
   return input_partition % state_partitions_;
 }
 
-std::vector<kafka::Header> StreamProcessor::tag(std::int32_t partition) {
+void StreamProcessor::begin() {
   if (options_.exactly_once && !in_txn_) {
     output_.begin_transaction();
     in_txn_ = true;
   }
-  const auto it = owned_.find(partition);
-  return {{kCommitHeader, commit_tag(partition, nonce_, (it == owned_.end() ? 0 : it->second.committed.seq) + 1)}};
+}
+
+std::vector<kafka::Header> StreamProcessor::tag(std::int32_t partition) const {
+  const auto seq = store_.owns(partition) ? store_.partitions().at(partition).committed.seq : 0;
+  return {{kCommitHeader, commit_tag(partition, nonce_, seq + 1)}};
 }
 
 void StreamProcessor::handle(const kafka::Record& r) {
   const auto p = r.partition;
-  const auto owned = owned_.find(p);
-  if (owned == owned_.end()) return;  // not (or no longer) ours: its owner reads it
-  owned->second.next_offset = r.offset + 1;
+  if (!store_.owns(p)) return;  // not (or no longer) ours: its owner reads it
+  store_.at(p).next_offset = r.offset + 1;
   consumed_.insert(p);
   auto decoded = decode_trade(r.value);
   std::string error = decoded ? check_trade(*decoded.value) : decoded.error;
@@ -185,6 +188,7 @@ void StreamProcessor::handle(const kafka::Record& r) {
     dead_lettered_.inc();
     bad_input_log_(LogLevel::warn, "bad trade record to dead-letter",
                    {{"error", error}, {"partition", p}, {"offset", r.offset}});
+    begin();
     kafka::send_to_dead_letter(output_, options_.dead_letter_topic, r, error, tag(p));
     return;
   }
@@ -195,6 +199,7 @@ void StreamProcessor::handle(const kafka::Record& r) {
   }
   if (added.late) {
     late_.inc();
+    begin();
     const auto headers = tag(p);
     output_.produce({.topic = options_.late_topic,
                      .key = r.key,
@@ -215,7 +220,7 @@ void StreamProcessor::emit() {
   const auto now_ms = wall_clock_ms();
   // A partition with records waiting (lagging, or its leader away) is not idle: its backlog
   // must not become late because the others moved on.
-  for (const auto& [p, o] : owned_)
+  for (const auto& [p, o] : store_.partitions())
     if (input_.lag({options_.trades_topic, p}) > 0) engine_.mark_waiting(p, now_ms);
   engine_.close_windows(now_ms, candles_, indicators_);
   const auto n_final = candles_.size();
@@ -225,7 +230,10 @@ void StreamProcessor::emit() {
   std::map<std::int32_t, std::vector<kafka::Header>> tags;
   const auto tag_of = [&](std::int32_t p) -> const std::vector<kafka::Header>& {
     auto it = tags.find(p);
-    if (it == tags.end()) it = tags.emplace(p, tag(p)).first;
+    if (it == tags.end()) {
+      begin();
+      it = tags.emplace(p, tag(p)).first;
+    }
     return it->second;
   };
   for (std::size_t i = 0; i < candles_.size(); ++i) {
@@ -252,7 +260,7 @@ void StreamProcessor::emit() {
   watermark_.set(static_cast<double>(engine_.watermark()));
   open_windows_.set(static_cast<double>(engine_.open_windows()));
   const auto now = wall_clock_ms();
-  for (const auto& [p, o] : owned_)
+  for (const auto& [p, o] : store_.partitions())
     if (const auto wm = engine_.partition_watermark(p))
       metrics_
           .gauge("cryptoflow_processor_watermark_lag_ms", "Wall clock minus the partition's watermark",
@@ -264,85 +272,32 @@ void StreamProcessor::commit() {
   if (failed_) return;
   std::set<std::int32_t> changed(consumed_.begin(), consumed_.end());
   for (auto p : engine_.take_changed_partitions()) changed.insert(p);
-  std::erase_if(changed, [&](std::int32_t p) { return !owned_.count(p); });  // revoked meanwhile
+  std::erase_if(changed, [&](std::int32_t p) { return !store_.owns(p); });  // revoked meanwhile
   if (changed.empty() && !in_txn_) return;
   const auto started = std::chrono::steady_clock::now();
-  // What this commit writes of each partition, applied to owned_ once it is committed.
-  struct Pending {
-    PartitionRecord record;
-    std::map<std::string, std::string> written;
-    std::map<std::string, std::int64_t> written_at;
-    std::vector<std::string> evicted;
-    std::int64_t state_bytes = 0;
-  };
   try {
+    begin();
     output_.flush(kFlushTimeout);
-    std::map<std::int32_t, Pending> pending;
+    std::map<std::int32_t, StateStore::Pending> pending;
     kafka::OffsetMap offsets;
     for (const auto p : changed) {
-      auto& o = owned_.at(p);
-      auto& w = pending[p];
       const auto headers = tag(p);
       const auto sp = state_partition(p);
-      w.state_bytes = o.state_bytes;
-      auto write = [&](const std::string& key, std::string_view value) {
+      auto& w = pending[p] = store_.write(p, nonce_, [&](const std::string& key, std::string_view value) {
         output_.produce({.topic = options_.state_topic,
                          .key = key,
                          .value = value,
                          .timestamp = wall_clock_ms(),
                          .headers = headers,
                          .partition = sp});
-        const auto size = static_cast<std::int64_t>(key.size() + value.size());
-        w.state_bytes += size;
-        state_written_.inc(static_cast<std::uint64_t>(size));
+        const auto size = key.size() + value.size();
+        state_written_.inc(size);
         state_records_.inc();
         if (static_cast<double>(size) > state_record_max_.value()) state_record_max_.set(static_cast<double>(size));
-      };
-      std::set<std::string> names;
-      for (auto& symbol : engine_.take_changed_symbols(p)) names.insert(std::move(symbol));
-      // Evicting looks at every symbol: once a minute of event time is often enough.
-      if (const auto now = engine_.partition_meta(p).max_trade_time;
-          options_.evict_after_ms > 0 && now != CandleEngine::kNone &&
-          (o.evicted_at == CandleEngine::kNone || now - o.evicted_at >= 60'000)) {
-        w.evicted = engine_.evict_quiet(p, options_.evict_after_ms);
-        o.evicted_at = now;
-      }
-      if (o.rewrite_all)
-        for (auto& symbol : engine_.symbols(p)) names.insert(std::move(symbol));
-      for (const auto& symbol : w.evicted) names.erase(symbol);
-      auto write_symbol = [&](const std::string& symbol) {
-        auto bytes = engine_.snapshot_symbol(symbol);
-        write(symbol_key(options_.group_id, options_.trades_topic, p, symbol), bytes);
-        w.written_at[symbol] = w.state_bytes;
-        w.written.emplace(symbol, std::move(bytes));
-      };
-      for (const auto& symbol : names) write_symbol(symbol);
-      // The refresh: the oldest unchanged symbols past half the window, as many as this commit's
-      // share of going through all of them once per refresh_bytes of writes. Spread over the
-      // commits; none while trading keeps every symbol's record young.
-      if (options_.refresh_bytes > 0 && !o.rewrite_all) {
-        const auto share = static_cast<double>(w.state_bytes - o.state_bytes) /
-                           static_cast<double>(options_.refresh_bytes) * static_cast<double>(o.oldest.size());
-        auto quota = static_cast<std::size_t>(std::ceil(share));
-        for (auto it = o.oldest.begin(); it != o.oldest.end() && quota > 0; ++it) {
-          if (o.state_bytes - it->first < options_.refresh_bytes / 2) break;  // young enough: no need yet
-          if (names.count(it->second) || std::find(w.evicted.begin(), w.evicted.end(), it->second) != w.evicted.end())
-            continue;
-          write_symbol(it->second);
-          refreshed_.inc();
-          --quota;
-        }
-      }
-      for (const auto& symbol : w.evicted) {
-        write(symbol_key(options_.group_id, options_.trades_topic, p, symbol), {});  // a tombstone
-        evicted_.inc();
-      }
-      auto live = static_cast<std::int64_t>(o.symbols.size());
-      for (const auto& [symbol, bytes] : w.written) live += o.symbols.count(symbol) ? 0 : 1;
-      for (const auto& symbol : w.evicted) live -= o.symbols.count(symbol) ? 1 : 0;
-      w.record = PartitionRecord{o.next_offset, o.committed.seq + 1, nonce_, engine_.partition_meta(p), live};
-      write(partition_key(options_.group_id, options_.trades_topic, p), encode_partition_record(w.record));
-      offsets[{options_.trades_topic, p}] = o.next_offset;
+      });
+      refreshed_.inc(w.refreshed);
+      evicted_.inc(w.evicted.size());
+      offsets[{options_.trades_topic, p}] = w.record.next_offset;
     }
     // The state records go out only after every output is acknowledged (see docs/processing.md).
     output_.flush(kFlushTimeout);
@@ -365,28 +320,7 @@ void StreamProcessor::commit() {
         log_warn("input offsets not committed; the state records hold them", {{"error", e.what()}});
       }
     }
-    for (auto& [p, w] : pending) {
-      auto& o = owned_.at(p);
-      o.committed = w.record;
-      o.state_bytes = w.state_bytes;
-      o.rewrite_all = false;
-      for (auto& [symbol, bytes] : w.written) o.symbols[symbol] = std::move(bytes);
-      auto place = [&o](const std::string& symbol, std::optional<std::int64_t> at) {
-        if (auto old = o.written_at.find(symbol); old != o.written_at.end()) {
-          o.oldest.erase({old->second, symbol});
-          o.written_at.erase(old);
-        }
-        if (at) {
-          o.written_at[symbol] = *at;
-          o.oldest.emplace(*at, symbol);
-        }
-      };
-      for (const auto& [symbol, at] : w.written_at) place(symbol, at);
-      for (const auto& symbol : w.evicted) {
-        o.symbols.erase(symbol);
-        place(symbol, std::nullopt);
-      }
-    }
+    store_.committed(pending);
     consumed_.clear();
   } catch (const kafka::KafkaError& e) {
     if (!options_.exactly_once || !recoverable(e)) throw;
@@ -396,10 +330,7 @@ void StreamProcessor::commit() {
     rewind();
     return;
   }
-  std::size_t bytes = 0;
-  for (const auto& [p, o] : owned_)
-    for (const auto& [symbol, state] : o.symbols) bytes += state.size();
-  state_bytes_.set(static_cast<double>(bytes));
+  state_bytes_.set(static_cast<double>(store_.bytes()));
   commit_latency_.observe(ms_since(started));
 }
 
@@ -407,13 +338,7 @@ void StreamProcessor::commit() {
 void StreamProcessor::rewind() {
   aborts_.inc();
   kafka::OffsetMap offsets;
-  const auto now = wall_clock_ms();
-  for (auto& [p, o] : owned_) {
-    engine_.restore_partition(p, o.committed.meta, now);
-    for (const auto& [symbol, bytes] : o.symbols) engine_.restore_symbol(p, bytes);
-    o.next_offset = o.committed.next_offset;
-    offsets[{options_.trades_topic, p}] = o.next_offset;
-  }
+  for (const auto& [p, offset] : store_.rewind(wall_clock_ms())) offsets[{options_.trades_topic, p}] = offset;
   (void)engine_.take_changed_partitions();
   consumed_.clear();
   nonce_ = new_nonce();  // the aborted transaction's tags must not match the next commit's
@@ -462,47 +387,23 @@ kafka::OffsetMap StreamProcessor::restore(const std::vector<kafka::TopicPartitio
       continue;
     }
     ++from_state;
-    Owned o;
-    o.committed = state->partition;
-    o.next_offset = o.committed.next_offset;
-    o.state_bytes = state->bytes;
-    o.written_at = std::move(state->written_at);
-    for (const auto& [symbol, at] : o.written_at) o.oldest.emplace(at, symbol);
-    o.rewrite_all = foreign;
-    engine_.restore_partition(tp.partition, o.committed.meta, wall_clock_ms());
-    for (auto& [symbol, bytes] : state->symbols) {
-      try {
-        engine_.restore_symbol(tp.partition, bytes);
-        o.symbols.emplace(symbol, std::move(bytes));
-      } catch (const SnapshotError& e) {
-        log_error("undecodable symbol state skipped; the symbol starts afresh",
-                  {{"partition", tp.partition}, {"symbol", symbol}, {"error", e.what()}});
-        if (auto at = o.written_at.find(symbol); at != o.written_at.end()) {
-          o.oldest.erase({at->second, symbol});
-          o.written_at.erase(at);
-        }
-      }
-    }
-    owned_[tp.partition] = std::move(o);
+    store_.restored(tp.partition, std::move(*state), foreign, wall_clock_ms());
   }
   // Partitions without state start where the group's committed offset (or the log) starts.
   const auto committed = input_.committed(fresh, left(deadline));
   for (const auto& tp : fresh) {
     const auto it = committed.find(tp);
-    Owned o;
-    o.next_offset = it != committed.end() ? it->second : input_.watermarks(tp, left(deadline)).low;
-    o.committed.next_offset = o.next_offset;
-    engine_.restore_partition(tp.partition, {}, wall_clock_ms());
-    owned_[tp.partition] = std::move(o);
+    store_.fresh(tp.partition, it != committed.end() ? it->second : input_.watermarks(tp, left(deadline)).low,
+                 wall_clock_ms());
   }
   // A partition without state at home (new, never read, or moved by a change of the state
   // topic's partition count) gets its partition record at the next commit, even without input:
   // later restores then find it at home instead of searching the other state partitions.
   for (const auto& tp : fresh) consumed_.insert(tp.partition);
-  for (const auto& [p, o] : owned_)
+  for (const auto& [p, o] : store_.partitions())
     if (o.rewrite_all) consumed_.insert(p);
   for (const auto& tp : parts) {
-    offsets[tp] = owned_.at(tp.partition).next_offset;
+    offsets[tp] = store_.at(tp.partition).next_offset;
     restores_.inc();
   }
   // Only these partitions' state is replaced: changes of the others since the last commit stay
@@ -523,7 +424,7 @@ void StreamProcessor::on_revoked(const std::vector<kafka::TopicPartition>& parts
     ~Forget() {
       for (const auto& tp : parts) {
         self.engine_.drop_partition(tp.partition);
-        self.owned_.erase(tp.partition);
+        self.store_.forget(tp.partition);
         self.consumed_.erase(tp.partition);
       }
     }

@@ -95,27 +95,19 @@ class StreamProcessor {
   std::optional<RestoredState> read_state(std::int32_t partition, std::chrono::steady_clock::time_point deadline,
                                           bool& foreign);
   void on_revoked(const std::vector<kafka::TopicPartition>& parts, bool lost);
-  std::vector<kafka::Header> tag(std::int32_t partition);
+  // exactly_once: starts the transaction if none is open - before anything is produced.
+  void begin();
+  // The header of every record partition's next commit writes (commit_tag).
+  [[nodiscard]] std::vector<kafka::Header> tag(std::int32_t partition) const;
   std::int32_t state_partition(std::int32_t input_partition);
 
   ProcessorOptions options_;
   kafka::Consumer& input_;
   kafka::Producer& output_;
   kafka::Reader& state_;
-  // Per assigned input partition. Declared before anything that may call back into it.
-  struct Owned {
-    std::int64_t next_offset = 0;                           // processed: the next input offset to read
-    PartitionRecord committed;                              // the last committed partition record
-    std::map<std::string, std::string> symbols;             // the last committed state of each symbol
-    std::int64_t state_bytes = 0;                           // bytes of this partition's state records so far
-    std::map<std::string, std::int64_t> written_at;         // state_bytes at each symbol's last record
-    std::set<std::pair<std::int64_t, std::string>> oldest;  // the same, by position: refresh order
-    bool rewrite_all = false;                       // restored from another state partition: every symbol moves over
-    std::int64_t evicted_at = CandleEngine::kNone;  // max trade time at the last eviction pass
-  };
-  std::map<std::int32_t, Owned> owned_;
   std::set<std::int32_t> consumed_;  // partitions read since the last commit
   CandleEngine engine_;
+  StateStore store_;  // the owned partitions and their state (after the engine it writes into)
   std::int32_t state_partitions_ = 0;
   std::uint64_t nonce_ = 0;
   bool in_txn_ = false;

@@ -1,7 +1,11 @@
 #include "state_store.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
+
+#include "cryptoflow/runtime/log.hpp"
 
 namespace cryptoflow::processor {
 namespace {
@@ -122,6 +126,135 @@ std::optional<RestoredState> StateAssembler::finish() const {
     }
   }
   return out;
+}
+
+void StateStore::restored(std::int32_t partition, RestoredState state, bool foreign, std::int64_t now_ms) {
+  Partition o;
+  o.committed = state.partition;
+  o.next_offset = o.committed.next_offset;
+  o.state_bytes = state.bytes;
+  o.written_at = std::move(state.written_at);
+  for (const auto& [symbol, at] : o.written_at) o.oldest.emplace(at, symbol);
+  o.rewrite_all = foreign;
+  engine_.restore_partition(partition, o.committed.meta, now_ms);
+  for (auto& [symbol, bytes] : state.symbols) {
+    try {
+      engine_.restore_symbol(partition, bytes);
+      o.symbols.emplace(symbol, std::move(bytes));
+    } catch (const SnapshotError& e) {
+      log_error("undecodable symbol state skipped; the symbol starts afresh",
+                {{"partition", partition}, {"symbol", symbol}, {"error", e.what()}});
+      if (auto at = o.written_at.find(symbol); at != o.written_at.end()) {
+        o.oldest.erase({at->second, symbol});
+        o.written_at.erase(at);
+      }
+    }
+  }
+  partitions_[partition] = std::move(o);
+}
+
+void StateStore::fresh(std::int32_t partition, std::int64_t next_offset, std::int64_t now_ms) {
+  Partition o;
+  o.next_offset = next_offset;
+  o.committed.next_offset = next_offset;
+  engine_.restore_partition(partition, {}, now_ms);
+  partitions_[partition] = std::move(o);
+}
+
+StateStore::Pending StateStore::write(std::int32_t p, std::uint64_t nonce, const Write& write) {
+  auto& o = partitions_.at(p);
+  Pending w;
+  w.state_bytes = o.state_bytes;
+  const auto put = [&](const std::string& key, std::string_view value) {
+    write(key, value);
+    w.state_bytes += static_cast<std::int64_t>(key.size() + value.size());
+  };
+  std::set<std::string> names;
+  for (auto& symbol : engine_.take_changed_symbols(p)) names.insert(std::move(symbol));
+  // Evicting looks at every symbol: once a minute of event time is often enough.
+  if (const auto now = engine_.partition_meta(p).max_trade_time;
+      options_.evict_after_ms > 0 && now != CandleEngine::kNone &&
+      (o.evicted_at == CandleEngine::kNone || now - o.evicted_at >= 60'000)) {
+    w.evicted = engine_.evict_quiet(p, options_.evict_after_ms);
+    o.evicted_at = now;
+  }
+  if (o.rewrite_all)
+    for (auto& symbol : engine_.symbols(p)) names.insert(std::move(symbol));
+  for (const auto& symbol : w.evicted) names.erase(symbol);
+  const auto write_symbol = [&](const std::string& symbol) {
+    auto bytes = engine_.snapshot_symbol(symbol);
+    put(symbol_key(options_.group, options_.input_topic, p, symbol), bytes);
+    w.written_at[symbol] = w.state_bytes;
+    w.written.emplace(symbol, std::move(bytes));
+  };
+  for (const auto& symbol : names) write_symbol(symbol);
+  // The refresh: the oldest unchanged symbols past half the window, as many as this commit's
+  // share of going through all of them once per refresh_bytes of writes. Spread over the
+  // commits; none while trading keeps every symbol's record young.
+  if (options_.refresh_bytes > 0 && !o.rewrite_all) {
+    const auto share = static_cast<double>(w.state_bytes - o.state_bytes) /
+                       static_cast<double>(options_.refresh_bytes) * static_cast<double>(o.oldest.size());
+    auto quota = static_cast<std::size_t>(std::ceil(share));
+    for (auto it = o.oldest.begin(); it != o.oldest.end() && quota > 0; ++it) {
+      if (o.state_bytes - it->first < options_.refresh_bytes / 2) break;  // young enough: no need yet
+      if (names.count(it->second) || std::find(w.evicted.begin(), w.evicted.end(), it->second) != w.evicted.end())
+        continue;
+      write_symbol(it->second);
+      ++w.refreshed;
+      --quota;
+    }
+  }
+  for (const auto& symbol : w.evicted)
+    put(symbol_key(options_.group, options_.input_topic, p, symbol), {});  // a tombstone
+  auto live = static_cast<std::int64_t>(o.symbols.size());
+  for (const auto& [symbol, bytes] : w.written) live += o.symbols.count(symbol) ? 0 : 1;
+  for (const auto& symbol : w.evicted) live -= o.symbols.count(symbol) ? 1 : 0;
+  w.record = PartitionRecord{o.next_offset, o.committed.seq + 1, nonce, engine_.partition_meta(p), live};
+  put(partition_key(options_.group, options_.input_topic, p), encode_partition_record(w.record));
+  return w;
+}
+
+void StateStore::committed(std::map<std::int32_t, Pending>& pending) {
+  for (auto& [p, w] : pending) {
+    auto& o = partitions_.at(p);
+    o.committed = w.record;
+    o.state_bytes = w.state_bytes;
+    o.rewrite_all = false;
+    for (auto& [symbol, bytes] : w.written) o.symbols[symbol] = std::move(bytes);
+    auto place = [&o](const std::string& symbol, std::optional<std::int64_t> at) {
+      if (auto old = o.written_at.find(symbol); old != o.written_at.end()) {
+        o.oldest.erase({old->second, symbol});
+        o.written_at.erase(old);
+      }
+      if (at) {
+        o.written_at[symbol] = *at;
+        o.oldest.emplace(*at, symbol);
+      }
+    };
+    for (const auto& [symbol, at] : w.written_at) place(symbol, at);
+    for (const auto& symbol : w.evicted) {
+      o.symbols.erase(symbol);
+      place(symbol, std::nullopt);
+    }
+  }
+}
+
+std::map<std::int32_t, std::int64_t> StateStore::rewind(std::int64_t now_ms) {
+  std::map<std::int32_t, std::int64_t> offsets;
+  for (auto& [p, o] : partitions_) {
+    engine_.restore_partition(p, o.committed.meta, now_ms);
+    for (const auto& [symbol, bytes] : o.symbols) engine_.restore_symbol(p, bytes);
+    o.next_offset = o.committed.next_offset;
+    offsets[p] = o.next_offset;
+  }
+  return offsets;
+}
+
+std::size_t StateStore::bytes() const {
+  std::size_t bytes = 0;
+  for (const auto& [p, o] : partitions_)
+    for (const auto& [symbol, state] : o.symbols) bytes += state.size();
+  return bytes;
 }
 
 }  // namespace cryptoflow::processor

@@ -8,12 +8,17 @@
 //     the writer's nonce and the partition-wide engine state. It is the transaction's last write.
 // Each carries the header cryptoflow.commit = "<p>/<nonce>/<seq>".
 //
+// StateStore is the whole of it: the write half (what each commit writes of a partition, the
+// refresh, the evictions, and the committed state it keeps to rewind to) next to the read half
+// (StateAssembler, what a restore rebuilds).
+//
 // A restore reads the state partition from its start and keeps, for each symbol, its newest
 // record that belongs to a committed transaction: one whose tag has a partition record (the
 // embedded broker keeps records of aborted transactions), or, where compaction or retention
 // removed the partition records of its writer, one before the first partition record left and
 // no newer than the newest.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -95,6 +100,69 @@ class StateAssembler {
   std::int64_t first_offset_ = -1;  // of the first partition record read
   std::int64_t bytes_ = 0;
   std::int64_t records_ = 0;
+};
+
+// The state of the owned input partitions: what the state topic holds of each (as of its last
+// commit), and the records a commit writes. Nothing it holds changes until the commit is known to
+// have succeeded (committed()): after an abort, rewind() puts the engine back to it.
+class StateStore {
+ public:
+  struct Options {
+    std::string group, input_topic;
+    std::int64_t evict_after_ms = 0;  // a symbol quiet this long (event time) is evicted (0: never)
+    std::int64_t refresh_bytes = 0;   // every unchanged symbol rewritten within about this many bytes (0: never)
+  };
+  // One owned input partition.
+  struct Partition {
+    std::int64_t next_offset = 0;                           // processed: the next input offset to read
+    PartitionRecord committed;                              // the last committed partition record
+    std::map<std::string, std::string> symbols;             // the last committed state of each symbol
+    std::int64_t state_bytes = 0;                           // bytes of this partition's state records so far
+    std::map<std::string, std::int64_t> written_at;         // state_bytes at each symbol's last record
+    std::set<std::pair<std::int64_t, std::string>> oldest;  // the same, by position: refresh order
+    bool rewrite_all = false;                       // restored from another state partition: every symbol moves over
+    std::int64_t evicted_at = CandleEngine::kNone;  // max trade time at the last eviction pass
+  };
+  // What a commit writes of one partition; committed() applies it.
+  struct Pending {
+    PartitionRecord record;
+    std::map<std::string, std::string> written;
+    std::map<std::string, std::int64_t> written_at;
+    std::vector<std::string> evicted;
+    std::int64_t state_bytes = 0;
+    std::size_t refreshed = 0;  // unchanged symbols rewritten
+  };
+  // Hands one state record (key, value; an empty value is a tombstone) to the producer.
+  using Write = std::function<void(const std::string& key, std::string_view value)>;
+
+  StateStore(Options options, CandleEngine& engine) : options_(std::move(options)), engine_(engine) {}
+
+  // A newly assigned partition, from the state read back (foreign: read from another state
+  // partition, so every symbol moves over at the next commit); the engine gets it too. An
+  // undecodable symbol is skipped (logged): it starts afresh.
+  void restored(std::int32_t partition, RestoredState state, bool foreign, std::int64_t now_ms);
+  // A newly assigned partition without state, read from next_offset.
+  void fresh(std::int32_t partition, std::int64_t next_offset, std::int64_t now_ms);
+  void forget(std::int32_t partition) { partitions_.erase(partition); }
+  [[nodiscard]] bool owns(std::int32_t partition) const { return partitions_.count(partition) > 0; }
+  [[nodiscard]] Partition& at(std::int32_t partition) { return partitions_.at(partition); }
+  [[nodiscard]] const std::map<std::int32_t, Partition>& partitions() const { return partitions_; }
+
+  // Writes partition p's records of this commit through `write`: each changed symbol, the
+  // evicted ones' tombstones, the refresh's share, then the partition record (next offset, the
+  // commit after the last, the writer's nonce) - the last write.
+  [[nodiscard]] Pending write(std::int32_t p, std::uint64_t nonce, const Write& write);
+  // The commit of these writes succeeded: they are the state now.
+  void committed(std::map<std::int32_t, Pending>& pending);
+  // After an abort: the engine back at every partition's last commit; the offsets to read from.
+  [[nodiscard]] std::map<std::int32_t, std::int64_t> rewind(std::int64_t now_ms);
+  // Bytes of the committed symbol states of all owned partitions.
+  [[nodiscard]] std::size_t bytes() const;
+
+ private:
+  Options options_;
+  CandleEngine& engine_;
+  std::map<std::int32_t, Partition> partitions_;
 };
 
 }  // namespace cryptoflow::processor

@@ -124,3 +124,75 @@ TEST_CASE("Where each symbol stands in the log - for the refresh") {
   CHECK(s->written_at.at("B") == a + b);
   CHECK(s->bytes == a + b + static_cast<std::int64_t>(partition_key("g", "t", 0).size() + 52));
 }
+
+namespace {
+
+Trade trade_of(const char* symbol, std::int64_t id, std::int64_t t, const char* price) {
+  Trade x;
+  x.source = "binance";
+  x.symbol = symbol;
+  x.trade_id = id;
+  x.trade_time = x.event_time = t;
+  x.price = *Decimal::parse(price);
+  x.quantity = *Decimal::parse("1");
+  return x;
+}
+
+// What a commit of the store writes, as the state topic would hold it (one commit tag each).
+struct Topic {
+  Log log;
+  StateStore::Write writer(std::int32_t p, std::uint64_t nonce, std::int64_t seq) {
+    return [this, p, nonce, seq](const std::string& key, std::string_view value) {
+      log.add(key, std::string(value), commit_tag(p, nonce, seq));
+    };
+  }
+};
+
+}  // namespace
+
+TEST_CASE("The state store's two halves - what a commit writes a restore reads back - an abort rewinds to it") {
+  const EngineOptions options{{{"1m", 60'000}}, 0, 10'000, 12};
+  CandleEngine engine(options);
+  StateStore store({"g", "t", 0, 0}, engine);
+  store.fresh(0, 100, 1'000);
+  CHECK(store.at(0).next_offset == 100);
+  engine.add(0, trade_of("AAA", 1, 1'700'000'000'000, "10"), 1'000);
+  engine.add(0, trade_of("BBB", 1, 1'700'000'000'100, "20"), 1'000);
+  store.at(0).next_offset = 102;
+
+  // A commit: each changed symbol, then the partition record, last.
+  Topic topic;
+  std::map<std::int32_t, StateStore::Pending> pending;
+  pending[0] = store.write(0, 7, topic.writer(0, 7, 1));
+  REQUIRE(topic.log.records.size() == 3);
+  CHECK(topic.log.records[0].key == symbol_key("g", "t", 0, "AAA"));
+  CHECK(topic.log.records[1].key == symbol_key("g", "t", 0, "BBB"));
+  CHECK(topic.log.records[2].key == partition_key("g", "t", 0));
+  CHECK(pending[0].record == PartitionRecord{102, 1, 7, engine.partition_meta(0), 2});
+  CHECK(store.at(0).symbols.empty());  // nothing is the state before the commit succeeded
+  store.committed(pending);
+  CHECK(store.at(0).committed.seq == 1);
+  CHECK(store.at(0).symbols.size() == 2);
+
+  // Read back by the other half into a second engine and store: the same state.
+  const auto restored = topic.log.restore(0);
+  REQUIRE(restored);
+  CandleEngine engine2(options);
+  StateStore store2({"g", "t", 0, 0}, engine2);
+  store2.restored(0, *restored, false, 1'000);
+  CHECK(store2.at(0).next_offset == 102);
+  CHECK(store2.at(0).committed == store.at(0).committed);
+  CHECK(store2.at(0).symbols == store.at(0).symbols);
+  CHECK(engine2.snapshot_symbol("AAA") == engine.snapshot_symbol("AAA"));
+
+  // Work after the commit, then an abort: the engine and the offsets go back to the commit.
+  engine.add(0, trade_of("AAA", 2, 1'700'000'000'200, "11"), 1'000);
+  store.at(0).next_offset = 103;
+  const auto before = store.at(0).symbols.at("AAA");
+  CHECK(engine.snapshot_symbol("AAA") != before);
+  const auto offsets = store.rewind(1'000);
+  CHECK(offsets == std::map<std::int32_t, std::int64_t>{{0, 102}});
+  CHECK(store.at(0).next_offset == 102);
+  CHECK(engine.snapshot_symbol("AAA") == before);
+  CHECK(store.bytes() == before.size() + store.at(0).symbols.at("BBB").size());
+}
