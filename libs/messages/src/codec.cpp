@@ -8,6 +8,7 @@
 #include <optional>
 #include <string_view>
 
+#include "cryptoflow/messages/fields.hpp"
 #include "cryptoflow/messages/messages.hpp"
 
 namespace cryptoflow {
@@ -208,6 +209,34 @@ class Fields {
   std::string error_;
 };
 
+// The descriptions (fields.hpp) written and read: each member's type picks how.
+struct JsonPut {
+  Writer& w;
+  void operator()(const char* name, const std::string& v, unsigned) const { put(w, name, v); }
+  void operator()(const char* name, const Decimal& v, unsigned) const { put(w, name, v); }
+  void operator()(const char* name, const std::optional<Decimal>& v, unsigned) const { put(w, name, v); }
+  void operator()(const char* name, std::int64_t v, unsigned) const { put(w, name, v); }
+  void operator()(const char* name, const std::optional<std::int64_t>& v, unsigned) const {
+    if (v) put(w, name, *v);  // absent, not null
+  }
+  void operator()(const char* name, bool v, unsigned) const { put_bool(w, name, v); }
+};
+
+struct JsonGet {
+  Fields& f;
+  void operator()(const char* name, std::string& v, unsigned) const { f.str(name, v); }
+  void operator()(const char* name, Decimal& v, unsigned use) const {
+    if (use & fields::added_later)
+      f.dec_if_present(name, v);
+    else
+      f.dec(name, v);
+  }
+  void operator()(const char* name, std::optional<Decimal>& v, unsigned) const { f.opt_dec(name, v); }
+  void operator()(const char* name, std::int64_t& v, unsigned) const { f.i64(name, v); }
+  void operator()(const char* name, std::optional<std::int64_t>& v, unsigned) const { f.opt_i64(name, v); }
+  void operator()(const char* name, bool& v, unsigned) const { f.boolean(name, v); }
+};
+
 template <class T, class Fn>
 Decoded<T> decode(std::string_view json, Fn&& read) {
   Fields f(json);
@@ -220,69 +249,16 @@ Decoded<T> decode(std::string_view json, Fn&& read) {
 }  // namespace
 
 void append_json(std::string& out, const Trade& m) {
-  encode(out, [&](Writer& w) {
-    put(w, "source", m.source);
-    put(w, "symbol", m.symbol);
-    put(w, "trade_id", m.trade_id);
-    put(w, "price", m.price);
-    put(w, "quantity", m.quantity);
-    put_bool(w, "buyer_is_maker", m.buyer_is_maker);
-    put(w, "event_time", m.event_time);
-    put(w, "trade_time", m.trade_time);
-    put(w, "received_time", m.received_time);
-    if (m.first_trade_id) put(w, "first_trade_id", *m.first_trade_id);
-    if (m.last_trade_id) put(w, "last_trade_id", *m.last_trade_id);
-  });
+  encode(out, [&](Writer& w) { fields::describe(m, JsonPut{w}); });
 }
-
 void append_json(std::string& out, const Ticker& m) {
-  encode(out, [&](Writer& w) {
-    put(w, "source", m.source);
-    put(w, "coin", m.coin);
-    put(w, "symbol", m.symbol);
-    put(w, "name", m.name);
-    put(w, "vs_currency", m.vs_currency);
-    put(w, "price", m.price);
-    put(w, "market_cap", m.market_cap);
-    put(w, "volume_24h", m.volume_24h);
-    put(w, "change_24h_pct", m.change_24h_pct);
-    put(w, "high_24h", m.high_24h);
-    put(w, "low_24h", m.low_24h);
-    put(w, "last_updated", m.last_updated);
-    put(w, "received_time", m.received_time);
-  });
+  encode(out, [&](Writer& w) { fields::describe(m, JsonPut{w}); });
 }
-
 void append_json(std::string& out, const Candle& m) {
-  encode(out, [&](Writer& w) {
-    put(w, "source", m.source);
-    put(w, "symbol", m.symbol);
-    put(w, "interval", m.interval);
-    put(w, "start", m.start);
-    put(w, "end", m.end);
-    put(w, "open", m.open);
-    put(w, "high", m.high);
-    put(w, "low", m.low);
-    put(w, "close", m.close);
-    put(w, "volume", m.volume);
-    put(w, "quote_volume", m.quote_volume);
-    put(w, "taker_buy_volume", m.taker_buy_volume);
-    put(w, "taker_buy_quote_volume", m.taker_buy_quote_volume);
-    put(w, "vwap", m.vwap);
-    put(w, "trades", m.trades);
-    put_bool(w, "final", m.final);
-  });
+  encode(out, [&](Writer& w) { fields::describe(m, JsonPut{w}); });
 }
-
 void append_json(std::string& out, const Indicator& m) {
-  encode(out, [&](Writer& w) {
-    put(w, "symbol", m.symbol);
-    put(w, "kind", m.kind);
-    put(w, "window", m.window);
-    put(w, "end", m.end);
-    put(w, "value", m.value);
-    put(w, "trades", m.trades);
-  });
+  encode(out, [&](Writer& w) { fields::describe(m, JsonPut{w}); });
 }
 
 std::string to_json(const Trade& m) {
@@ -309,19 +285,7 @@ std::string to_json(const Indicator& m) {
 
 namespace detail {
 Decoded<Trade> decode_trade_dom(std::string_view json) {
-  return decode<Trade>(json, [](Fields& f, Trade& m) {
-    f.str("source", m.source);
-    f.str("symbol", m.symbol);
-    f.i64("trade_id", m.trade_id);
-    f.dec("price", m.price);
-    f.dec("quantity", m.quantity);
-    f.boolean("buyer_is_maker", m.buyer_is_maker);
-    f.i64("event_time", m.event_time);
-    f.i64("trade_time", m.trade_time);
-    f.i64("received_time", m.received_time);
-    f.opt_i64("first_trade_id", m.first_trade_id);
-    f.opt_i64("last_trade_id", m.last_trade_id);
-  });
+  return decode<Trade>(json, [](Fields& f, Trade& m) { fields::describe(m, JsonGet{f}); });
 }
 }  // namespace detail
 
@@ -585,53 +549,15 @@ Decoded<Trade> decode_trade(std::string_view json) {
 }
 
 Decoded<Ticker> decode_ticker(std::string_view json) {
-  return decode<Ticker>(json, [](Fields& f, Ticker& m) {
-    f.str("source", m.source);
-    f.str("coin", m.coin);
-    f.str("symbol", m.symbol);
-    f.str("name", m.name);
-    f.str("vs_currency", m.vs_currency);
-    f.opt_dec("price", m.price);
-    f.opt_dec("market_cap", m.market_cap);
-    f.opt_dec("volume_24h", m.volume_24h);
-    f.opt_dec("change_24h_pct", m.change_24h_pct);
-    f.opt_dec("high_24h", m.high_24h);  // absent (older records) or null: none
-    f.opt_dec("low_24h", m.low_24h);
-    f.i64("last_updated", m.last_updated);
-    f.i64("received_time", m.received_time);
-  });
+  return decode<Ticker>(json, [](Fields& f, Ticker& m) { fields::describe(m, JsonGet{f}); });
 }
 
 Decoded<Candle> decode_candle(std::string_view json) {
-  return decode<Candle>(json, [](Fields& f, Candle& m) {
-    f.str("source", m.source);
-    f.str("symbol", m.symbol);
-    f.str("interval", m.interval);
-    f.i64("start", m.start);
-    f.i64("end", m.end);
-    f.dec("open", m.open);
-    f.dec("high", m.high);
-    f.dec("low", m.low);
-    f.dec("close", m.close);
-    f.dec("volume", m.volume);
-    f.dec("quote_volume", m.quote_volume);
-    f.dec("taker_buy_volume", m.taker_buy_volume);
-    f.dec_if_present("taker_buy_quote_volume", m.taker_buy_quote_volume);
-    f.dec("vwap", m.vwap);
-    f.i64("trades", m.trades);
-    f.boolean("final", m.final);
-  });
+  return decode<Candle>(json, [](Fields& f, Candle& m) { fields::describe(m, JsonGet{f}); });
 }
 
 Decoded<Indicator> decode_indicator(std::string_view json) {
-  return decode<Indicator>(json, [](Fields& f, Indicator& m) {
-    f.str("symbol", m.symbol);
-    f.str("kind", m.kind);
-    f.str("window", m.window);
-    f.i64("end", m.end);
-    f.dec("value", m.value);
-    f.i64("trades", m.trades);
-  });
+  return decode<Indicator>(json, [](Fields& f, Indicator& m) { fields::describe(m, JsonGet{f}); });
 }
 
 std::string check_trade(const Trade& t) {

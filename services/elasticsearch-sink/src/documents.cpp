@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "cryptoflow/messages/fields.hpp"
 #include "cryptoflow/runtime/clock.hpp"
 
 namespace cryptoflow::elastic {
@@ -61,56 +62,63 @@ void append(std::string& out, const std::string& index, const std::string& id, B
   out += '\n';
 }
 
+// A message's document, from its description (fields.hpp): @timestamp, then its keywords,
+// values and dates in order.
+template <class M>
+void append_document(std::string& out, const std::string& index, const std::string& id, const M& m) {
+  append(out, index, id, [&](Writer& w) {
+    fields::describe(m, [&](const char*, const auto& v, unsigned use) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::int64_t>)
+        if ((use & fields::es_timestamp) != 0U) time(w, "@timestamp", v);
+    });
+    fields::describe(m, [&](const char* name, const auto& v, unsigned use) {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, std::string>) {
+        if ((use & fields::es_keyword) != 0U) str(w, name, v);
+      } else if constexpr (std::is_same_v<T, std::int64_t>) {
+        if ((use & fields::es_date) != 0U) time(w, name, v);
+        if ((use & fields::es_value) != 0U) i64(w, name, v);
+      } else if constexpr (std::is_same_v<T, bool>) {
+        if ((use & fields::es_value) != 0U) {
+          w.Key(name);
+          w.Bool(v);
+        }
+      } else {
+        if ((use & fields::es_value) != 0U) num(w, name, v);
+      }
+    });
+  });
+}
+
+// A message's index mappings, from the same description: keyword, double, long, boolean, date.
+template <class M>
+std::string mappings() {
+  std::string out;
+  const M m{};
+  fields::describe(m, [&](const char* name, const auto& v, unsigned use) {
+    using T = std::decay_t<decltype(v)>;
+    const char* type = nullptr;
+    if ((use & fields::es_keyword) != 0U) type = "keyword";
+    if ((use & fields::es_date) != 0U) type = "date";
+    if ((use & fields::es_value) != 0U)
+      type = std::is_same_v<T, bool> ? "boolean" : std::is_same_v<T, std::int64_t> ? "long" : "double";
+    if (type) out += std::string(out.empty() ? "" : ",") + "\"" + name + R"(":{"type":")" + type + "\"}";
+  });
+  return out;
+}
+
 }  // namespace
 
 void append_bulk_index(std::string& out, const std::string& index, const Candle& c) {
-  append(out, index, c.symbol + "-" + c.interval + "-" + std::to_string(c.start), [&](Writer& w) {
-    time(w, "@timestamp", c.start);
-    str(w, "symbol", c.symbol);
-    str(w, "interval", c.interval);
-    str(w, "source", c.source);
-    num(w, "open", c.open);
-    num(w, "high", c.high);
-    num(w, "low", c.low);
-    num(w, "close", c.close);
-    num(w, "volume", c.volume);
-    num(w, "quote_volume", c.quote_volume);
-    num(w, "taker_buy_volume", c.taker_buy_volume);
-    num(w, "taker_buy_quote_volume", c.taker_buy_quote_volume);
-    num(w, "vwap", c.vwap);
-    i64(w, "trades", c.trades);
-    w.Key("final");
-    w.Bool(c.final);
-    time(w, "end", c.end);
-  });
+  append_document(out, index, c.symbol + "-" + c.interval + "-" + std::to_string(c.start), c);
 }
 
 void append_bulk_index(std::string& out, const std::string& index, const Ticker& t) {
-  append(out, index, t.coin + ":" + t.vs_currency + "-" + std::to_string(t.last_updated), [&](Writer& w) {
-    time(w, "@timestamp", t.last_updated);
-    str(w, "coin", t.coin);
-    str(w, "symbol", t.symbol);
-    str(w, "name", t.name);
-    str(w, "vs_currency", t.vs_currency);
-    num(w, "price", t.price);
-    num(w, "market_cap", t.market_cap);
-    num(w, "volume_24h", t.volume_24h);
-    num(w, "change_24h_pct", t.change_24h_pct);
-    num(w, "high_24h", t.high_24h);
-    num(w, "low_24h", t.low_24h);
-    str(w, "source", t.source);
-  });
+  append_document(out, index, t.coin + ":" + t.vs_currency + "-" + std::to_string(t.last_updated), t);
 }
 
 void append_bulk_index(std::string& out, const std::string& index, const Indicator& m) {
-  append(out, index, m.symbol + "-" + m.window + "-" + std::to_string(m.end), [&](Writer& w) {
-    time(w, "@timestamp", m.end);
-    str(w, "symbol", m.symbol);
-    str(w, "kind", m.kind);
-    str(w, "window", m.window);
-    num(w, "value", m.value);
-    i64(w, "trades", m.trades);
-  });
+  append_document(out, index, m.symbol + "-" + m.window + "-" + std::to_string(m.end), m);
 }
 
 std::string encode_record(const TopicNames& t, const std::string& prefix, const std::string& topic,
@@ -120,32 +128,23 @@ std::string encode_record(const TopicNames& t, const std::string& prefix, const 
     append_bulk_index(ndjson, prefix + suffix, *decoded.value);
     return {};
   };
-  if (topic == t.candles) return encode(decode_candle(value), "-candles");
-  if (topic == t.tickers) return encode(decode_ticker(value), "-tickers");
-  if (topic == t.indicators) return encode(decode_indicator(value), "-indicators");
+  if (topic == t.candles) return encode(decode_candle(value), fields::Store<Candle>::index);
+  if (topic == t.tickers) return encode(decode_ticker(value), fields::Store<Ticker>::index);
+  if (topic == t.indicators) return encode(decode_indicator(value), fields::Store<Indicator>::index);
   return "no Elasticsearch index for topic " + topic;
 }
 
 std::vector<IndexTemplate> index_templates(const std::string& prefix) {
-  auto make = [&](const std::string& suffix, const std::string& properties) {
+  auto make = [&](const char* suffix, const std::string& properties) {
     return IndexTemplate{prefix + suffix, R"({"index_patterns":[")" + prefix + suffix +
                                               R"("],"priority":200,"template":{"settings":{"number_of_shards":1},)"
                                               R"("mappings":{"properties":{"@timestamp":{"type":"date"},)" +
                                               properties + "}}}}"};
   };
-  const std::string kw = R"({"type":"keyword"})", dbl = R"({"type":"double"})";
   return {
-      make("-candles", R"("symbol":)" + kw + R"(,"interval":)" + kw + R"(,"source":)" + kw + R"(,"open":)" + dbl +
-                           R"(,"high":)" + dbl + R"(,"low":)" + dbl + R"(,"close":)" + dbl + R"(,"volume":)" + dbl +
-                           R"(,"quote_volume":)" + dbl + R"(,"taker_buy_volume":)" + dbl +
-                           R"(,"taker_buy_quote_volume":)" + dbl + R"(,"vwap":)" + dbl +
-                           R"(,"trades":{"type":"long"},"final":{"type":"boolean"},"end":{"type":"date"})"),
-      make("-tickers", R"("coin":)" + kw + R"(,"symbol":)" + kw + R"(,"name":)" + kw + R"(,"vs_currency":)" + kw +
-                           R"(,"source":)" + kw + R"(,"price":)" + dbl + R"(,"market_cap":)" + dbl +
-                           R"(,"volume_24h":)" + dbl + R"(,"change_24h_pct":)" + dbl + R"(,"high_24h":)" + dbl +
-                           R"(,"low_24h":)" + dbl),
-      make("-indicators", R"("symbol":)" + kw + R"(,"kind":)" + kw + R"(,"window":)" + kw + R"(,"value":)" + dbl +
-                              R"(,"trades":{"type":"long"})"),
+      make(fields::Store<Candle>::index, mappings<Candle>()),
+      make(fields::Store<Ticker>::index, mappings<Ticker>()),
+      make(fields::Store<Indicator>::index, mappings<Indicator>()),
   };
 }
 

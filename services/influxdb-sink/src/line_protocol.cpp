@@ -1,5 +1,10 @@
 #include "line_protocol.hpp"
 
+#include <algorithm>
+#include <array>
+
+#include "cryptoflow/messages/fields.hpp"
+
 namespace cryptoflow::influx {
 namespace {
 
@@ -77,50 +82,51 @@ void append_string_field(std::string& out, std::string_view s) {
   out += '"';
 }
 
+namespace {
+
+// A message's point, from its description (fields.hpp): the measurement, its tags sorted by
+// name (InfluxDB's advice; an empty one left out), its fields in order, its time.
+template <class M>
+void append_point(std::string& out, const M& m) {
+  std::array<std::pair<std::string_view, std::string_view>, 8> tags{};
+  std::size_t n = 0;
+  std::int64_t time = 0;
+  fields::describe(m, [&](const char* name, const auto& v, unsigned use) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
+      if ((use & fields::influx_tag) != 0U) tags.at(n++) = {name, v};
+    } else if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::int64_t>) {
+      if ((use & fields::influx_time) != 0U) time = v;
+    }
+  });
+  std::sort(tags.begin(), tags.begin() + static_cast<std::ptrdiff_t>(n));
+  out += fields::Store<M>::measurement;
+  for (std::size_t i = 0; i < n; ++i) tag(out, tags[i].first, tags[i].second);
+  Fields f(out);
+  fields::describe(m, [&](const char* name, const auto& v, unsigned use) {
+    if ((use & fields::influx_field) == 0U) return;
+    using T = std::decay_t<decltype(v)>;
+    if constexpr (std::is_same_v<T, std::string>)
+      f.string(name, v);
+    else if constexpr (std::is_same_v<T, bool>)
+      f.boolean(name, v);
+    else if constexpr (std::is_same_v<T, std::int64_t>)
+      f.integer(name, v);
+    else
+      f.decimal(name, v);
+  });
+  f.time(time);
+}
+
+}  // namespace
+
 void append_line(std::string& out, const Candle& c) {
-  out += "candle";
-  tag(out, "interval", c.interval);
-  tag(out, "source", c.source);
-  tag(out, "symbol", c.symbol);
-  Fields f(out);
-  f.decimal("open", c.open);
-  f.decimal("high", c.high);
-  f.decimal("low", c.low);
-  f.decimal("close", c.close);
-  f.decimal("volume", c.volume);
-  f.decimal("quote_volume", c.quote_volume);
-  f.decimal("taker_buy_volume", c.taker_buy_volume);
-  f.decimal("taker_buy_quote_volume", c.taker_buy_quote_volume);
-  f.decimal("vwap", c.vwap);
-  f.integer("trades", c.trades);
-  f.boolean("final", c.final);
-  f.time(c.start);
+  append_point(out, c);
 }
-
 void append_line(std::string& out, const Indicator& m) {
-  out += "moving_average";
-  tag(out, "symbol", m.symbol);
-  tag(out, "window", m.window);
-  Fields f(out);
-  f.decimal("value", m.value);
-  f.integer("trades", m.trades);
-  f.time(m.end);
+  append_point(out, m);
 }
-
 void append_line(std::string& out, const Ticker& t) {
-  out += "ticker";
-  tag(out, "coin", t.coin);
-  tag(out, "symbol", t.symbol);
-  tag(out, "vs_currency", t.vs_currency);
-  Fields f(out);
-  f.string("name", t.name);
-  f.decimal("price", t.price);
-  f.decimal("market_cap", t.market_cap);
-  f.decimal("volume_24h", t.volume_24h);
-  f.decimal("change_24h_pct", t.change_24h_pct);
-  f.decimal("high_24h", t.high_24h);
-  f.decimal("low_24h", t.low_24h);
-  f.time(t.last_updated);
+  append_point(out, t);
 }
 
 void append_line(std::string& out, const TopOfBook& b) {

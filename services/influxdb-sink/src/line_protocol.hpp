@@ -1,5 +1,6 @@
 #pragma once
-// InfluxDB line protocol for cryptoflow's messages, per docs/contract.md's InfluxDB schema:
+// InfluxDB line protocol for cryptoflow's messages, per docs/contract.md's InfluxDB schema (the
+// messages' points follow their descriptions, cryptoflow/messages/fields.hpp):
 //   candle         tags symbol, interval, source; fields open..vwap (float), trades (integer),
 //                  final (boolean); time = window start (ms)
 //   moving_average tags symbol, window; fields value (float), trades (integer); time = end

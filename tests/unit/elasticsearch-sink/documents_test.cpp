@@ -27,11 +27,11 @@ TEST_CASE("A candle becomes an index action with the contract's deterministic _i
   append_bulk_index(out, "crypto-candles", c);
   CHECK(out ==
         "{\"index\":{\"_index\":\"crypto-candles\",\"_id\":\"XRPETH-1m-1570752000000\"}}\n"
-        "{\"@timestamp\":\"2019-10-11T00:00:00.000Z\",\"symbol\":\"XRPETH\",\"interval\":\"1m\",\"source\":\"binance\","
+        "{\"@timestamp\":\"2019-10-11T00:00:00.000Z\",\"source\":\"binance\",\"symbol\":\"XRPETH\",\"interval\":\"1m\","
+        "\"end\":\"2019-10-11T00:01:00.000Z\","
         "\"open\":0.00141342,\"high\":0.00141342,\"low\":0.00141342,\"close\":0.00141342,\"volume\":1482.00000000,"
         "\"quote_volume\":2.0946,\"taker_buy_volume\":0,\"taker_buy_quote_volume\":0,\"vwap\":0.00141342,\"trades\":12,"
-        "\"final\":true,"
-        "\"end\":\"2019-10-11T00:01:00.000Z\"}\n");
+        "\"final\":true}\n");
 }
 
 TEST_CASE("Ticker and indicator ids come from their key and time - nulls stay null") {
