@@ -44,74 +44,69 @@ BatchSink::BatchSink(SinkOptions options, SinkClients clients, Destination& dest
       paused_seconds_(m.gauge("cryptoflow_sink_paused_seconds_total", "Time consumption was paused for the database")),
       lag_(m.gauge("cryptoflow_sink_consumer_lag", "Records behind the end of the assigned partitions")),
       write_latency_(
-          m.histogram("cryptoflow_sink_write_latency_ms", "Time of one write request", latency_buckets_ms())) {}
+          m.histogram("cryptoflow_sink_write_latency_ms", "Time of one write request", latency_buckets_ms())),
+      scope_(input_, options_.topics,
+             {.name = "sink",
+              .start = {},
+              .assigned =
+                  [this](const std::vector<kafka::TopicPartition>& parts) {
+                    owned_.insert(parts.begin(), parts.end());
+                    if (paused_) unpaused_.insert(unpaused_.end(), parts.begin(), parts.end());
+                    return kafka::OffsetMap{};
+                  },
+              .revoked =
+                  [this](const std::vector<kafka::TopicPartition>& parts, bool) {
+                    for (const auto& tp : parts) {
+                      owned_.erase(tp);
+                      marked_.erase(tp);
+                      std::erase(unpaused_, tp);
+                    }
+                  },
+              .step = [this] { return step(); },
+              .drain = [this] { drain(); },
+              .failed =
+                  [this] {
+                    ready_ = false;
+                    if (flight_ && flight_->outcome.valid()) flight_->outcome.wait();
+                    owned_.clear();  // the revocation leaving the group runs finds nothing to commit
+                    marked_.clear();
+                  }}) {}
 
 BatchSink::~BatchSink() {
   if (flight_ && flight_->outcome.valid()) flight_->outcome.wait();  // the writer thread reads the batch
-  try {
-    input_.close();  // no callback may reach this sink afterwards
-  } catch (...) {    // NOLINT(bugprone-empty-catch): closing a consumer that never joined
-  }
-}
+}  // then scope_ closes the consumer: no callback reaches this sink afterwards
 
 void BatchSink::run(const std::function<bool()>& stop) {
-  try {
-    loop(stop);
-  } catch (const std::exception& e) {
-    ready_ = false;
-    log_error("sink stopping on an error; nothing more is committed", {{"error", e.what()}});
-    if (flight_ && flight_->outcome.valid()) flight_->outcome.wait();
-    owned_.clear();  // the revocation close() runs finds nothing to commit
-    marked_.clear();
-    try {
-      input_.close();
-    } catch (const std::exception& close_error) {
-      log_warn("leaving the group after an error failed", {{"error", close_error.what()}});
-    }
-    throw;
-  }
+  stop_ = stop;
+  scope_.run(stop);
 }
 
-void BatchSink::loop(const std::function<bool()>& stop) {
-  kafka::RebalanceListener listener;
-  listener.assigned = [this](const std::vector<kafka::TopicPartition>& parts) {
-    owned_.insert(parts.begin(), parts.end());
-    if (paused_) unpaused_.insert(unpaused_.end(), parts.begin(), parts.end());
-    return kafka::OffsetMap{};
-  };
-  listener.revoked = [this](const std::vector<kafka::TopicPartition>& parts, bool) {
-    for (const auto& tp : parts) {
-      owned_.erase(tp);
-      marked_.erase(tp);
-      std::erase(unpaused_, tp);
-    }
-  };
-  input_.subscribe(options_.topics, std::move(listener));
-  bool ok = true;  // false once a batch could not be written before stop(): nothing later may be committed
-  while (ok && !stop()) {
-    // While a write is out, poll briefly so that its end is noticed soon.
-    if (auto m = poll(std::chrono::milliseconds(flight_ ? 5 : 50))) add(std::move(*m));
-    if (flight_ && flight_->outcome.wait_for(std::chrono::seconds(0)) == std::future_status::ready) ok = land(stop);
-    const bool full = batch_.records.size() >= options_.batch_size ||
-                      (options_.batch_bytes > 0 && batch_.body.size() >= options_.batch_bytes);
-    const bool due =
-        !batch_.records.empty() && std::chrono::steady_clock::now() - batch_.started >= options_.flush_interval;
-    if (ok && (full || due)) {
-      if (flight_) ok = land(stop);  // one write in flight at a time
-      if (ok) launch();
-    }
+bool BatchSink::step() {
+  // While a write is out, poll briefly so that its end is noticed soon.
+  if (auto m = poll(std::chrono::milliseconds(flight_ ? 5 : 50))) add(std::move(*m));
+  if (flight_ && flight_->outcome.wait_for(std::chrono::seconds(0)) == std::future_status::ready) ok_ = land(stop_);
+  const bool full = batch_.records.size() >= options_.batch_size ||
+                    (options_.batch_bytes > 0 && batch_.body.size() >= options_.batch_bytes);
+  const bool due =
+      !batch_.records.empty() && std::chrono::steady_clock::now() - batch_.started >= options_.flush_interval;
+  if (ok_ && (full || due)) {
+    if (flight_) ok_ = land(stop_);  // one write in flight at a time
+    if (ok_) launch();
   }
+  return ok_;
+}
+
+void BatchSink::drain() {
   log_info("draining", {{"batched", static_cast<std::int64_t>(batch_.records.size())}});
   // One more try within a bounded time; what cannot be written stays uncommitted in Kafka.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   const auto past_deadline = [&] { return std::chrono::steady_clock::now() > deadline; };
-  if (ok && flight_) ok = land(past_deadline);
-  if (ok && !batch_.records.empty()) {
+  if (ok_ && flight_) ok_ = land(past_deadline);
+  if (ok_ && !batch_.records.empty()) {
     launch();
     (void)land(past_deadline);
   }
   if (flight_ && flight_->outcome.valid()) flight_->outcome.wait();
-  input_.close();
 }
 
 // Partitions assigned while the database is down are paused as soon as they are assigned (a

@@ -26,57 +26,61 @@ Archiver::Archiver(ArchiveOptions options, kafka::Consumer& input, kafka::Produc
       retries_(m.counter("cryptoflow_s3_retries_total", "Store calls retried (store down, 5xx, 403 ...)")),
       dead_lettered_(m.counter("cryptoflow_sink_dead_lettered_total", "Records sent to the dead-letter topic")),
       open_objects_(m.gauge("cryptoflow_s3_open_objects", "Objects being filled")),
-      buffered_bytes_(m.gauge("cryptoflow_s3_buffered_bytes", "Compressed bytes held in open objects")) {}
-
-Archiver::~Archiver() {
-  try {
-    input_.close();  // no callback may reach this archiver afterwards
-  } catch (...) {    // NOLINT(bugprone-empty-catch): closing a consumer that never joined
-  }
-}
+      buffered_bytes_(m.gauge("cryptoflow_s3_buffered_bytes", "Compressed bytes held in open objects")),
+      // Nothing to do on failure: objects are committed only once stored, and a revocation drops
+      // the open ones.
+      scope_(input_, options_.topics,
+             {.name = "s3 archiver",
+              .start = {},
+              .assigned =
+                  [this](const std::vector<kafka::TopicPartition>& tps) {
+                    on_assigned(tps);
+                    return kafka::OffsetMap{};
+                  },
+              .revoked = [this](const std::vector<kafka::TopicPartition>& tps, bool) { on_revoked(tps); },
+              .step = [this] { return step(); },
+              .drain = {},
+              .failed = {}}) {}
 
 void Archiver::run(const std::function<bool()>& stop) {
-  input_.subscribe(options_.topics, {[this](const auto& tps) {
-                                       on_assigned(tps);
-                                       return kafka::OffsetMap{};
-                                     },
-                                     [this](const auto& tps, bool) { on_revoked(tps); }});
-  while (!stop()) {
-    if (blocked_since_) {
-      if (Clock::now() < retry_at_) {
-        if (auto r = input_.poll(50ms)) backlog_.push_back(std::move(*r));  // serves rebalances
-        input_.pause(input_.assignment());                                  // also the partitions assigned meanwhile
-        continue;
-      }
-      retries_.inc();
-      if (!store_sealed()) continue;  // a PUT failed again
-      if (!backlog_.empty()) {        // the record whose HEAD failed, or that waited for a PUT
-        auto first = std::move(backlog_.front());
-        backlog_.pop_front();
-        if (!process(first)) {
-          backlog_.push_front(std::move(first));
-          continue;
-        }
-      }
-      unblock();  // only after a call succeeded: readiness does not flap, the fix is logged once
+  scope_.run(stop);  // leaving the group at the end: open objects dropped, read again by the next owner
+}
+
+bool Archiver::step() {
+  if (blocked_since_) {
+    if (Clock::now() < retry_at_) {
+      if (auto r = input_.poll(50ms)) backlog_.push_back(std::move(*r));  // serves rebalances
+      input_.pause(input_.assignment());                                  // also the partitions assigned meanwhile
+      return true;
     }
-    close_idle();
-    if (blocked_since_) continue;
-    std::optional<kafka::Record> record;
-    if (!backlog_.empty()) {
-      record = std::move(backlog_.front());
+    retries_.inc();
+    if (!store_sealed()) return true;  // a PUT failed again
+    if (!backlog_.empty()) {           // the record whose HEAD failed, or that waited for a PUT
+      auto first = std::move(backlog_.front());
       backlog_.pop_front();
-    } else {
-      record = input_.poll(100ms);
+      if (!process(first)) {
+        backlog_.push_front(std::move(first));
+        return true;
+      }
     }
-    if (record && !process(*record)) backlog_.push_front(std::move(*record));
-    std::size_t open = 0, bytes = 0;
-    for (const auto& [tp, part] : parts_)
-      if (part.open) ++open, bytes += part.open->sealed ? part.open->body.size() : part.open->gzip->compressed_size();
-    open_objects_.set(static_cast<double>(open));
-    buffered_bytes_.set(static_cast<double>(bytes));
+    unblock();  // only after a call succeeded: readiness does not flap, the fix is logged once
   }
-  input_.close();  // revoked: open objects dropped, read again by the next owner
+  close_idle();
+  if (blocked_since_) return true;
+  std::optional<kafka::Record> record;
+  if (!backlog_.empty()) {
+    record = std::move(backlog_.front());
+    backlog_.pop_front();
+  } else {
+    record = input_.poll(100ms);
+  }
+  if (record && !process(*record)) backlog_.push_front(std::move(*record));
+  std::size_t open = 0, bytes = 0;
+  for (const auto& [tp, part] : parts_)
+    if (part.open) ++open, bytes += part.open->sealed ? part.open->body.size() : part.open->gzip->compressed_size();
+  open_objects_.set(static_cast<double>(open));
+  buffered_bytes_.set(static_cast<double>(bytes));
+  return true;
 }
 
 namespace {

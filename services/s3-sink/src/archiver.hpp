@@ -31,6 +31,7 @@
 
 #include "archive.hpp"
 #include "cryptoflow/kafka/client.hpp"
+#include "cryptoflow/kafka/consumer_scope.hpp"
 #include "cryptoflow/runtime/backoff.hpp"
 #include "cryptoflow/runtime/log.hpp"
 #include "cryptoflow/runtime/metrics.hpp"
@@ -66,9 +67,10 @@ class Archiver {
  public:
   Archiver(ArchiveOptions options, kafka::Consumer& input, kafka::Producer& dead_letters, Store& store,
            MetricsRegistry& metrics);
-  // Closes the consumer (leaves the group) if run() did not: its rebalance callbacks point here,
-  // and s3-sink's run() destroys the archiver before the consumer, also when run() throws.
-  ~Archiver();
+  // Its ConsumerScope closes the consumer (leaves the group) if run() did not: the rebalance
+  // callbacks point here, and s3-sink's run() destroys the archiver before the consumer, also
+  // when run() throws.
+  ~Archiver() = default;
   Archiver(const Archiver&) = delete;
   Archiver& operator=(const Archiver&) = delete;
   // Subscribes and runs until stop() is true, then leaves the group (open objects dropped).
@@ -93,6 +95,7 @@ class Archiver {
     std::optional<std::int64_t> uncommitted;  // dead-lettered records outside any object: next offset
   };
 
+  bool step();                                // one turn of the loop
   bool process(const kafka::Record& record);  // false: the store is down, the record was not taken
   bool close(const kafka::TopicPartition& tp, Partition& part);
   bool store_sealed();
@@ -122,6 +125,7 @@ class Archiver {
   Gauge& open_objects_;
   Gauge& buffered_bytes_;
   RateLimitedLog retry_log_;
+  kafka::ConsumerScope scope_;  // last: it closes the consumer first, while what its callbacks use is there
 };
 
 }  // namespace cryptoflow::s3

@@ -64,73 +64,57 @@ StreamProcessor::StreamProcessor(ProcessorOptions options, ProcessorClients clie
       commit_latency_(m.histogram("cryptoflow_processor_commit_latency_ms",
                                   "Outputs + state + offsets commit (transaction) time", latency_buckets_ms())),
       restore_time_(m.histogram("cryptoflow_processor_restore_ms", "Time to restore newly assigned partitions' state",
-                                latency_buckets_ms())) {
+                                latency_buckets_ms())),
+      scope_(
+          input_, {options_.trades_topic},
+          {.name = "stream processor",
+           .start =
+               [this] {
+                 if (options_.exactly_once && !init_transactions(stop_)) return false;  // stopped before it started
+                 nonce_ = new_nonce();
+                 last_tick_ = last_emit_ = std::chrono::steady_clock::now();
+                 return true;
+               },
+           .assigned = [this](const std::vector<kafka::TopicPartition>& parts) { return restore(parts); },
+           .revoked = [this](const std::vector<kafka::TopicPartition>& parts, bool lost) { on_revoked(parts, lost); },
+           .step = [this] { return step(); },
+           .drain =
+               [this] {
+                 log_info("draining");
+                 tick();
+               },
+           .failed =
+               [this] {
+                 failed_ = true;  // the revocation leaving the group runs must not commit
+                 ready_ = false;
+               }}) {
   if (options_.exactly_once && options_.transactional_id.empty())
     throw std::invalid_argument("stream processor: exactly_once needs a transactional id");
 }
 
 StreamProcessor::~StreamProcessor() {
-  // run() leaves the group before it returns or throws; this covers a processor destroyed
-  // without having run: no callback may reach it afterwards.
-  try {
-    failed_ = true;
-    input_.close();
-  } catch (...) {  // NOLINT(bugprone-empty-catch): closing a consumer that never joined
-  }
+  failed_ = true;  // a processor destroyed without having run: scope_'s close must not commit
 }
 
 void StreamProcessor::run(const std::function<bool()>& stop) {
   stop_ = stop;
-  try {
-    loop(stop);
-  } catch (const kafka::Cancelled& e) {  // stopped while restoring: nothing to commit
-    failed_ = true;
-    ready_ = false;
-    log_info("stopped while restoring partitions; nothing committed", {{"at", e.what()}});
-    try {
-      input_.close();
-    } catch (const std::exception& close_error) {
-      log_warn("leaving the group failed", {{"error", close_error.what()}});
-    }
-  } catch (const std::exception& e) {
-    failed_ = true;  // the revocation that close() runs must not commit
-    ready_ = false;
-    log_error("stream processor stopping on an error; nothing more is committed", {{"error", e.what()}});
-    try {
-      input_.close();
-    } catch (const std::exception& close_error) {
-      log_warn("leaving the group after an error failed", {{"error", close_error.what()}});
-    }
-    throw;
-  }
+  scope_.run(stop);
 }
 
-void StreamProcessor::loop(const std::function<bool()>& stop) {
-  kafka::RebalanceListener listener;
-  listener.assigned = [this](const std::vector<kafka::TopicPartition>& parts) { return restore(parts); };
-  listener.revoked = [this](const std::vector<kafka::TopicPartition>& parts, bool lost) { on_revoked(parts, lost); };
-  if (options_.exactly_once && !init_transactions(stop)) return;  // stopped before it started
-  input_.subscribe({options_.trades_topic}, std::move(listener));
-  nonce_ = new_nonce();
-  auto last_tick = std::chrono::steady_clock::now();
-  auto last_emit = last_tick;
+bool StreamProcessor::step() {
   const bool updates_between = options_.update_interval.count() > 0;
   const auto poll_timeout =
       std::chrono::milliseconds(updates_between ? std::min<std::int64_t>(20, options_.update_interval.count()) : 20);
-  while (!stop()) {
-    if (auto r = input_.poll(poll_timeout)) handle(*r);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_tick >= options_.commit_interval) {
-      tick();
-      last_tick = last_emit = now;
-    } else if (updates_between && now - last_emit >= options_.update_interval) {
-      emit();
-      last_emit = now;
-    }
+  if (auto r = input_.poll(poll_timeout)) handle(*r);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_tick_ >= options_.commit_interval) {
+    tick();
+    last_tick_ = last_emit_ = now;
+  } else if (updates_between && now - last_emit_ >= options_.update_interval) {
+    emit();
+    last_emit_ = now;
   }
-  log_info("draining");
-  tick();
-  input_.close();  // revokes: commits what is left
+  return true;
 }
 
 // In steps of a second, so that a stop request is honoured while the coordinator is slow to answer

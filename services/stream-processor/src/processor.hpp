@@ -27,6 +27,7 @@
 
 #include "candle_engine.hpp"
 #include "cryptoflow/kafka/client.hpp"
+#include "cryptoflow/kafka/consumer_scope.hpp"
 #include "cryptoflow/runtime/log.hpp"
 #include "cryptoflow/runtime/metrics.hpp"
 #include "state_store.hpp"
@@ -84,7 +85,7 @@ class StreamProcessor {
   [[nodiscard]] bool ready() const { return ready_.load(); }
 
  private:
-  void loop(const std::function<bool()>& stop);
+  bool step();  // one turn of the loop: a record, and the emit or commit that is due
   bool init_transactions(const std::function<bool()>& stop);
   void handle(const kafka::Record& r);
   void tick();
@@ -138,6 +139,8 @@ class StreamProcessor {
   Histogram& commit_latency_;
   Histogram& restore_time_;
   RateLimitedLog bad_input_log_;
+  std::chrono::steady_clock::time_point last_tick_, last_emit_;
+  kafka::ConsumerScope scope_;  // last: it closes the consumer first, while what its callbacks use is there
 };
 
 }  // namespace cryptoflow::processor

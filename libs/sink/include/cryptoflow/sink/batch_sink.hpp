@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "cryptoflow/kafka/client.hpp"
+#include "cryptoflow/kafka/consumer_scope.hpp"
 #include "cryptoflow/runtime/backoff.hpp"
 #include "cryptoflow/runtime/config.hpp"
 #include "cryptoflow/runtime/log.hpp"
@@ -123,7 +124,8 @@ class BatchSink {
     std::future<WriteOutcome> outcome;
     std::chrono::steady_clock::time_point sent;
   };
-  void loop(const std::function<bool()>& stop);
+  bool step();   // one turn of the loop; false: a batch could not be written before the stop
+  void drain();  // after the stop: one more try to write what is held, within 10 s
   std::optional<kafka::Record> poll(std::chrono::milliseconds timeout);
   void add(kafka::Record m);
   void pause();
@@ -155,6 +157,9 @@ class BatchSink {
   Histogram& write_latency_;
   RateLimitedLog bad_input_log_;
   RateLimitedLog retry_log_;
+  std::function<bool()> stop_;  // run()'s
+  bool ok_ = true;              // false once a batch could not be written before stop(): nothing later may be committed
+  kafka::ConsumerScope scope_;  // last: it closes the consumer first, while what its callbacks use is there
 };
 
 }  // namespace cryptoflow::sink
