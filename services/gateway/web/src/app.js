@@ -99,6 +99,10 @@ function showValues(time) {
 }
 chart.subscribeCrosshairMove((param) => showValues(param.time === undefined ? null : param.time));
 
+// A load that failed (the gateway away): the badge says so; the stream's reconnect loads again.
+function unreachable() {
+  setConnection('gateway unreachable', false);
+}
 function setConnection(text, live) {
   $('connection').textContent = text;
   $('connection').classList.toggle('live', live);
@@ -373,7 +377,7 @@ async function refreshSymbols() {
     }
     fillPickers();
   } catch (e) {
-    setConnection('gateway unreachable', false);
+    unreachable();
   }
 }
 
@@ -396,9 +400,9 @@ function lag(ms) {
 $('symbol').addEventListener('change', (e) => {
   const s = symbols.find((x) => x.symbol === e.target.value);
   const interval = s && s.intervals.includes(state.interval) ? state.interval : (s ? s.intervals[0] : state.interval);
-  choose(e.target.value, interval).then(fillPickers);
+  choose(e.target.value, interval).then(fillPickers).catch(unreachable);
 });
-$('interval').addEventListener('change', (e) => choose(state.symbol, e.target.value));
+$('interval').addEventListener('change', (e) => choose(state.symbol, e.target.value).catch(unreachable));
 
 getJson('/v1/tickers').then((b) => b.tickers.forEach(onTicker)).catch(() => {});
 refreshSymbols();
