@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -1325,6 +1326,10 @@ void Server::Impl::accept() {
                               .append(body);
       beast::error_code ignored;
       socket.non_blocking(true, ignored);
+      // The request already received is read (and dropped) first: closing a socket with unread
+      // bytes makes the kernel send a reset, which can take the answer with it.
+      std::array<char, 4096> drop{};
+      for (int i = 0; i < 16 && socket.read_some(asio::buffer(drop), ignored) > 0;) ++i;
       socket.write_some(asio::buffer(answer), ignored);
       socket.shutdown(tcp::socket::shutdown_send, ignored);
       socket.close(ignored);
