@@ -6,6 +6,7 @@
 #include "api_detail.hpp"
 #include "cryptoflow/runtime/log.hpp"
 #include "history.hpp"
+#include "routes.hpp"
 
 namespace cryptoflow::gateway {
 
@@ -172,19 +173,16 @@ std::string printable(std::string_view text) {
 }
 
 std::optional<Response> handle_api(const Request& request, const ApiContext& context) {
-  const std::string_view path = request.path;
-  const auto under = [&](std::string_view prefix) {
-    return path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/');
-  };
-  if (!request.duplicate.empty()) {
-    if (under("/binance")) return binance_error(400, -1101, "Duplicate values for a parameter detected.");
-    if (under("/coingecko") || under("/v1"))
-      return native_error(400, "parameter '" + request.duplicate + "' given more than once", request.duplicate);
-  }
-  if (under("/binance")) return binance_api(request, path.substr(8), context);
-  if (under("/coingecko")) return coingecko_api(request, path.substr(10), context);
-  if (under("/v1")) return native_api(request, path.substr(3), context);
-  return std::nullopt;
+  auto match = match_route(request.path);
+  const auto dialect = match ? match->route->dialect : dialect_of(request.path);
+  if (!dialect) return std::nullopt;
+  if (!request.duplicate.empty()) return duplicate_parameter(*dialect, request.duplicate);
+  if (!match) return not_found(*dialect, request.path);
+  if (match->route->handle == nullptr) return std::nullopt;
+  if (match->params.empty()) return match->route->handle(request, context);
+  Request with = request;
+  with.params = std::move(match->params);
+  return match->route->handle(with, context);
 }
 
 void keep_limit(std::vector<Candle>& candles, const CandleQuery& q) {
@@ -195,31 +193,60 @@ void keep_limit(std::vector<Candle>& candles, const CandleQuery& q) {
     candles.erase(candles.begin(), candles.begin() + static_cast<std::ptrdiff_t>(candles.size() - q.limit));
 }
 
-std::optional<std::vector<Candle>> query_candles(const CandleQuery& q, const ApiContext& ctx, Response& response) {
-  auto held = ctx.store.candles(q);
-  if (!ctx.history_enabled) return held;
+namespace {
+
+// The older part of q the history answers, where the store starts later than q reaches (held:
+// the store's candles for q); nothing when the store answers q alone.
+struct Older {
+  CandleQuery query;
+  std::optional<std::int64_t> oldest;  // the store's first candle when it was asked
+};
+std::optional<Older> older_part(const CandleQuery& q, const ApiContext& ctx, const std::vector<Candle>& held) {
+  if (!ctx.history_enabled) return std::nullopt;
   const auto oldest = ctx.store.first_start(q.symbol, q.interval);
   CandleQuery older = q;
   if (q.start) {  // the first `limit` from start: older ones come first where the store starts later
-    if (oldest && *q.start >= *oldest) return held;
+    if (oldest && *q.start >= *oldest) return std::nullopt;
     if (oldest) older.end = std::min(q.end.value_or(INT64_MAX), *oldest - 1);
   } else {  // the last `limit` up to end: older ones fill what the store lacks
-    if (held.size() >= q.limit) return held;
+    if (held.size() >= q.limit) return std::nullopt;
     if (!held.empty()) older.end = held.front().start - 1;
     older.limit = q.limit - held.size();
   }
-  if (ctx.history == nullptr) return std::nullopt;
+  return Older{older, oldest};
+}
+
+constexpr auto kOlderUnavailable = "199 cryptoflow-gateway \"older candles unavailable\"";
+
+}  // namespace
+
+bool reaches_history(const CandleQuery& q, const ApiContext& ctx) {
+  if (!ctx.history_enabled) return false;
+  if (q.start) return older_part(q, ctx, {}).has_value();
+  return older_part(q, ctx, ctx.store.candles(q)).has_value();
+}
+
+std::vector<Candle> query_candles(const CandleQuery& q, const ApiContext& ctx, Response& response) {
+  auto held = ctx.store.candles(q);
+  const auto older = older_part(q, ctx, held);
+  if (!older) return held;
+  if (ctx.history == nullptr) {
+    response.headers.emplace_back("Warning", kOlderUnavailable);
+    return held;
+  }
   try {
-    auto out = ctx.history->candles(older);
+    const auto& query = older->query;
+    const auto& oldest = older->oldest;
+    auto out = ctx.history->candles(query);
     std::erase_if(
-        out, [&](const Candle& c) { return (oldest && c.start >= *oldest) || (older.end && c.start > *older.end); });
+        out, [&](const Candle& c) { return (oldest && c.start >= *oldest) || (query.end && c.start > *query.end); });
     out.insert(out.end(), held.begin(), held.end());
     keep_limit(out, q);
     return out;
   } catch (const std::exception& e) {
     // The cause (host names, InfluxDB's text) is for the operator's log, not for clients.
     log_warn("gateway: older candles unavailable from INFLUX_URL", {{"error", e.what()}});
-    response.headers.emplace_back("Warning", "199 cryptoflow-gateway \"older candles unavailable\"");
+    response.headers.emplace_back("Warning", kOlderUnavailable);
     return held;
   }
 }

@@ -24,6 +24,7 @@ struct Request {
   std::string path;                          // without the query, percent-decoded
   std::map<std::string, std::string> query;  // decoded
   std::string duplicate;                     // a parameter named twice (the first such): refused
+  std::vector<std::string> params;           // the route's "{}" segments (routes.hpp)
 };
 
 struct Response {
@@ -31,9 +32,6 @@ struct Response {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
-  // The answer needs candles older than the store holds: ask again with ApiContext::history, on
-  // a thread that may block (server.cpp's history worker).
-  bool needs_history = false;
 };
 
 // Splits "path?query" and decodes both; nullopt for a bad %-escape or a NUL.
@@ -46,30 +44,35 @@ struct ApiContext {
   const MarketStore& store;
   std::int64_t now_ms = 0;
   bool history_enabled = false;        // INFLUX_URL is set: older candle ranges exist there
-  CandleHistory* history = nullptr;    // set on the history worker; none: answer needs_history
+  CandleHistory* history = nullptr;    // set on the history worker (a route that runs there)
   const TradeStore* trades = nullptr;  // none: no trade is served
   const BookStore* books = nullptr;    // none: no book is served
 };
 
 // The candles q asks for: the store's, preceded by older ones from ctx.history where the store
-// does not reach back that far. Nothing: the history is needed and ctx has none. When the
-// history fails, the store's candles, and a Warning header on response.
-std::optional<std::vector<Candle>> query_candles(const CandleQuery& q, const ApiContext& ctx, Response& response);
+// does not reach back that far. When the history fails, or is needed and ctx has none (the
+// store moved on after the call was placed), the store's candles and a Warning header.
+std::vector<Candle> query_candles(const CandleQuery& q, const ApiContext& ctx, Response& response);
+// q reaches before what the store holds, and INFLUX_URL may hold it: the call must run where the
+// history may be waited for (Runs::history).
+bool reaches_history(const CandleQuery& q, const ApiContext& ctx);
 
 // Binance's rule for a page of candles (ascending): with a start the first q.limit, otherwise the last.
 void keep_limit(std::vector<Candle>& candles, const CandleQuery& q);
 // Candles of any Binance interval in Binance's windows (timeZone's offset): the store's own
 // series where it holds them so aligned, otherwise rolled up from a finer one (rollup.hpp).
-std::optional<std::vector<Candle>> binance_candles(const CandleQuery& q, std::int64_t offset_ms, const ApiContext& ctx,
-                                                   Response& response);
+// The source is the query on the series read: q itself, or the finer one's.
+struct CandleSource {
+  CandleQuery query;
+  bool roll_up = false;
+};
+std::optional<CandleSource> binance_source(const CandleQuery& q, std::int64_t offset_ms, const MarketStore& store);
+std::vector<Candle> binance_candles(const CandleQuery& q, std::int64_t offset_ms, const ApiContext& ctx,
+                                    Response& response);
 
-// The answer for an API path, or nullopt when the path is not one (static files, 404 elsewhere).
+// The answer for a call (routes.hpp), on the calling thread whatever the route's Runs; nullopt
+// when the path is no call (static files, a stream, the topic browser).
 std::optional<Response> handle_api(const Request& request, const ApiContext& context);
-
-// The pieces, for the tests and for the WebSocket streams.
-Response binance_api(const Request& request, std::string_view path, const ApiContext& context);
-Response coingecko_api(const Request& request, std::string_view path, const ApiContext& context);
-Response native_api(const Request& request, std::string_view path, const ApiContext& context);
 
 // Binance's kline array [open time, "o", "h", "l", "c", "v", close time, "q", n, "V", "Q", "0"]
 // and its WebSocket kline event {"e":"kline",...,"k":{...}}.

@@ -7,10 +7,11 @@
 
 #include "api.hpp"
 #include "api_detail.hpp"
+#include "handlers.hpp"
 #include "rollup.hpp"
 
 namespace cryptoflow::gateway {
-namespace {
+namespace binance {
 
 using detail::Writer;
 
@@ -102,14 +103,17 @@ Symbols requested_symbols(const Request& r, const Store& store) {
   return s;
 }
 
-}  // namespace
+}  // namespace binance
 
-std::optional<std::vector<Candle>> binance_candles(const CandleQuery& q, std::int64_t offset_ms, const ApiContext& ctx,
-                                                   Response& response) {
-  const auto held = ctx.store.intervals(q.symbol);
-  if (serves_directly(held, q.interval, offset_ms)) return query_candles(q, ctx, response);
+using detail::Writer;
+// The handlers' helpers write the stream events below too.
+using namespace binance;  // NOLINT(google-build-using-namespace)
+
+std::optional<CandleSource> binance_source(const CandleQuery& q, std::int64_t offset_ms, const MarketStore& store) {
+  const auto held = store.intervals(q.symbol);
+  if (serves_directly(held, q.interval, offset_ms)) return CandleSource{q};
   const auto base = base_interval(held, q.interval, offset_ms);
-  if (base.empty()) return std::vector<Candle>{};
+  if (base.empty()) return std::nullopt;
   // The base candles of the windows asked for: from the first window that opens at or after
   // start, through the whole window open at end; enough of them for `limit` windows (at most
   // 100,000: a 1M window of 1m candles is 44,640).
@@ -124,16 +128,28 @@ std::optional<std::vector<Candle>> binance_candles(const CandleQuery& q, std::in
       (q.interval == "1M" ? std::int64_t{31} * 86'400'000 : interval_ms(q.interval)) / interval_ms(base);
   b.limit =
       static_cast<std::size_t>(std::min<std::int64_t>(per_window * static_cast<std::int64_t>(q.limit + 1), 100'000));
-  const auto candles = query_candles(b, ctx, response);
-  if (!candles) return std::nullopt;
-  auto out = roll_up(*candles, q.interval, offset_ms, ctx.store.origin(q.symbol, base));
+  return CandleSource{b, true};
+}
+
+std::vector<Candle> binance_candles(const CandleQuery& q, std::int64_t offset_ms, const ApiContext& ctx,
+                                    Response& response) {
+  const auto source = binance_source(q, offset_ms, ctx.store);
+  if (!source) return {};
+  auto candles = query_candles(source->query, ctx, response);
+  if (!source->roll_up) return candles;
+  auto out = roll_up(candles, q.interval, offset_ms, ctx.store.origin(q.symbol, source->query.interval));
   keep_limit(out, q);
   return out;
 }
 
-namespace {
+namespace binance {
 
-Response klines(const Request& r, const ApiContext& ctx) {
+struct KlinesQuery {
+  CandleQuery q;
+  std::int64_t offset_ms = 0;  // timeZone
+};
+
+std::variant<KlinesQuery, Response> klines_query(const Request& r, const ApiContext& ctx) {
   const auto symbol = detail::upper(detail::param(r, "symbol"));
   if (symbol.empty()) return mandatory("symbol");
   const auto interval = detail::param(r, "interval");
@@ -154,16 +170,31 @@ Response klines(const Request& r, const ApiContext& ctx) {
   if (const auto& v = std::get<0>(limit)) q.limit = static_cast<std::size_t>(*v);
   if (q.start && q.end && *q.start > *q.end) return error(400, -1023, "Start time is greater than end time.");
   if (!ctx.store.has_symbol(symbol)) return invalid_symbol();
+  return KlinesQuery{q, *offset};
+}
+
+Runs klines_runs(const Request& r, const ApiContext& ctx) {
+  if (!ctx.history_enabled) return Runs::io;
+  const auto parsed = klines_query(r, ctx);
+  const auto* k = std::get_if<KlinesQuery>(&parsed);
+  if (k == nullptr) return Runs::io;
+  const auto source = binance_source(k->q, k->offset_ms, ctx.store);
+  return source && reaches_history(source->query, ctx) ? Runs::history : Runs::io;
+}
+
+Response klines(const Request& r, const ApiContext& ctx) {
+  auto parsed = klines_query(r, ctx);
+  if (auto* e = std::get_if<Response>(&parsed)) return std::move(*e);
+  const auto& [q, offset] = std::get<KlinesQuery>(parsed);
   // A start or end time counts against the window's open time, as Binance does: a window that
   // opened before startTime is not returned.
   Response out;
-  const auto candles = binance_candles(q, *offset, ctx, out);
-  if (!candles) return {.needs_history = true};
+  const auto candles = binance_candles(q, offset, ctx, out);
   rapidjson::StringBuffer b;
   b.Reserve(q.limit * 160);
   Writer w(b);
   w.StartArray();
-  for (const auto& c : *candles) detail::raw(w, binance_kline_array(c));
+  for (const auto& c : candles) detail::raw(w, binance_kline_array(c));
   w.EndArray();
   out.body = detail::text(b);
   return out;
@@ -559,7 +590,7 @@ Response exchange_info(const Request& r, const ApiContext& ctx) {
   return ok(b);
 }
 
-}  // namespace
+}  // namespace binance
 
 std::string binance_kline_array(const Candle& c) {
   rapidjson::StringBuffer b;
@@ -632,7 +663,7 @@ std::string binance_kline_event(const Candle& c, std::int64_t event_time_ms) {
   return detail::text(b);
 }
 
-namespace {
+namespace binance {
 // A trade's fields as Binance's trade and aggTrade payloads carry them: "t" or "a" (with "f", "l").
 void trade_fields(Writer& w, const HeldTrade& t, bool aggregate) {
   detail::key(w, aggregate ? "a" : "t");
@@ -654,7 +685,7 @@ void trade_fields(Writer& w, const HeldTrade& t, bool aggregate) {
   detail::key(w, "M");
   w.Bool(true);
 }
-}  // namespace
+}  // namespace binance
 
 std::string binance_agg_trade(const HeldTrade& a) {
   rapidjson::StringBuffer b;
@@ -757,7 +788,7 @@ std::optional<std::string> binance_avg_price_event(const std::string& symbol, co
   return detail::text(b);
 }
 
-namespace {
+namespace binance {
 
 void put_levels(Writer& w, const std::vector<PriceLevel>& levels) {
   w.StartArray();
@@ -822,7 +853,7 @@ Response book_ticker(const Request& r, const ApiContext& ctx) {
   return ok(b);
 }
 
-}  // namespace
+}  // namespace binance
 
 std::string binance_depth_event(const BookRecord& r, std::int64_t event_time_ms) {
   rapidjson::StringBuffer b;
@@ -874,23 +905,31 @@ std::string binance_book_ticker_event(const std::string& symbol, const BookView&
   return detail::text(b);
 }
 
-Response binance_api(const Request& request, std::string_view path, const ApiContext& context) {
-  if (path == "/api/v3/klines" || path == "/api/v3/uiKlines") return klines(request, context);
-  if (path == "/api/v3/ticker/price") return ticker_price(request, context);
-  if (path == "/api/v3/ticker/24hr") return ticker(request, context, "24hr");
-  if (path == "/api/v3/ticker") return ticker(request, context, "rolling");
-  if (path == "/api/v3/ticker/tradingDay") return ticker(request, context, "tradingDay");
-  if (path == "/api/v3/avgPrice") return avg_price(request, context);
-  if (path == "/api/v3/trades") return trades(request, context, false);
-  if (path == "/api/v3/historicalTrades") return trades(request, context, true);
-  if (path == "/api/v3/aggTrades") return agg_trades(request, context);
-  if (path == "/api/v3/exchangeInfo") return exchange_info(request, context);
-  if (path == "/api/v3/depth") return depth(request, context);
-  if (path == "/api/v3/ticker/bookTicker") return book_ticker(request, context);
-  if (path == "/api/v3/ping") return {200, "{}"};
-  if (path == "/api/v3/time") return {200, "{\"serverTime\":" + std::to_string(context.now_ms) + "}"};
-  return error(404, -1000, "Not served by cryptoflow's gateway: " + std::string(path));
+namespace binance {
+
+Response ticker_24hr(const Request& r, const ApiContext& ctx) {
+  return ticker(r, ctx, "24hr");
 }
+Response ticker_rolling(const Request& r, const ApiContext& ctx) {
+  return ticker(r, ctx, "rolling");
+}
+Response ticker_trading_day(const Request& r, const ApiContext& ctx) {
+  return ticker(r, ctx, "tradingDay");
+}
+Response trades(const Request& r, const ApiContext& ctx) {
+  return trades(r, ctx, false);
+}
+Response historical_trades(const Request& r, const ApiContext& ctx) {
+  return trades(r, ctx, true);
+}
+Response ping(const Request&, const ApiContext&) {
+  return {200, "{}"};
+}
+Response time(const Request&, const ApiContext& ctx) {
+  return {200, "{\"serverTime\":" + std::to_string(ctx.now_ms) + "}"};
+}
+
+}  // namespace binance
 
 Response binance_error(int status, int code, std::string_view msg) {
   rapidjson::StringBuffer b;

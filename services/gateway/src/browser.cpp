@@ -265,11 +265,6 @@ Response groups(Cluster& cluster, const BrowserOptions& o, std::optional<std::st
 
 }  // namespace
 
-bool is_browser_path(std::string_view path) {
-  return path == "/v1/topics" || path.starts_with("/v1/topics/") || path == "/v1/groups" ||
-         path.starts_with("/v1/groups/");
-}
-
 Response browser_api(const Request& request, Cluster& cluster, const BrowserOptions& options) {
   std::vector<std::string_view> parts;  // "/v1/topics/x/partitions/0/messages" -> v1 topics x ...
   for (std::string_view rest = request.path; !rest.empty();) {

@@ -53,8 +53,7 @@ struct BrowserOptions {
   std::size_t max_value_bytes = std::size_t{64} * 1024;  // a longer key, value or header is cut, with its size
 };
 
-[[nodiscard]] bool is_browser_path(std::string_view path);
-// The answer for a browser path (is_browser_path), from the cluster; a cluster that does not
+// The answer for a browser path (/v1/topics..., /v1/groups...: routes.cpp), from the cluster; a cluster that does not
 // answer is a 503 naming what failed.
 Response browser_api(const Request& request, Cluster& cluster, const BrowserOptions& options);
 

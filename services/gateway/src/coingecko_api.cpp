@@ -9,10 +9,10 @@
 #include "api.hpp"
 #include "api_detail.hpp"
 #include "cryptoflow/runtime/clock.hpp"
+#include "handlers.hpp"
 #include "rollup.hpp"
 
-namespace cryptoflow::gateway {
-namespace {
+namespace cryptoflow::gateway::coingecko {
 
 using detail::Writer;
 
@@ -65,7 +65,7 @@ bool held_coin(const ApiContext& ctx, const std::string& coin) {
   return !first.empty() && first.front().coin == coin;
 }
 
-Response simple_supported_vs_currencies(const ApiContext& ctx) {
+Response supported_vs_currencies(const Request&, const ApiContext& ctx) {
   rapidjson::StringBuffer b;
   Writer w(b);
   w.StartArray();
@@ -153,7 +153,8 @@ Response chart(const ApiContext& ctx, const std::string& coin, const std::string
   return {200, detail::text(b)};
 }
 
-Response market_chart(const Request& r, const ApiContext& ctx, const std::string& coin) {
+Response market_chart(const Request& r, const ApiContext& ctx) {
+  const auto& coin = r.params.at(0);
   if (auto e = check_coin(r, ctx, coin)) return *e;
   if (detail::param(r, "days").empty()) return error(400, "Missing parameter days");
   const auto days = days_param(detail::param(r, "days"));
@@ -163,7 +164,8 @@ Response market_chart(const Request& r, const ApiContext& ctx, const std::string
                chart_granularity(detail::param(r, "interval"), span), ctx.now_ms - span, ctx.now_ms);
 }
 
-Response market_chart_range(const Request& r, const ApiContext& ctx, const std::string& coin) {
+Response market_chart_range(const Request& r, const ApiContext& ctx) {
+  const auto& coin = r.params.at(0);
   if (auto e = check_coin(r, ctx, coin)) return *e;
   const auto seconds = [&](const char* name) -> std::optional<std::int64_t> {
     const auto text = detail::param(r, name);
@@ -183,7 +185,8 @@ Response market_chart_range(const Request& r, const ApiContext& ctx, const std::
 // ohlc: CoinGecko's candle bodies by `days` (1/7/14/30/90/180/365/max): 1-2 days, 30 minutes
 // (from the 5-minute buckets); 3-30 days, 4 hours (hourly buckets); beyond, 4 days (daily ones).
 // Each candle is stamped with its close time, as CoinGecko stamps it.
-Response ohlc(const Request& r, const ApiContext& ctx, const std::string& coin) {
+Response ohlc(const Request& r, const ApiContext& ctx) {
+  const auto& coin = r.params.at(0);
   if (auto e = check_coin(r, ctx, coin)) return *e;
   const auto text = detail::param(r, "days");
   if (text.empty()) return error(400, "Missing parameter days");
@@ -343,25 +346,12 @@ Response coins_markets(const Request& r, const ApiContext& ctx) {
   return {200, detail::text(b)};
 }
 
-}  // namespace
+Response ping(const Request&, const ApiContext&) {
+  return {200, R"({"gecko_says":"(V3) To the Moon!"})"};
+}
 
-Response coingecko_api(const Request& request, std::string_view path, const ApiContext& context) {
-  if (path == "/api/v3/simple/price") return simple_price(request, context);
-  if (path == "/api/v3/coins/markets") return coins_markets(request, context);
-  if (path == "/api/v3/ping") return {200, R"({"gecko_says":"(V3) To the Moon!"})"};
-  if (path == "/api/v3/simple/supported_vs_currencies") return simple_supported_vs_currencies(context);
-  if (path == "/api/v3/coins/list") return coins_list(request, context);
-  static constexpr std::string_view coins = "/api/v3/coins/";
-  if (path.starts_with(coins)) {
-    const auto rest = path.substr(coins.size());
-    const auto slash = rest.find('/');
-    const auto coin = std::string(rest.substr(0, slash));
-    const auto what = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-    if (!coin.empty() && what == "/market_chart") return market_chart(request, context, coin);
-    if (!coin.empty() && what == "/market_chart/range") return market_chart_range(request, context, coin);
-    if (!coin.empty() && what == "/ohlc") return ohlc(request, context, coin);
-  }
+Response not_found(std::string_view path) {
   return error(404, "Not served by cryptoflow's gateway: " + std::string(path));
 }
 
-}  // namespace cryptoflow::gateway
+}  // namespace cryptoflow::gateway::coingecko

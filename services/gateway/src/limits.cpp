@@ -3,50 +3,13 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "api_detail.hpp"
+#include "routes.hpp"
 
 namespace cryptoflow::gateway {
 
-namespace {
-
-std::size_t symbol_count(const Request& r) {
-  const auto it = r.query.find("symbols");
-  if (it == r.query.end()) return 0;
-  // ["BTCUSDT","ETHUSDT"]: one more symbol than commas
-  return static_cast<std::size_t>(std::count(it->second.begin(), it->second.end(), ',')) + 1;
-}
-
-}  // namespace
-
 int request_weight(const Request& r) {
-  const std::string_view p = r.path;
-  if (!p.starts_with("/binance/api/v3/")) return 1;
-  const auto call = p.substr(16);
-  const bool one = r.query.contains("symbol");
-  if (call == "ticker/24hr") {
-    if (one) return 2;
-    const auto n = symbol_count(r);
-    if (n == 0 || n > 100) return 80;
-    return n <= 20 ? 2 : 40;
-  }
-  if (call == "ticker/price" || call == "ticker/bookTicker") return one ? 2 : 4;
-  if (call == "ticker" || call == "ticker/tradingDay")
-    return static_cast<int>(std::min<std::size_t>(200, 4 * std::max<std::size_t>(1, symbol_count(r))));
-  if (call == "exchangeInfo") return 20;
-  if (call == "trades" || call == "historicalTrades") return 25;
-  if (call == "depth") {
-    const auto limit = detail::param(r, "limit");
-    const auto n = limit.empty() ? 100 : std::atoll(limit.c_str());
-    if (n <= 100) return 5;
-    if (n <= 500) return 25;
-    return n <= 1000 ? 50 : 250;
-  }
-  if (call == "klines" || call == "uiKlines" || call == "aggTrades" || call == "avgPrice") return 2;
-  return 1;
-}
-
-bool is_heavy(const Request& r) {
-  return r.path == "/binance/api/v3/ticker/24hr" && !r.query.contains("symbol");
+  const auto match = match_route(r.path);
+  return match ? route_weight(*match->route, r) : 1;
 }
 
 WeightLimiter::Decision WeightLimiter::charge(const std::string& client, int weight, Clock::time_point now,

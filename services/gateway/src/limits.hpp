@@ -16,11 +16,9 @@
 
 namespace cryptoflow::gateway {
 
-// Binance's weight for its REST calls (spot API docs); 1 for the CoinGecko and native calls and
-// the page's files. /binance/api/v3/ticker/24hr without a symbol: 80.
+// The route's weight (routes.cpp: Binance's for its REST calls, as its spot API documents them;
+// 1 for the CoinGecko and native calls, the streams and the page's files).
 int request_weight(const Request& r);
-// Calls whose cost grows with the number of symbols held: answered off the I/O thread.
-bool is_heavy(const Request& r);
 
 struct WeightOptions {
   std::int64_t per_minute = 6000;  // Binance's REQUEST_WEIGHT limit; 0: no limit

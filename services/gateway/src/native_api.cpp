@@ -2,18 +2,19 @@
 // client can act on: 400 naming the parameter, 404 for what is not held.
 #include <algorithm>
 #include <cstdio>
+#include <variant>
 
 #include "api.hpp"
 #include "api_detail.hpp"
+#include "handlers.hpp"
 
-namespace cryptoflow::gateway {
-namespace {
+namespace cryptoflow::gateway::native {
 
 using detail::Writer;
 
 constexpr std::int64_t kMaxCandles = 1500;
 
-Response symbols(const ApiContext& ctx) {
+Response symbols(const Request&, const ApiContext& ctx) {
   rapidjson::StringBuffer b;
   Writer w(b);
   w.StartObject();
@@ -40,7 +41,9 @@ Response symbols(const ApiContext& ctx) {
   return {200, detail::text(b)};
 }
 
-Response candles(const Request& r, const ApiContext& ctx) {
+namespace {
+
+std::variant<CandleQuery, Response> candles_query(const Request& r, const ApiContext& ctx) {
   const auto symbol = detail::upper(detail::param(r, "symbol"));
   const auto interval = detail::param(r, "interval");
   if (symbol.empty()) return native_error(400, "symbol is required", "symbol");
@@ -62,9 +65,19 @@ Response candles(const Request& r, const ApiContext& ctx) {
   const auto held = ctx.store.intervals(symbol);
   if (std::find(held.begin(), held.end(), interval) == held.end())
     return native_error(404, "no " + interval + " candles for " + symbol, "interval");
+  return q;
+}
+
+}  // namespace
+
+Response candles(const Request& r, const ApiContext& ctx) {
+  auto parsed = candles_query(r, ctx);
+  if (auto* e = std::get_if<Response>(&parsed)) return std::move(*e);
+  const auto& q = std::get<CandleQuery>(parsed);
+  const auto& symbol = q.symbol;
+  const auto& interval = q.interval;
   Response out;
   const auto candles = query_candles(q, ctx, out);
-  if (!candles) return {.needs_history = true};
   rapidjson::StringBuffer b;
   Writer w(b);
   w.StartObject();
@@ -74,7 +87,7 @@ Response candles(const Request& r, const ApiContext& ctx) {
   detail::string(w, interval);
   detail::key(w, "candles");
   w.StartArray();
-  for (const auto& c : *candles) detail::raw(w, to_json(c));
+  for (const auto& c : candles) detail::raw(w, to_json(c));
   w.EndArray();
   w.EndObject();
   out.body = detail::text(b);
@@ -110,7 +123,7 @@ Response tickers(const Request& r, const ApiContext& ctx) {
   return {200, detail::text(b)};
 }
 
-Response pipeline(const ApiContext& ctx) {
+Response pipeline(const Request&, const ApiContext& ctx) {
   const auto p = ctx.store.pipeline();
   rapidjson::StringBuffer b;
   Writer w(b);
@@ -137,15 +150,11 @@ Response pipeline(const ApiContext& ctx) {
   return {200, detail::text(b)};
 }
 
-}  // namespace
-
-Response native_api(const Request& request, std::string_view path, const ApiContext& context) {
-  if (path == "/symbols") return symbols(context);
-  if (path == "/candles") return candles(request, context);
-  if (path == "/indicators") return indicators(request, context);
-  if (path == "/tickers") return tickers(request, context);
-  if (path == "/pipeline") return pipeline(context);
-  return native_error(404, "no such endpoint: /v1" + std::string(path));
+Runs candles_runs(const Request& r, const ApiContext& ctx) {
+  if (!ctx.history_enabled) return Runs::io;
+  const auto parsed = candles_query(r, ctx);
+  const auto* q = std::get_if<CandleQuery>(&parsed);
+  return q != nullptr && reaches_history(*q, ctx) ? Runs::history : Runs::io;
 }
 
-}  // namespace cryptoflow::gateway
+}  // namespace cryptoflow::gateway::native

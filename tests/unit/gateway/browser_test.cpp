@@ -8,6 +8,7 @@
 #include <future>
 
 #include "cryptoflow/kafka/error.hpp"
+#include "gateway/src/routes.hpp"
 
 using namespace cryptoflow;
 using namespace cryptoflow::gateway;
@@ -60,10 +61,16 @@ struct FakeCluster : Cluster {
   }
 };
 
+bool is_browser_path(const std::string& path) {
+  const auto m = match_route(path);
+  const MarketStore store;
+  return m && runs_on(*m->route, Request{.path = path}, {store, 0}) == Runs::browser;
+}
+
 Response get(Cluster& cluster, const std::string& target, const BrowserOptions& options = {}) {
   const auto r = parse_target("GET", target);
   REQUIRE(r.has_value());
-  REQUIRE(is_browser_path(r->path));
+  REQUIRE(is_browser_path(r->path));  // the route the server sends to the browser's worker
   return browser_api(*r, cluster, options);
 }
 

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "gateway/src/routes.hpp"
+
 using namespace cryptoflow::gateway;
 using namespace std::chrono_literals;
 
@@ -26,8 +28,13 @@ TEST_CASE("limits: Binance's request weights - ticker/24hr of every symbol is 80
   CHECK(request_weight(get("/binance/api/v3/exchangeInfo")) == 20);
   CHECK(request_weight(get("/binance/api/v3/depth?symbol=X&limit=5000")) == 250);
   CHECK(request_weight(get("/v1/candles?symbol=X&interval=1m")) == 1);
-  CHECK(is_heavy(get("/binance/api/v3/ticker/24hr")));
-  CHECK_FALSE(is_heavy(get("/binance/api/v3/ticker/24hr?symbol=XRPETH")));
+  const MarketStore store;
+  const auto runs = [&](const std::string& target) {
+    const auto r = get(target);
+    return runs_on(*match_route(r.path)->route, r, {store, 0});
+  };
+  CHECK(runs("/binance/api/v3/ticker/24hr") == Runs::heavy);
+  CHECK(runs("/binance/api/v3/ticker/24hr?symbol=XRPETH") == Runs::io);
 }
 
 TEST_CASE("limits: past the weight per minute 429 until the next minute - ignored 429s earn a ban that doubles") {
