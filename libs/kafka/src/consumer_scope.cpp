@@ -1,5 +1,8 @@
 #include "cryptoflow/kafka/consumer_scope.hpp"
 
+#include <algorithm>
+#include <utility>
+
 #include "cryptoflow/kafka/error.hpp"
 #include "cryptoflow/runtime/log.hpp"
 
@@ -29,7 +32,15 @@ void ConsumerScope::run(const std::function<bool()>& stop) {
   };
   try {
     if (handlers_.start && !handlers_.start()) return;  // stopped before it started
-    consumer_.subscribe(topics_, {handlers_.assigned, handlers_.revoked});
+    const auto assigned = [this](const std::vector<TopicPartition>& parts) {
+      if (paused_) unpaused_.insert(unpaused_.end(), parts.begin(), parts.end());
+      return handlers_.assigned(parts);
+    };
+    const auto revoked = [this](const std::vector<TopicPartition>& parts, bool lost) {
+      for (const auto& tp : parts) std::erase(unpaused_, tp);
+      handlers_.revoked(parts, lost);
+    };
+    consumer_.subscribe(topics_, {assigned, revoked});
     while (!stop() && handlers_.step()) {
     }
     if (handlers_.drain) handlers_.drain();
@@ -44,6 +55,25 @@ void ConsumerScope::run(const std::function<bool()>& stop) {
     leave();
     throw;
   }
+}
+
+std::optional<Record> ConsumerScope::poll(std::chrono::milliseconds timeout) {
+  auto r = consumer_.poll(timeout);
+  if (!unpaused_.empty()) consumer_.pause(std::exchange(unpaused_, {}));
+  return r;
+}
+
+void ConsumerScope::pause() {
+  if (paused_) return;
+  consumer_.pause(consumer_.assignment());
+  paused_ = true;
+}
+
+void ConsumerScope::resume() {
+  if (!paused_) return;
+  consumer_.resume(consumer_.assignment());
+  paused_ = false;
+  unpaused_.clear();
 }
 
 }  // namespace cryptoflow::kafka

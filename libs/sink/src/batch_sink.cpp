@@ -51,7 +51,6 @@ BatchSink::BatchSink(SinkOptions options, SinkClients clients, Destination& dest
               .assigned =
                   [this](const std::vector<kafka::TopicPartition>& parts) {
                     owned_.insert(parts.begin(), parts.end());
-                    if (paused_) unpaused_.insert(unpaused_.end(), parts.begin(), parts.end());
                     return kafka::OffsetMap{};
                   },
               .revoked =
@@ -59,7 +58,6 @@ BatchSink::BatchSink(SinkOptions options, SinkClients clients, Destination& dest
                     for (const auto& tp : parts) {
                       owned_.erase(tp);
                       marked_.erase(tp);
-                      std::erase(unpaused_, tp);
                     }
                   },
               .step = [this] { return step(); },
@@ -109,12 +107,10 @@ void BatchSink::drain() {
   if (flight_ && flight_->outcome.valid()) flight_->outcome.wait();
 }
 
-// Partitions assigned while the database is down are paused as soon as they are assigned (a
-// partition can be paused only once it is): nothing new is read while a batch waits.
+// Partitions assigned while the database is down are paused as soon as they are assigned
+// (ConsumerScope): nothing new is read while a batch waits.
 std::optional<kafka::Record> BatchSink::poll(std::chrono::milliseconds timeout) {
-  auto r = input_.poll(timeout);
-  if (!unpaused_.empty()) input_.pause(std::exchange(unpaused_, {}));
-  return r;
+  return scope_.poll(timeout);
 }
 
 void BatchSink::add(kafka::Record m) {
@@ -131,19 +127,6 @@ void BatchSink::add(kafka::Record m) {
     return;
   }
   batch_.records.push_back({std::move(m), {begin, batch_.body.size()}, false});
-}
-
-void BatchSink::pause() {
-  if (paused_) return;
-  input_.pause(input_.assignment());
-  paused_ = true;
-}
-
-void BatchSink::resume() {
-  if (!paused_) return;
-  input_.resume(input_.assignment());
-  paused_ = false;
-  unpaused_.clear();
 }
 
 void BatchSink::commit() {
@@ -194,7 +177,7 @@ bool BatchSink::land(const std::function<bool()>& stop) {
   auto end_pause = [&] {
     if (!paused) return;
     paused_seconds_.add(std::chrono::duration<double>(std::chrono::steady_clock::now() - paused_at).count());
-    resume();
+    scope_.resume();
     paused = false;
   };
   for (;;) {
@@ -218,7 +201,7 @@ bool BatchSink::land(const std::function<bool()>& stop) {
     retries_.inc();
     ready_ = false;
     if (!paused) {
-      pause();
+      scope_.pause();
       paused = true;
       paused_at = std::chrono::steady_clock::now();
     }

@@ -138,3 +138,45 @@ TEST_CASE("ConsumerScope: an owner that never ran - its scope closes the consume
   { Owner o(f.consumer); }
   CHECK(f.consumer.closed());
 }
+
+TEST_CASE("ConsumerScope: paused - a partition assigned meanwhile is paused at the next poll - resume reads all") {
+  FakeCluster cluster;
+  cluster.create_topic("t", 2);
+  for (int i = 0; i < 5; ++i) {
+    cluster.append("t", "", "a" + std::to_string(i), 0, 0);
+    cluster.append("t", "", "b" + std::to_string(i), 0, 1);
+  }
+  FakeConsumer consumer(cluster, "g");
+  consumer.assign({{"t", 0}});
+  std::vector<std::string> read;
+  int turn = 0;
+  std::size_t read_by_turn_4 = 0;
+  std::unique_ptr<kafka::ConsumerScope> scope;
+  scope = std::make_unique<kafka::ConsumerScope>(
+      consumer, std::vector<std::string>{"t"},
+      kafka::ConsumerScope::Handlers{
+          .name = "test owner",
+          .assigned = [](const std::vector<kafka::TopicPartition>&) { return kafka::OffsetMap{}; },
+          .revoked = [](const std::vector<kafka::TopicPartition>&, bool) {},
+          .step =
+              [&] {
+                ++turn;
+                if (turn == 2) scope->pause();  // partition 0 assigned by the first poll
+                if (turn == 3) consumer.assign({{"t", 1}});
+                // The poll that delivers an assignment may return one record of it (the partition
+                // is paused right after): a0 from before the pause, at most b0, then nothing.
+                if (turn == 4) read_by_turn_4 = read.size();
+                if (turn == 20) {
+                  CHECK(consumer.paused({"t", 0}));
+                  CHECK(consumer.paused({"t", 1}));  // assigned while paused: paused as it came
+                  CHECK(read_by_turn_4 <= 2);
+                  CHECK(read.size() == read_by_turn_4);
+                  scope->resume();
+                }
+                if (auto r = scope->poll(std::chrono::milliseconds(0))) read.push_back(r->value);
+                return turn < 60;
+              }});
+  scope->run([] { return false; });
+  CHECK_FALSE(scope->paused());
+  CHECK(read.size() == 10);
+}

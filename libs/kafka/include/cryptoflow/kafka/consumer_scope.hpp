@@ -11,7 +11,12 @@
 //   stop, with nothing committed: failed(), logged at info, not rethrown.
 //   Destroyed: the consumer is closed, so no callback reaches an owner afterwards. Declare the
 //   scope as the owner's last member: it goes first, while everything its handlers use is there.
+//   Paused (pause(), e.g. while a database is down): every owned partition, and each one assigned
+//   meanwhile as soon as it can be (a partition is paused only once assigned: at the next poll),
+//   so nothing new is read until resume(). The owner polls through the scope for that.
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,11 +42,19 @@ class ConsumerScope {
 
   void run(const std::function<bool()>& stop);
 
+  // The consumer's poll, then partitions assigned while paused are paused.
+  std::optional<Record> poll(std::chrono::milliseconds timeout);
+  void pause();
+  void resume();
+  [[nodiscard]] bool paused() const { return paused_; }
+
  private:
   void leave();
   Consumer& consumer_;
   std::vector<std::string> topics_;
   Handlers handlers_;
+  bool paused_ = false;
+  std::vector<TopicPartition> unpaused_;  // assigned while paused: paused after the poll
 };
 
 }  // namespace cryptoflow::kafka

@@ -128,8 +128,6 @@ class BatchSink {
   void drain();  // after the stop: one more try to write what is held, within 10 s
   std::optional<kafka::Record> poll(std::chrono::milliseconds timeout);
   void add(kafka::Record m);
-  void pause();
-  void resume();
   void launch();                                 // the current batch becomes the flight
   bool land(const std::function<bool()>& stop);  // waits for the flight, retries, commits; false: stopped
   void commit();                                 // dead-letter records delivered first, then the marked offsets
@@ -143,8 +141,6 @@ class BatchSink {
   Batch batch_;                                  // being read and encoded
   Batch spare_;                                  // a landed batch, emptied: its buffers serve the next one
   std::optional<Flight> flight_;                 // being written
-  bool paused_ = false;                          // every owned partition paused while a batch waits for the database
-  std::vector<kafka::TopicPartition> unpaused_;  // assigned while paused_, paused after the poll
   std::atomic<bool> ready_{true};
   Counter& records_in_;
   Counter& written_;
