@@ -76,14 +76,14 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     const std::string_view target(request_.target().data(), request_.target().size());
     auto parsed =
         parse_target(std::string_view(request_.method_string().data(), request_.method_string().size()), target);
-    auto match = match_route(parsed->path);
-    const auto dialect = match ? match->route->dialect : dialect_of(parsed->path);
-    const bool binance = dialect == Dialect::binance;
     if (!parsed) {
       constexpr std::string_view why = "bad request target (a %-escape or NUL)";
       return respond(target.starts_with("/binance/") ? binance_error(400, -1100, why) : native_error(400, why),
                      request_.keep_alive());
     }
+    auto match = match_route(parsed->path);
+    const auto dialect = match ? match->route->dialect : dialect_of(parsed->path);
+    const bool binance = dialect == Dialect::binance;
     if (!s_.o.trusted_proxies.empty()) {
       const auto forwarded = request_["X-Forwarded-For"];
       client_ = client_address(peer_, std::string_view(forwarded.data(), forwarded.size()), s_.o.trusted_proxies);

@@ -156,3 +156,27 @@ TEST_CASE("server: connections past GATEWAY_MAX_CONNECTIONS are answered 503 and
   CHECK(refused.headers.at("retry-after") == "1");
   CHECK(metrics.counter("cryptoflow_gateway_refused_connections_total", "").value() == 1);
 }
+
+TEST_CASE("server: bad targets are 400 in their path's shape - a WebSocket path without Upgrade is 426 - 404s") {
+  MarketStore store;
+  MetricsRegistry metrics;
+  auto o = on_loopback();
+  o.files["/index.html"] = {"text/html; charset=utf-8", "<html>page</html>"};
+  Server server(o, store, metrics);
+  const auto url = [&](const std::string& path) { return "http://127.0.0.1:" + std::to_string(server.port()) + path; };
+  HttpClient http;
+  const auto binance = http.get(url("/binance/api/v3/ping%00"));  // a NUL: no request target decodes from it
+  CHECK(binance.status == 400);
+  CHECK(binance.body == R"x({"code":-1100,"msg":"bad request target (a %-escape or NUL)"})x");
+  const auto native = http.get(url("/v1/symbols%zz"));
+  CHECK(native.status == 400);
+  CHECK(native.body.find("bad request target") != std::string::npos);
+  const auto plain = http.get(url("/binance/ws/btcusdt@trade"));
+  CHECK(plain.status == 426);
+  CHECK(plain.headers.at("upgrade") == "websocket");
+  CHECK(http.get(url("/binance/api/v3/order")).body ==
+        R"({"code":-1000,"msg":"Not served by cryptoflow's gateway: /api/v3/order"})");
+  CHECK(http.get(url("/v1/nothing")).status == 404);
+  CHECK(http.get(url("/nothing.js")).status == 404);
+  CHECK(http.get(url("/binance/api/v3/ping")).body == "{}");  // the connection and the server go on
+}
