@@ -3,10 +3,14 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include <array>
 #include <charconv>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include "cryptoflow/messages/fields.hpp"
 #include "cryptoflow/messages/messages.hpp"
@@ -291,66 +295,62 @@ Decoded<Trade> decode_trade_dom(std::string_view json) {
 
 namespace {
 
-// One pass over a trade message with RapidJSON's SAX reader, straight into a Trade. It keeps
-// the DOM decoders' rules exactly (detail::decode_trade_dom): the first occurrence of a key
-// counts, unknown keys and anything nested are skipped, and the error reported is the first
-// one in the order of the fields below.
-class TradeReader {
- public:
-  enum Field {
-    source,
-    symbol,
-    trade_id,
-    price,
-    quantity,
-    buyer_is_maker,
-    event_time,
-    trade_time,
-    received_time,
-    first_trade_id,
-    last_trade_id,
-    kFields,
-    kUnknown = kFields
-  };
-  enum class Kind { string, decimal, integer, opt_integer, boolean };
-  enum class State : unsigned char { missing, ok, null, bad };
+// One pass over a message with RapidJSON's SAX reader, straight into the message. Its fields are
+// the message's description (fields.hpp), walked once per reader to point at the members. It
+// keeps the DOM decoder's rules exactly (JsonGet above: detail::decode_trade_dom): the first
+// occurrence of a key counts, unknown keys and anything nested are skipped, and the error
+// reported is the first one in the order of the description.
+// A member of the message being read, as FlatReader keeps it; its type is the field's kind.
+using Target = void*;
+template <class T>
+T& as(Target t) {
+  return *static_cast<T*>(t);
+}
 
-  explicit TradeReader(Trade& t) : t_(t) {}
+template <class M>
+class FlatReader {
+ public:
+  // Only the members' addresses are taken per message; names and rules come from the table.
+  [[gnu::flatten]] explicit FlatReader(M& m) {
+    std::size_t k = 0;
+    fields::describe(m, [&](const char*, auto& member, unsigned) { targets_[k++] = &member; });
+  }
 
   // SAX handler.
   bool Null() {
-    return value(State::null, [] {});
+    return value(State::null, [](Target) {});
   }
   bool Bool(bool b) {
-    return value(kind() == Kind::boolean ? State::ok : State::bad, [&] { t_.buyer_is_maker = b; });
+    return value(kind() == Kind::boolean ? State::ok : State::bad, [&](Target t) { as<bool>(t) = b; });
   }
   bool Int(int i) { return integer(i); }
   bool Uint(unsigned u) { return integer(u); }
   bool Int64(std::int64_t i) { return integer(i); }
   bool Uint64(std::uint64_t u) {
     return u <= static_cast<std::uint64_t>(INT64_MAX) ? integer(static_cast<std::int64_t>(u))
-                                                      : value(State::bad, [] {});
+                                                      : value(State::bad, [](Target) {});
   }
   bool Double(double) {
-    return value(State::bad, [] {});
+    return value(State::bad, [](Target) {});
   }
   bool RawNumber(const char*, rapidjson::SizeType, bool) { return true; }
   bool String(const char* s, rapidjson::SizeType n, bool) {
     const std::string_view v(s, n);
-    if (kind() == Kind::string) return value(State::ok, [&] { (field_ == source ? t_.source : t_.symbol).assign(v); });
-    if (kind() == Kind::decimal) {
-      if (depth_ != 1 || field_ == kUnknown || state_[field_] != State::missing) return true;
-      auto d = Decimal::parse(v);
-      if (!d) {
-        state_[field_] = State::bad;
-        not_decimal_[field_] = true;
-        return true;
-      }
-      (field_ == price ? t_.price : t_.quantity) = *d;
-      state_[field_] = State::ok;
-      return true;
+    const auto k = kind();
+    if (k == Kind::string) return value(State::ok, [&](Target t) { as<std::string>(t).assign(v); });
+    if (k != Kind::decimal && k != Kind::opt_decimal) return value(State::bad, [](Target) {});
+    if (!open()) return true;
+    auto d = Decimal::parse(v);
+    if (!d) {
+      not_decimal_[field_] = true;
+      return value(State::bad, [](Target) {});
     }
-    return value(State::bad, [] {});
+    return value(State::ok, [&](Target t) {
+      if (k == Kind::decimal)
+        as<Decimal>(t) = *d;
+      else
+        as<std::optional<Decimal>>(t) = *d;
+    });
   }
   bool StartObject() {
     if (depth_ == 0) top_object_ = true;
@@ -365,65 +365,116 @@ class TradeReader {
   bool EndArray(rapidjson::SizeType) { return end(); }
 
   // After a successful parse: the first error in field order, or empty.
-  std::string error() const {
+  [[nodiscard]] std::string error() const {
     if (!top_object_) return "message is not a JSON object";
-    for (int f = 0; f < kFields; ++f) {
+    const auto& table = table_;
+    for (std::size_t f = 0; f < table.count; ++f) {
       const auto st = state_[f];
-      if (st == State::ok || (st != State::bad && kKinds[f] == Kind::opt_integer)) continue;
+      const auto k = table.kinds[f];
+      const bool optional = k == Kind::opt_integer || k == Kind::opt_decimal;
+      if (st == State::ok || (optional && st != State::bad) || (table.absent_ok[f] && st == State::missing)) continue;
       std::string what;
       if (st == State::missing) {
         what = "missing";
       } else {
-        switch (kKinds[f]) {
+        switch (k) {
           case Kind::string: what = "expected a string"; break;
-          case Kind::decimal: what = not_decimal_[f] ? "not a decimal number" : "expected a decimal string"; break;
+          case Kind::decimal:
+          case Kind::opt_decimal: what = not_decimal_[f] ? "not a decimal number" : "expected a decimal string"; break;
           case Kind::boolean: what = "expected true or false"; break;
           default: what = "expected an integer";
         }
       }
-      return "field '" + std::string(kNames[f]) + "': " + what;
+      return "field '" + std::string(table.names[f]) + "': " + what;
     }
     return {};
   }
 
  private:
-  static constexpr std::string_view kNames[kFields] = {"source",        "symbol",         "trade_id",     "price",
-                                                       "quantity",      "buyer_is_maker", "event_time",   "trade_time",
-                                                       "received_time", "first_trade_id", "last_trade_id"};
-  static constexpr Kind kKinds[kFields] = {Kind::string,  Kind::string,      Kind::integer,    Kind::decimal,
-                                           Kind::decimal, Kind::boolean,     Kind::integer,    Kind::integer,
-                                           Kind::integer, Kind::opt_integer, Kind::opt_integer};
-
-  static Field lookup(std::string_view k) {
-    for (int f = 0; f < kFields; ++f)
-      if (k == kNames[f]) return static_cast<Field>(f);
-    return kUnknown;
+  static constexpr std::size_t kMaxFields = 16;
+  enum class Kind : unsigned char { string, decimal, opt_decimal, integer, opt_integer, boolean };
+  enum class State : unsigned char { missing, ok, null, bad };
+  // The message's description, read once: each field's name, kind and whether records written
+  // before it existed lack it.
+  struct Table {
+    std::array<std::string_view, kMaxFields> names{};
+    std::array<Kind, kMaxFields> kinds{};
+    std::array<bool, kMaxFields> absent_ok{};
+    std::size_t count = 0;
+  };
+  template <class T>
+  static constexpr Kind kind_of() {
+    if constexpr (std::is_same_v<T, std::string>) return Kind::string;
+    if constexpr (std::is_same_v<T, Decimal>) return Kind::decimal;
+    if constexpr (std::is_same_v<T, std::optional<Decimal>>) return Kind::opt_decimal;
+    if constexpr (std::is_same_v<T, std::int64_t>) return Kind::integer;
+    if constexpr (std::is_same_v<T, std::optional<std::int64_t>>) return Kind::opt_integer;
+    if constexpr (std::is_same_v<T, bool>) return Kind::boolean;
   }
-  Kind kind() const { return field_ == kUnknown ? Kind::opt_integer : kKinds[field_]; }
-  // A scalar at the top level of the object, for the current key: first occurrence only.
+  static Table read_description() {
+    Table t;
+    M m{};
+    fields::describe(m, [&](const char* name, auto& member, unsigned use) {
+      if (t.count == kMaxFields) std::abort();  // a message of more fields: raise kMaxFields
+      t.names[t.count] = name;
+      t.kinds[t.count] = kind_of<std::remove_cvref_t<decltype(member)>>();
+      t.absent_ok[t.count] = (use & fields::added_later) != 0;
+      ++t.count;
+    });
+    return t;
+  }
+  // Made at the program's start (no guard on each read); nothing decodes before main().
+  static inline const Table kTable = read_description();
+
+  // Keys come in the description's order from every writer of ours: the one after the last
+  // found is tried first. Names are short: compared as two overlapping words of 8 (or 4) bytes,
+  // in line, rather than by a call to memcmp.
+  [[gnu::always_inline]] static bool same(std::string_view a, std::string_view b) {
+    const auto n = a.size();
+    if (n != b.size()) return false;
+    const auto words = [&](auto word) {
+      decltype(word) x0, x1, y0, y1;
+      constexpr auto w = sizeof word;
+      std::memcpy(&x0, a.data(), w);
+      std::memcpy(&y0, b.data(), w);
+      std::memcpy(&x1, a.data() + n - w, w);
+      std::memcpy(&y1, b.data() + n - w, w);
+      return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    };
+    if (n >= 8) {
+      if (n > 16) return a == b;
+      return words(std::uint64_t{});
+    }
+    if (n >= 4) return words(std::uint32_t{});
+    return a == b;
+  }
+  int lookup(std::string_view k) {
+    if (next_ < table_.count && same(k, table_.names[next_])) return static_cast<int>(next_++);
+    for (std::size_t f = 0; f < table_.count; ++f)
+      if (same(k, table_.names[f])) {
+        next_ = f + 1;
+        return static_cast<int>(f);
+      }
+    return -1;
+  }
+  [[nodiscard]] Kind kind() const { return field_ < 0 ? Kind::opt_integer : table_.kinds[field_]; }
+  // A scalar at the top level of the object, for a known key's first occurrence.
+  [[nodiscard]] bool open() const { return depth_ == 1 && field_ >= 0 && state_[field_] == State::missing; }
   template <class Set>
-  bool value(State st, Set&& set) {
-    if (depth_ != 1 || field_ == kUnknown || state_[field_] != State::missing) return true;
-    if (st == State::ok) set();
+  bool value(State st, Set&& assign) {
+    if (!open()) return true;
+    if (st == State::ok) assign(targets_[field_]);
     state_[field_] = st;
     return true;
   }
   bool integer(std::int64_t v) {
     const auto k = kind();
-    if (k != Kind::integer && k != Kind::opt_integer) return value(State::bad, [] {});
-    return value(State::ok, [&] {
-      switch (field_) {
-        case trade_id: t_.trade_id = v; break;
-        case event_time: t_.event_time = v; break;
-        case trade_time: t_.trade_time = v; break;
-        case received_time: t_.received_time = v; break;
-        case first_trade_id: t_.first_trade_id = v; break;
-        default: t_.last_trade_id = v;
-      }
-    });
+    if (k == Kind::integer) return value(State::ok, [&](Target t) { as<std::int64_t>(t) = v; });
+    if (k == Kind::opt_integer) return value(State::ok, [&](Target t) { as<std::optional<std::int64_t>>(t) = v; });
+    return value(State::bad, [](Target) {});
   }
   bool nested() {
-    if (depth_ == 1) (void)value(State::bad, [] {});  // an object or array where a scalar belongs
+    if (depth_ == 1) (void)value(State::bad, [](Target) {});  // an object or array where a scalar belongs
     ++depth_;
     return true;
   }
@@ -432,13 +483,16 @@ class TradeReader {
     return true;
   }
 
-  Trade& t_;
+  const Table& table_ = kTable;
+  std::array<Target, kMaxFields> targets_;  // set for the description's fields
   int depth_ = 0;
-  Field field_ = kUnknown;
+  int field_ = -1;
+  std::size_t next_ = 0;  // the field lookup() tries first
   bool top_object_ = false;
-  State state_[kFields] = {};
-  bool not_decimal_[kFields] = {};
+  std::array<State, kMaxFields> state_{};
+  std::array<bool, kMaxFields> not_decimal_{};
 };
+using TradeReader = FlatReader<Trade>;
 
 }  // namespace
 

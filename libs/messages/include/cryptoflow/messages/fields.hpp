@@ -1,7 +1,7 @@
 #pragma once
 // Each message's fields, described once, in the order of its JSON: name, member, and where the
-// field goes besides the topic's JSON (which holds every field). The JSON codec (codec.cpp),
-// InfluxDB's line protocol (influxdb-sink) and the Elasticsearch documents and index templates
+// field goes besides the topic's JSON (which holds every field). The JSON codec (codec.cpp: the
+// writer, the DOM decoders and the trade's one-pass SAX reader), InfluxDB's line protocol (influxdb-sink) and the Elasticsearch documents and index templates
 // (elasticsearch-sink) all walk these descriptions, so a field added here reaches every store
 // that takes it, in the same name.
 //
