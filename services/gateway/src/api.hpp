@@ -1,6 +1,7 @@
 #pragma once
 // The gateway's REST API as plain functions: a parsed request and the store in, a response out.
-// No sockets here (server.cpp does HTTP); every shape is unit tested.
+// No sockets here (http_session.cpp does HTTP, routes.cpp names each path); every shape is unit
+// tested.
 //   /binance/api/v3/...    Binance's spot REST shapes (klines, uiKlines, ticker/price,
 //                          ticker/24hr, ping, time, exchangeInfo) and Binance's error objects
 //   /coingecko/api/v3/...  CoinGecko's simple/price and coins/markets

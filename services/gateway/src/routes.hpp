@@ -1,7 +1,7 @@
 #pragma once
 // Every path the gateway answers, in one table (routes.cpp), as Envoy declares its admin
 // handlers: the path, whose shapes its errors take, what kind of session it opens, its request
-// weight, where it runs (whether it may block), and the handler. server.cpp's HTTP session looks
+// weight, where it runs (whether it may block), and the handler. The HTTP session looks
 // a request up here and does what the route says; the handlers are plain functions (handlers.hpp).
 #include <cstdint>
 #include <optional>

@@ -2,7 +2,8 @@
 // The gateway's one port: HTTP/1.1 (the REST APIs and the page), WebSocket (/binance/ws,
 // /binance/stream, /v1/ws) and Server-Sent Events (/v1/stream), on Boost.Beast with one I/O
 // thread. The feed thread hands changes over with publish(); everything else happens on the
-// I/O thread.
+// I/O thread. This file accepts connections and fans the feed's events out; the sessions are
+// http_session.cpp, sse_session.cpp and ws_session.cpp (session.hpp), the paths routes.cpp.
 #include <chrono>
 #include <cstdint>
 #include <functional>
