@@ -1,9 +1,10 @@
 #pragma once
 // Each message's fields, described once, in the order of its JSON: name, member, and where the
 // field goes besides the topic's JSON (which holds every field). The JSON codec (codec.cpp: the
-// writer, the DOM decoders and the trade's one-pass SAX reader), InfluxDB's line protocol (influxdb-sink) and the Elasticsearch documents and index templates
-// (elasticsearch-sink) all walk these descriptions, so a field added here reaches every store
-// that takes it, in the same name.
+// writer, the DOM decoders and the trade's one-pass SAX reader), InfluxDB's line protocol
+// (influxdb-sink) and the Elasticsearch documents and index templates (elasticsearch-sink) all
+// walk these descriptions, so a field added here reaches every store that takes it, in the same
+// name.
 //
 //   describe(message, visitor): visitor(name, member, uses) for each field, in order; message may
 //   be const (to write it) or not (to read it). Members are std::string, Decimal,

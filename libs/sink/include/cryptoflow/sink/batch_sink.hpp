@@ -136,11 +136,11 @@ class BatchSink {
   kafka::Consumer& input_;
   kafka::Producer& dead_letters_;
   Destination& destination_;
-  std::set<kafka::TopicPartition> owned_;        // assigned to this member now
-  kafka::OffsetMap marked_;                      // next offsets to commit, of owned partitions
-  Batch batch_;                                  // being read and encoded
-  Batch spare_;                                  // a landed batch, emptied: its buffers serve the next one
-  std::optional<Flight> flight_;                 // being written
+  std::set<kafka::TopicPartition> owned_;  // assigned to this member now
+  kafka::OffsetMap marked_;                // next offsets to commit, of owned partitions
+  Batch batch_;                            // being read and encoded
+  Batch spare_;                            // a landed batch, emptied: its buffers serve the next one
+  std::optional<Flight> flight_;           // being written
   std::atomic<bool> ready_{true};
   Counter& records_in_;
   Counter& written_;
