@@ -22,6 +22,7 @@
 #include "cryptoflow/net/http.hpp"
 #include "embedded_broker.hpp"
 #include "stream-processor/src/candle_engine.hpp"
+#include "stream-processor/src/service.hpp"
 #include "stream-processor/src/state_store.hpp"
 #include "test_support.hpp"
 
@@ -112,7 +113,11 @@ class Reader {
               // symbol records before it carry the same tag but do not say so.
               const auto size = m->key.size() + m->value.size();
               state_bytes_ += size;
-              largest_state_record_ = std::max(largest_state_record_, size);
+              if (size > largest_state_record_) {
+                largest_state_record_ = size;
+                largest_state_value_ = std::string(m->value);
+                largest_is_symbol_ = std::count(m->key.begin(), m->key.end(), '/') == 3;
+              }
               if (std::count(m->key.begin(), m->key.end(), '/') == 2) {
                 committed_.insert(tag);
                 ++state_commits_;
@@ -193,6 +198,11 @@ class Reader {
     return {largest_state_record_,
             state_commits_ ? static_cast<double>(state_bytes_) / static_cast<double>(state_commits_) : 0.0};
   }
+  // The largest state record: its value, and whether its key names a symbol.
+  std::pair<std::string, bool> largest_state_record() {
+    std::lock_guard lock(mu_);
+    return {largest_state_value_, largest_is_symbol_};
+  }
 
  private:
   std::atomic<bool> stop_{false};
@@ -200,6 +210,8 @@ class Reader {
   std::set<std::string> committed_;
   std::size_t undecodable_ = 0;
   std::size_t state_bytes_ = 0, largest_state_record_ = 0, state_commits_ = 0;
+  std::string largest_state_value_;
+  bool largest_is_symbol_ = false;
   std::map<std::string, std::vector<Output>> finals_, indicators_;
   std::thread thread_;
 };
@@ -268,18 +280,25 @@ struct Cluster {
     bootstrap = broker->read_line(30s).value_or("");
     REQUIRE(!bootstrap.empty());
   }
+  // The processors' environment.
+  std::map<std::string, std::string> env(const std::string& txn_id, int admin_port) const {
+    return {{"KAFKA_BOOTSTRAP_SERVERS", bootstrap},
+            {"KAFKA_FETCH_WAIT_MAX_MS", "5"},
+            {"KAFKA_SESSION_TIMEOUT_MS", kSessionTimeoutMs},
+            {"KAFKA_HEARTBEAT_INTERVAL_MS", "1000"},
+            {"LOG_FORMAT", "text"},
+            {"ADMIN_PORT", std::to_string(admin_port)},
+            {"CANDLE_INTERVALS", "1m,5m"},
+            {"IDLE_TIMEOUT", "10s"},
+            {"TRANSACTIONAL_ID", txn_id}};
+  }
   std::unique_ptr<Process> processor(const std::string& txn_id, int admin_port, const std::string& log) {
-    return std::make_unique<Process>(std::vector<std::string>{binary("stream-processor")},
-                                     std::map<std::string, std::string>{{"KAFKA_BOOTSTRAP_SERVERS", bootstrap},
-                                                                        {"KAFKA_FETCH_WAIT_MAX_MS", "5"},
-                                                                        {"KAFKA_SESSION_TIMEOUT_MS", kSessionTimeoutMs},
-                                                                        {"KAFKA_HEARTBEAT_INTERVAL_MS", "1000"},
-                                                                        {"LOG_FORMAT", "text"},
-                                                                        {"ADMIN_PORT", std::to_string(admin_port)},
-                                                                        {"CANDLE_INTERVALS", "1m,5m"},
-                                                                        {"IDLE_TIMEOUT", "10s"},
-                                                                        {"TRANSACTIONAL_ID", txn_id}},
+    return std::make_unique<Process>(std::vector<std::string>{binary("stream-processor")}, env(txn_id, admin_port),
                                      (dir.path() / log).string());
+  }
+  // The processors' options, as they parse them.
+  processor::Options options(const std::string& txn_id) const {
+    return processor::parse(Config(processor::service_info().vars, env(txn_id, 0)));
   }
   // trades_in_total of a running processor, or -1 when its admin server does not answer.
   std::int64_t trades_in(int admin_port) {
@@ -384,9 +403,20 @@ void crash_test(const Scenario& sc, int partitions, const Reference& ref) {
   std::this_thread::sleep_for(2s);  // anything more would be a duplicate
   expect_exactly_once(reader, ref);
   const auto [largest, per_commit] = reader.state_figures();
-  WARN(sc.symbols << " symbols: the largest state record " << largest << " bytes; " << per_commit
-                  << " bytes of state per commit of a partition");
-  CHECK(largest < 4'096);  // one symbol's state, whatever the number of symbols
+  const auto o = cluster.options("sp-crash");
+  const auto bound =
+      processor::CandleEngine::max_symbol_snapshot_bytes(o.processor.engine, o.processor.max_clock_skew_ms);
+  WARN(sc.symbols << " symbols: the largest state record " << largest << " bytes (the options' estimate of one "
+                  << "symbol's state: " << bound << "); " << per_commit << " bytes of state per commit of a partition");
+  // The largest state record is one symbol's state, whatever the number of symbols. How full it is
+  // depends on how many of its windows are open, which grows while another partition holds the
+  // processor's watermark back (a slow machine, a restore): not a size to assert.
+  const auto [value, keyed_by_symbol] = reader.largest_state_record();
+  CHECK(keyed_by_symbol);
+  processor::CandleEngine engine(o.processor.engine);
+  engine.restore_partition(0, {}, 0);
+  CHECK_NOTHROW(engine.restore_symbol(0, value));
+  CHECK(engine.symbols(0).size() == 1);
   CHECK(kills == 10);
   CHECK(survivor->terminate() == 0);
 }

@@ -127,7 +127,8 @@ Options parse(const Config& config) {
   // A restore waits for transactions still open on the state partition; the coordinator aborts a
   // dead writer's after the transaction timeout.
   p.restore_timeout = p.transaction_timeout + std::chrono::seconds(30);
-  // A state record is one symbol's state: bounded by the options, never by the number of symbols.
+  // A state record is one symbol's state, never more with more symbols; the options estimate it
+  // (a partition that trails holds the watermark back and keeps more windows open: docs/processing.md).
   const auto max_bytes = positive_property(o.kafka, "message.max.bytes", "1000000");
   const auto record = static_cast<long long>(CandleEngine::max_symbol_snapshot_bytes(p.engine, p.max_clock_skew_ms));
   if (record > max_bytes / 4)
