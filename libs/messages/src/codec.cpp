@@ -295,11 +295,6 @@ Decoded<Trade> decode_trade_dom(std::string_view json) {
 
 namespace {
 
-// One pass over a message with RapidJSON's SAX reader, straight into the message. Its fields are
-// the message's description (fields.hpp), walked once per reader to point at the members. It
-// keeps the DOM decoder's rules exactly (JsonGet above: detail::decode_trade_dom): the first
-// occurrence of a key counts, unknown keys and anything nested are skipped, and the error
-// reported is the first one in the order of the description.
 // A member of the message being read, as FlatReader keeps it; its type is the field's kind.
 using Target = void*;
 template <class T>
@@ -307,6 +302,12 @@ T& as(Target t) {
   return *static_cast<T*>(t);
 }
 
+// One pass over a message with RapidJSON's SAX reader, straight into the message. Its fields are
+// the message's description (fields.hpp): names, kinds and rules read once per type (the table),
+// the members' addresses once per message. It keeps the DOM decoder's rules exactly (JsonGet
+// above: detail::decode_trade_dom): the first occurrence of a key counts, unknown keys and
+// anything nested are skipped, and the error reported is the first one in the order of the
+// description.
 template <class M>
 class FlatReader {
  public:
