@@ -29,37 +29,93 @@ Decimal sum(const Decimal& a, const Decimal& b) {
 // emitted: a hostile or mistaken jump of the watermark must not flood the candles topic.
 constexpr std::int64_t kMaxEmptyRun = 10'080;
 
-// --- snapshot encoding: little-endian fixed-width integers, length-prefixed strings ---------
+// --- snapshot encoding -----------------------------------------------------------------------
+// A partition snapshot (CPS2) and the symbol formats before CSY4: little-endian fixed-width
+// integers, length-prefixed strings, decimals as a 128-bit mantissa and a 32-bit scale (20 bytes).
+// CSY4, the symbol format written now, is compact: every integer a varint (LEB128; signed ones
+// zigzag), times as the difference from the time written before them and trade ids from the id
+// before them (so a window's start, open and close time take 1-3 bytes), decimals as their scale
+// and their mantissa as a zigzagged varint of up to 128 bits (a price of 12 significant digits
+// takes 7 bytes, not 20).
 
 constexpr std::uint32_t kSnapshotMagic = 0x32535043;  // "CPS2": a partition
 constexpr std::uint32_t kSymbolMagicV1 = 0x31595343;  // "CSY1": a symbol, before its trade ids were kept
 constexpr std::uint32_t kSymbolMagicV2 = 0x32595343;  // "CSY2": a symbol, before its taker-buy quote volume
-constexpr std::uint32_t kSymbolMagic = 0x33595343;    // "CSY3": a symbol
+constexpr std::uint32_t kSymbolMagicV3 = 0x33595343;  // "CSY3": a symbol, fixed-width
+constexpr std::uint32_t kSymbolMagic = 0x34595343;    // "CSY4": a symbol, compact
+
+std::uint64_t zigzag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t v) {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+// Differences taken modulo 2^64: reversible for any pair, never signed overflow.
+std::int64_t minus(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) - static_cast<std::uint64_t>(b));
+}
+std::int64_t plus(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
 
 class Writer {
  public:
+  // Fixed width (CPS2).
   void i64(std::int64_t v) { raw(&v, sizeof v); }
   void u32(std::uint32_t v) { raw(&v, sizeof v); }
   void str(const std::string& s) {
     u32(static_cast<std::uint32_t>(s.size()));
     out_.append(s);
   }
+  // Compact (CSY4).
+  void var(std::uint64_t v) {
+    while (v >= 0x80) {
+      out_ += static_cast<char>((v & 0x7f) | 0x80);
+      v >>= 7;
+    }
+    out_ += static_cast<char>(v);
+  }
+  void integer(std::int64_t v) { var(zigzag(v)); }
+  void text(const std::string& s) {
+    var(s.size());
+    out_.append(s);
+  }
+  // A time: 0 for none, else 1 + the zigzagged difference from the previous time written.
+  void time(std::int64_t t) {
+    if (t == CandleEngine::kNone) return var(0);
+    var(zigzag(minus(t, last_time_)) + 1);
+    last_time_ = t;
+  }
+  void id(std::int64_t v) {
+    integer(minus(v, last_id_));
+    last_id_ = v;
+  }
+  // Its scale, then its mantissa (up to 128 bits), zigzagged.
   void dec(const Decimal& d) {
-    const auto u = static_cast<U128>(d.units());
-    i64(static_cast<std::int64_t>(static_cast<std::uint64_t>(u >> 64)));
-    i64(static_cast<std::int64_t>(static_cast<std::uint64_t>(u)));
-    u32(static_cast<std::uint32_t>(d.scale()));
+    var(static_cast<std::uint64_t>(d.scale()));
+    const auto m = d.units();
+    auto u = (static_cast<U128>(m) << 1) ^ static_cast<U128>(m >> 127);
+    while (u >= 0x80) {
+      out_ += static_cast<char>((static_cast<unsigned>(u) & 0x7f) | 0x80);
+      u >>= 7;
+    }
+    out_ += static_cast<char>(u);
   }
   std::string take() { return std::move(out_); }
 
  private:
   void raw(const void* p, std::size_t n) { out_.append(static_cast<const char*>(p), n); }
   std::string out_;
+  std::int64_t last_time_ = 0, last_id_ = 0;
 };
 
+// Reads either encoding: fixed width until compact() is called. The typed calls (text, flag,
+// count, time, id, integer, dec) read what the Writer's of the same name wrote, or the fixed-width
+// field in its place.
 class Reader {
  public:
   explicit Reader(std::string_view in) : in_(in) {}
+  void compact() { compact_ = true; }
   std::int64_t i64() {
     std::int64_t v;
     raw(&v, sizeof v);
@@ -72,31 +128,68 @@ class Reader {
   }
   std::string str() {
     const auto n = u32();
+    return chars(n);
+  }
+  std::string text() { return compact_ ? chars(var()) : str(); }
+  bool flag() { return (compact_ ? var() : u32()) != 0; }
+  std::int64_t integer() { return compact_ ? unzigzag(var()) : i64(); }
+  std::int64_t time() {
+    if (!compact_) return i64();
+    const auto v = var();
+    if (v == 0) return CandleEngine::kNone;
+    return last_time_ = plus(last_time_, unzigzag(v - 1));
+  }
+  std::int64_t id() { return compact_ ? last_id_ = plus(last_id_, unzigzag(var())) : i64(); }
+  Decimal dec() {
+    if (!compact_) {
+      const auto hi = static_cast<std::uint64_t>(i64());
+      const auto lo = static_cast<std::uint64_t>(i64());
+      return decimal((static_cast<U128>(hi) << 64) | lo, u32());
+    }
+    const auto scale = var();
+    U128 u = 0;
+    for (int shift = 0;; shift += 7) {
+      if (shift > 126) throw SnapshotError("snapshot: decimal too long");
+      need(1);
+      const auto b = static_cast<unsigned char>(in_[pos_++]);
+      u |= static_cast<U128>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) break;
+    }
+    return decimal((u >> 1) ^ (U128{0} - (u & 1)), scale);
+  }
+  // A count of items that each take at least min_bytes (fixed width) or one byte per field
+  // (compact): bounded by what is left.
+  std::uint32_t count(std::size_t min_bytes, std::size_t fields) {
+    const std::uint64_t n = compact_ ? var() : u32();
+    const auto left = in_.size() - pos_;
+    if (n > left || n * (compact_ ? fields : min_bytes) > left) throw SnapshotError("snapshot: count exceeds data");
+    return static_cast<std::uint32_t>(n);
+  }
+  [[nodiscard]] bool done() const { return pos_ == in_.size(); }
+
+ private:
+  static Decimal decimal(U128 units, std::uint64_t scale) {
+    if (scale > static_cast<std::uint64_t>(Decimal::kMaxScale))
+      throw SnapshotError("snapshot: decimal scale out of range");
+    return Decimal::from_units(static_cast<Decimal::Mantissa>(units), static_cast<int>(scale));
+  }
+  std::uint64_t var() {
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      need(1);
+      const auto b = static_cast<unsigned char>(in_[pos_++]);
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    throw SnapshotError("snapshot: varint too long");
+  }
+  std::string chars(std::uint64_t n) {
     need(n);
     std::string s(in_.substr(pos_, n));
     pos_ += n;
     return s;
   }
-  Decimal dec() {
-    const auto hi = static_cast<std::uint64_t>(i64());
-    const auto lo = static_cast<std::uint64_t>(i64());
-    const auto scale = u32();
-    if (scale > static_cast<std::uint32_t>(Decimal::kMaxScale))
-      throw SnapshotError("snapshot: decimal scale out of range");
-    const auto u = (static_cast<U128>(hi) << 64) | lo;
-    return Decimal::from_units(static_cast<Decimal::Mantissa>(u), static_cast<int>(scale));
-  }
-  // A count of items that each take at least min_bytes: bounded by what is left.
-  std::uint32_t count(std::size_t min_bytes) {
-    const auto n = u32();
-    if (static_cast<std::size_t>(n) * min_bytes > in_.size() - pos_)
-      throw SnapshotError("snapshot: count exceeds data");
-    return n;
-  }
-  [[nodiscard]] bool done() const { return pos_ == in_.size(); }
-
- private:
-  void need(std::size_t n) const {
+  void need(std::uint64_t n) const {
     if (in_.size() - pos_ < n) throw SnapshotError("snapshot: truncated");
   }
   void raw(void* p, std::size_t n) {
@@ -106,6 +199,8 @@ class Reader {
   }
   std::string_view in_;
   std::size_t pos_ = 0;
+  bool compact_ = false;
+  std::int64_t last_time_ = 0, last_id_ = 0;
 };
 
 }  // namespace
@@ -529,9 +624,9 @@ CandleEngine::PartitionMeta CandleEngine::partition_meta(std::int32_t partition)
   return {it->second.max_trade_time, it->second.empty_through};
 }
 
-// A symbol: source, symbol, the trade ids seen (floor flag, floor, ranges), then per interval it has a series for: the
-// interval, closed_until, last close, last trade time and the open windows; then its moving average, if any: the window
-// and slide it was made with, emitted_until and the panes.
+// A symbol (CSY4): source, symbol, the trade ids seen (floor flag, floor, ranges), then per interval it has a series
+// for: the interval, closed_until, last close, last trade time and the open windows; then its moving average, if any:
+// the window and slide it was made with, emitted_until and the panes.
 std::string CandleEngine::snapshot_symbol(const std::string& symbol) const {
   Writer w;
   w.u32(kSymbolMagic);
@@ -542,45 +637,49 @@ std::string CandleEngine::snapshot_symbol(const std::string& symbol) const {
   const std::string& source = !series.empty()          ? series.front()->source
                               : avg != averages_.end() ? avg->second.source
                                                        : symbol;
-  w.str(source);
-  w.str(symbol);
+  w.text(source);
+  w.text(symbol);
   const auto seen = seen_.find(symbol);
   const IdSet ids = seen == seen_.end() ? IdSet() : seen->second.ids;
-  w.u32(ids.floor() ? 1 : 0);
-  w.i64(ids.floor().value_or(0));
-  w.u32(static_cast<std::uint32_t>(ids.ranges().size()));
+  w.var(ids.floor() ? 1 : 0);
+  w.id(ids.floor().value_or(0));
+  w.var(ids.ranges().size());
   for (const auto& [first, last] : ids.ranges()) {
-    w.i64(first);
-    w.i64(last);
+    w.id(first);
+    w.id(last);
   }
-  w.u32(static_cast<std::uint32_t>(series.size()));
+  w.var(series.size());
   for (const auto* s : series) {
-    w.i64(options_.intervals[s->interval].ms);
-    w.i64(s->closed_until);
-    w.u32(s->last_close ? 1 : 0);
+    w.integer(options_.intervals[s->interval].ms);
+    w.time(s->closed_until);
+    w.var(s->last_close ? 1 : 0);
     w.dec(s->last_close.value_or(Decimal()));
-    w.i64(s->last_trade_time);
-    w.u32(static_cast<std::uint32_t>(s->windows.size()));
+    w.time(s->last_trade_time);
+    w.var(s->windows.size());
     for (const auto& [start, a] : s->windows) {
-      w.i64(start);
+      w.time(start);
       for (const auto* d : {&a.open, &a.high, &a.low, &a.close, &a.volume, &a.quote_volume, &a.taker_buy_volume,
                             &a.taker_buy_quote_volume})
         w.dec(*d);
-      for (auto v : {a.open_time, a.open_id, a.close_time, a.close_id, a.trades}) w.i64(v);
+      w.time(a.open_time);
+      w.id(a.open_id);
+      w.time(a.close_time);
+      w.id(a.close_id);
+      w.integer(a.trades);
     }
   }
   const bool has_avg = options_.sma && avg != averages_.end();
-  w.u32(has_avg ? 1 : 0);
+  w.var(has_avg ? 1 : 0);
   if (has_avg) {
     const auto& a = avg->second;
-    w.i64(options_.sma->window_ms);
-    w.i64(options_.sma->slide_ms);
-    w.i64(a.emitted_until);
-    w.u32(static_cast<std::uint32_t>(a.panes.size()));
+    w.integer(options_.sma->window_ms);
+    w.integer(options_.sma->slide_ms);
+    w.time(a.emitted_until);
+    w.var(a.panes.size());
     for (const auto& [start, pane] : a.panes) {
-      w.i64(start);
+      w.time(start);
       w.dec(pane.sum);
-      w.i64(pane.count);
+      w.integer(pane.count);
     }
   }
   return w.take();
@@ -597,46 +696,51 @@ void CandleEngine::restore_partition(std::int32_t partition, const PartitionMeta
 void CandleEngine::restore_symbol(std::int32_t partition, std::string_view bytes) {
   Reader r(bytes);
   const auto magic = r.u32();
-  if (magic != kSymbolMagic && magic != kSymbolMagicV2 && magic != kSymbolMagicV1)
+  if (magic != kSymbolMagic && magic != kSymbolMagicV3 && magic != kSymbolMagicV2 && magic != kSymbolMagicV1)
     throw SnapshotError("symbol snapshot: unknown format");
-  const auto source = r.str();
-  const auto symbol = r.str();
+  if (magic == kSymbolMagic) r.compact();
+  const auto source = r.text();
+  const auto symbol = r.text();
   Seen seen;
   seen.partition = partition;
   if (magic != kSymbolMagicV1) {
-    const bool has_floor = r.u32() != 0;
-    const auto floor = r.i64();
-    std::vector<IdSet::Range> ranges(r.count(16));
+    const bool has_floor = r.flag();
+    const auto floor = r.id();
+    std::vector<IdSet::Range> ranges(r.count(16, 2));
     for (auto& [first, last] : ranges) {
-      first = r.i64();
-      last = r.i64();
+      first = r.id();
+      last = r.id();
     }
     if (!seen.ids.assign(has_floor ? std::optional(floor) : std::nullopt, std::move(ranges)))
       throw SnapshotError("symbol snapshot: trade ids out of order");
   }
   const auto empty_through = partition_meta(partition).empty_through;
   std::vector<std::pair<std::string, Series>> series;
-  const auto n_series = r.count(40);
+  const auto n_series = r.count(40, 6);
   for (std::uint32_t i = 0; i < n_series; ++i) {
     Series s;
     s.source = source;
     s.symbol = symbol;
     s.partition = partition;
-    const auto ms = r.i64();
-    s.closed_until = r.i64();
-    const bool has_close = r.u32() != 0;
+    const auto ms = r.integer();
+    s.closed_until = r.time();
+    const bool has_close = r.flag();
     const auto close = r.dec();
     if (has_close) s.last_close = close;
-    s.last_trade_time = r.i64();
-    const auto n_windows = r.count(8);
+    s.last_trade_time = r.time();
+    const auto n_windows = r.count(8, 14);
     for (std::uint32_t k = 0; k < n_windows; ++k) {
-      const auto start = r.i64();
+      const auto start = r.time();
       Acc& a = s.windows[start];
       for (auto* d : {&a.open, &a.high, &a.low, &a.close, &a.volume, &a.quote_volume, &a.taker_buy_volume})
         *d = r.dec();
-      // CSY3 keeps the taker-buy quote volume; an older window's is unknown and starts at 0.
-      a.taker_buy_quote_volume = magic == kSymbolMagic ? r.dec() : Decimal::from_units(0, 0);
-      for (auto* v : {&a.open_time, &a.open_id, &a.close_time, &a.close_id, &a.trades}) *v = r.i64();
+      // CSY3 and later keep the taker-buy quote volume; an older window's is unknown and starts at 0.
+      a.taker_buy_quote_volume = magic == kSymbolMagic || magic == kSymbolMagicV3 ? r.dec() : Decimal::from_units(0, 0);
+      a.open_time = r.time();
+      a.open_id = r.id();
+      a.close_time = r.time();
+      a.close_id = r.id();
+      a.trades = r.integer();
     }
     const auto iv = std::find_if(options_.intervals.begin(), options_.intervals.end(),
                                  [&](const Interval& x) { return x.ms == ms; });
@@ -661,20 +765,20 @@ void CandleEngine::restore_symbol(std::int32_t partition, std::string_view bytes
     series.emplace_back(series_key(symbol, s.interval), std::move(s));
   }
   std::optional<Average> average;
-  if (r.u32() != 0) {
-    const auto window_ms = r.i64();
-    const auto slide_ms = r.i64();
+  if (r.flag()) {
+    const auto window_ms = r.integer();
+    const auto slide_ms = r.integer();
     Average a;
     a.source = source;
     a.symbol = symbol;
     a.partition = partition;
-    a.emitted_until = r.i64();
-    const auto n_panes = r.count(8);
+    a.emitted_until = r.time();
+    const auto n_panes = r.count(8, 3);
     for (std::uint32_t k = 0; k < n_panes; ++k) {
-      const auto start = r.i64();
+      const auto start = r.time();
       auto& pane = a.panes[start];
       pane.sum = r.dec();
-      pane.count = r.i64();
+      pane.count = r.integer();
     }
     // Likewise the averages: windows that ended by empty_through and held a pane were emitted.
     if (options_.sma && empty_through != kNone) {
@@ -729,14 +833,15 @@ std::vector<std::string> CandleEngine::evict_quiet(std::int32_t partition, std::
 }
 
 std::size_t CandleEngine::max_symbol_snapshot_bytes(const EngineOptions& o, std::int64_t max_clock_skew_ms) {
-  constexpr std::size_t kDecimal = 20, kWindow = 8 + 7 * kDecimal + 40 /* 5 x 8 */,
-                        kSeries = 8 + 8 + 4 + kDecimal + 8 + 4;
-  constexpr std::size_t kPane = 8 + kDecimal + 8;
+  // CSY4 at its widest: a varint of 64 bits takes 10 bytes, a decimal 1 + 19.
+  constexpr std::size_t kVar = 10, kDecimal = 1 + 19, kWindow = kVar + 8 * kDecimal + 5 * kVar,
+                        kSeries = kVar + kVar + 1 + kDecimal + kVar + kVar;
+  constexpr std::size_t kPane = kVar + kDecimal + kVar;
   // Windows open at once: from the watermark (lateness behind the largest trade time) to a trade
   // the clock skew ahead of now, plus the partial windows at both ends.
   const auto span = o.allowed_lateness_ms + std::max<std::int64_t>(0, max_clock_skew_ms);
-  std::size_t bytes = 4 + 2 * (4 + kMaxSymbolLength + kMaxSourceLength) + 4 + 4 + 32;
-  bytes += 4 + 8 + 4 + IdSet::kMaxRanges * 16;  // the trade ids
+  std::size_t bytes = 4 + 2 * (kVar + kMaxSymbolLength + kMaxSourceLength) + kVar + 1 + 3 * kVar;
+  bytes += 1 + kVar + kVar + IdSet::kMaxRanges * 2 * kVar;  // the trade ids
   for (const auto& iv : o.intervals) bytes += kSeries + static_cast<std::size_t>(span / iv.ms + 2) * kWindow;
   if (o.sma) bytes += static_cast<std::size_t>((o.sma->window_ms + span) / o.sma->slide_ms + 2) * kPane;
   return bytes;
@@ -762,7 +867,7 @@ void CandleEngine::restore(std::int32_t partition, std::string_view bytes, std::
   meta.max_trade_time = r.i64();
   meta.empty_through = r.i64();
   std::vector<std::string> symbols;
-  const auto n = r.count(4);
+  const auto n = r.count(4, 1);
   for (std::uint32_t i = 0; i < n; ++i) symbols.push_back(r.str());
   if (!r.done()) throw SnapshotError("snapshot: trailing bytes");
   // Checked before anything changes: a bad snapshot leaves the engine as it was.

@@ -5,7 +5,9 @@
 #include "stream-processor/src/processor.hpp"
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "cryptoflow/kafka/dead_letter.hpp"
 #include "cryptoflow/runtime/clock.hpp"
@@ -347,6 +349,82 @@ TEST_CASE("Restarted from its state: a second instance continues where the first
   REQUIRE_FALSE(state.empty());
   CHECK(processor::decode_partition_record(state.back().value).has_value());  // the last write: a partition record
   CHECK(output_of(c) == reference());
+}
+
+TEST_CASE("State the release before the compact format wrote (CSY3) is restored: the run goes on as if uninterrupted") {
+  // tests/fixtures/state/csy3-state.txt (make_csy3_state.cpp): what release 4e1ab39 committed -
+  // its state records and its outputs - after the first 1,000 TRXUSDT trades (partition 0) and
+  // 500 XRPETH trades (partition 1), with the service's default windows.
+  auto o = options();
+  o.engine.intervals = {{"1m", 60'000}, {"5m", 300'000}, {"15m", 900'000}, {"1h", 3'600'000}};
+  const auto trx = trx_trades();
+  const auto xrp = xrpeth_trades();
+  REQUIRE(xrp.size() >= 1000);
+  const auto fill = [&](FakeCluster& c) {
+    feed_topics(c, 2);
+    for (std::size_t i = 0; i < 2000; ++i) c.append("crypto.trades", trx[i].symbol, to_json(trx[i]), 0, 0);
+    for (std::size_t i = 0; i < 1000; ++i) c.append("crypto.trades", xrp[i].symbol, to_json(xrp[i]), 0, 1);
+  };
+  FakeCluster c, plain;
+  fill(c);
+  fill(plain);
+  const auto unhex = [](const std::string& hex) {
+    std::string out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+      out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    return out;
+  };
+  Output before;  // what the old release committed
+  std::map<std::string, std::size_t> old_size;
+  std::set<std::string> old_tags;
+  std::ifstream in(std::string(CRYPTOFLOW_FIXTURES_DIR) + "/state/csy3-state.txt");
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    std::stringstream fields(line);
+    for (std::string x; std::getline(fields, x, '\t');) f.push_back(x);
+    REQUIRE(f.size() == 5);
+    if (f[0] == "crypto.processor-state") {
+      const auto value = unhex(f[4]);
+      c.append(f[0], f[2], value, 0, std::stoi(f[1]), {{processor::kCommitHeader, f[3]}});
+      old_tags.insert(f[3]);
+      if (!processor::decode_partition_record(value)) {
+        CHECK(value.substr(0, 4) == "CSY3");
+        old_size[f[2]] = value.size();
+      }
+    } else if (f[0] == "crypto.candles") {
+      before.finals.emplace(f[2], f[4]);
+    } else {
+      before.averages.emplace(f[2], f[4]);
+    }
+  }
+  REQUIRE(old_size.size() == 2);
+  REQUIRE(before.finals.size() > 100);
+  Instance a(c, "sp-new", o), ref(plain, "sp-ref", o);
+  a.consumer.assign_all();
+  ref.consumer.assign_all();
+  a.run(c);
+  ref.run(plain);
+  const auto expected = output_of(plain);
+  auto merged = output_of(c);
+  CHECK(merged.finals.size() > 20);  // the second half's windows
+  merged.finals.insert(before.finals.begin(), before.finals.end());
+  merged.averages.insert(before.averages.begin(), before.averages.end());
+  CHECK(unique(merged.finals));  // nothing of the first half again
+  CHECK(unique(merged.averages));
+  CHECK(merged.finals == expected.finals);
+  CHECK(merged.averages == expected.averages);
+  // What it writes now is the compact format, far smaller.
+  std::map<std::string, std::size_t> new_size;
+  for (const auto& r : c.committed_records("crypto.processor-state"))
+    if (!processor::decode_partition_record(r.value) &&
+        !old_tags.count(std::string(*r.header(processor::kCommitHeader)))) {
+      CHECK(r.value.substr(0, 4) == "CSY4");
+      new_size[r.key] = r.value.size();
+    }
+  for (const auto& [key, size] : old_size) {
+    INFO(key << ": " << size << " bytes before, " << new_size[key] << " after");
+    CHECK(new_size[key] * 5 < size * 2);  // under 40 %
+  }
 }
 
 TEST_CASE("Windows closed between commits (UPDATE_INTERVAL_MS) reach the state even if a restore comes first") {
