@@ -2,7 +2,7 @@
 # Builds cryptoflow in Release and runs the benchmarks (docs/benchmarks.md), printing tables;
 # nothing is asserted:
 #   1. the in-process hot path against RapidJSON's parse-only ceiling (10 and 1,000 symbols);
-#   2. throughput through the embedded broker against kcat: 200 symbols over 64 partitions (and the
+#   2. throughput through the embedded broker against kcat: 200 symbols over 24 partitions (and the
 #      seed projects' Python consumers), then 2,000 symbols over 6 partitions;
 #   3. latency, trade received -> candle update visible, at 10,000 and 100,000 trades/s, against
 #      the broker hop measured in the same run;
@@ -32,7 +32,7 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 echo "== hot path (one core)"
 "$build/tests/hot_path_bench" 1000000
 echo "== through the embedded broker"
-/usr/bin/python3 "$root/tests/bench/broker_bench.py" "$build" "${1:-300000}" 200 64
+/usr/bin/python3 "$root/tests/bench/broker_bench.py" "$build" "${1:-300000}" 200 24
 # The mock keeps ~5 MB per partition: two thirds of the trades fit 6 partitions.
 /usr/bin/python3 "$root/tests/bench/broker_bench.py" "$build" "$(( ${1:-300000} * 2 / 3 ))" 2000 6 --no-peers
 echo "== latency (trade received -> candle update visible to a read_committed consumer)"

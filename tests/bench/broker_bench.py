@@ -6,8 +6,10 @@
   kafka-python consumer         the seed projects 001/003 approach: json + dicts, 1m OHLCV
   confluent-kafka consumer      the seed project 000 approach: json + dicts, 1m OHLCV, batches
 
-Usage: broker_bench.py <build dir> [trades] [symbols] [partitions, default 64] [--no-peers]
+Usage: broker_bench.py <build dir> [trades] [symbols] [partitions, default 24] [--no-peers]
        BENCH_PROFILE=<dir> broker_bench.py ...   (the processor under `perf record`, data in <dir>)
+       BENCH_BASELINE=<build dir> broker_bench.py ...   (also that build's stream-processor,
+                                                        exactly_once: a change against the build before it)
 (Debian's python3: python3-kafka, python3-confluent-kafka). The trades are written lz4-compressed,
 as the producers write them (KAFKA_COMPRESSION_TYPE's default). --no-peers: kcat and the
 stream-processor with exactly_once only. Prints a table; rates are trades/s from the first record
@@ -27,7 +29,7 @@ BUILD = sys.argv[1]
 TRADES = int(sys.argv[2]) if len(sys.argv) > 2 else 300_000
 SYMBOLS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 # The mock keeps only ~5 MB per partition: spread the trades thin, or use fewer.
-PARTITIONS = int(sys.argv[4]) if len(sys.argv) > 4 else 64
+PARTITIONS = int(sys.argv[4]) if len(sys.argv) > 4 else 24
 PEERS = "--no-peers" not in sys.argv
 
 
@@ -72,16 +74,20 @@ def kept_trades(bootstrap):
     return total
 
 
-def run_processor(bootstrap, guarantee, logdir):
+def run_processor(bootstrap, guarantee, logdir, build=None, label=""):
     port = free_port()
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, KAFKA_FETCH_WAIT_MAX_MS="5", ADMIN_PORT=str(port),
-               GROUP_ID=f"bench-{guarantee}", TRANSACTIONAL_ID=f"bench-{guarantee}", PROCESSING_GUARANTEE=guarantee,
+               GROUP_ID=f"bench-{guarantee}{label}", TRANSACTIONAL_ID=f"bench-{guarantee}{label}", PROCESSING_GUARANTEE=guarantee,
                LOG_LEVEL="warn")
-    with open(os.path.join(logdir, f"processor-{guarantee}.log"), "w") as log:
+    with open(os.path.join(logdir, f"processor-{guarantee}{label}.log"), "w") as log:
         # BENCH_PROFILE=<dir>: the processor runs under `perf record` (perf-<guarantee>.data there).
         profile = os.environ.get("BENCH_PROFILE")
-        wrap = ["perf", "record", "-q", "-o", os.path.join(profile, f"perf-{guarantee}.data"), "--"] if profile else []
-        proc = subprocess.Popen(wrap + [binary("stream-processor")], env=env, stdout=log, stderr=log)
+        # BENCH_PROFILE_ARGS: more perf record options (e.g. "--call-graph dwarf").
+        extra = os.environ.get("BENCH_PROFILE_ARGS", "").split()
+        wrap = (["perf", "record", "-q", *extra, "-o", os.path.join(profile, f"perf-{guarantee}{label}.data"), "--"]
+                if profile else [])
+        exe = service_binary(build, "stream-processor") if build else binary("stream-processor")
+        proc = subprocess.Popen(wrap + [exe], env=env, stdout=log, stderr=log)
         first = last = None
         deadline = time.time() + 300
         while time.time() < deadline:
@@ -101,7 +107,7 @@ def run_processor(bootstrap, guarantee, logdir):
     if first is None or last is None:
         return None
     commits = max(stats["commit_latency_ms_count"], 1)
-    print(f"  {guarantee}: {commits:,.0f} commits, {stats['commit_latency_ms_sum'] / commits:.1f} ms each on average; "
+    print(f"  {guarantee}{label}: {commits:,.0f} commits, {stats['commit_latency_ms_sum'] / commits:.1f} ms each on average; "
           f"{stats['state_records_written_total']:,.0f} state records, "
           f"{stats['state_bytes_written_total'] / 1e6:,.1f} MB ({stats['state_bytes_written_total'] / TRADES:,.0f} "
           f"bytes per trade)", flush=True)
@@ -184,6 +190,10 @@ def main():
         print(f"produced {TRADES:,} trades over {SYMBOLS} symbols into {PARTITIONS} partitions in {time.time() - t0:.1f} s")
         results = [("kcat -C (broker ceiling)", run_kcat(bootstrap)),
                    ("stream-processor exactly_once", run_processor(bootstrap, "exactly_once", logdir))]
+        baseline = os.environ.get("BENCH_BASELINE")
+        if baseline:
+            results.append(("baseline stream-processor exactly_once",
+                            run_processor(bootstrap, "exactly_once", logdir, baseline, "-baseline")))
         if PEERS:
             results += [("stream-processor at_least_once", run_processor(bootstrap, "at_least_once", logdir)),
                         ("Python kafka-python + json/dicts (seeds 001, 003)", run_kafka_python(bootstrap)),
@@ -199,7 +209,7 @@ def main():
         else:
             print(f"{name:52} {rate:12,.0f} {rate / base if base else 0:8.2f}")
     eo = results[1][1]
-    for name, rate in results[3:] if eo else []:
+    for name, rate in [r for r in results if r[0].startswith("Python")] if eo else []:
         if eo and rate:
             print(f"exactly_once / {name.split(' +')[0]}: {eo / rate:.1f}x")
     print(f"logs: {logdir}")
