@@ -5,6 +5,7 @@
 // librdkafka would do (assignments, revocations) and inject the failures that matter (a fenced
 // producer, an abortable commit, a flush timeout, an undeliverable record), then assert what a
 // read_committed reader sees and what the group committed.
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -114,7 +115,8 @@ class FakeProducer final : public kafka::Producer {
   std::uint64_t txn_ = 0;  // open transaction, 0 if none
   bool must_abort_ = false;
   int undelivered_ = 0;
-  int commits_ = 0, aborts_ = 0, flushes_ = 0;
+  // Read by tests while a pipelined processor's helper thread commits.
+  std::atomic<int> commits_{0}, aborts_{0}, flushes_{0};
 };
 
 class FakeConsumer final : public kafka::Consumer {

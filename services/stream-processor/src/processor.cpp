@@ -27,6 +27,42 @@ std::uint64_t new_nonce() {
   return rng();
 }
 
+// A state record, owned: it is produced after the outputs are acknowledged (maybe on the helper thread).
+struct StateRecord {
+  std::string key, value;
+  std::int32_t partition = 0;
+  std::int64_t timestamp = 0;
+  std::vector<kafka::Header> headers;
+};
+
+// The rest of a commit, on the producer of its transaction: every output acknowledged, then the
+// state records (the partition records last), acknowledged, then - with a group (exactly_once) -
+// the offsets and the commit. The state records go out only after every output is acknowledged
+// (see docs/processing.md). Runs on the helper thread when pipelined: it touches nothing else.
+void complete(kafka::Producer& out, const std::vector<StateRecord>& records, const std::string& topic,
+              const kafka::OffsetMap& offsets, const kafka::GroupMetadata* group, std::chrono::milliseconds timeout) {
+  out.flush(kFlushTimeout);
+  for (const auto& r : records)
+    out.produce({.topic = topic,
+                 .key = r.key,
+                 .value = r.value,
+                 .timestamp = r.timestamp,
+                 .headers = r.headers,
+                 .partition = r.partition});
+  out.flush(kFlushTimeout);
+  if (!group) return;
+  out.send_offsets_to_transaction(offsets, *group, timeout);
+  for (int attempt = 1;; ++attempt) {
+    try {
+      out.commit_transaction(timeout);
+      return;
+    } catch (const kafka::KafkaError& e) {
+      if (!e.is_retriable() || attempt == 5) throw;
+      log_warn("transaction commit retried", {{"error", e.what()}, {"attempt", attempt}});
+    }
+  }
+}
+
 // Errors after which the transaction is aborted and processing rewinds to the last commit.
 bool recoverable(const kafka::KafkaError& e) {
   return e.requires_abort() || e.timed_out() || e.is_retriable();
@@ -37,7 +73,7 @@ bool recoverable(const kafka::KafkaError& e) {
 StreamProcessor::StreamProcessor(ProcessorOptions options, ProcessorClients clients, MetricsRegistry& m)
     : options_(std::move(options)),
       input_(clients.input),
-      output_(clients.output),
+      outputs_{&clients.output, clients.pipeline},
       state_(clients.state),
       engine_(options_.engine),
       store_({options_.group_id, options_.trades_topic, options_.evict_after_ms, options_.refresh_bytes}, engine_),
@@ -81,7 +117,7 @@ StreamProcessor::StreamProcessor(ProcessorOptions options, ProcessorClients clie
            .drain =
                [this] {
                  log_info("draining");
-                 tick();
+                 tick(true);
                },
            .failed =
                [this] {
@@ -90,6 +126,8 @@ StreamProcessor::StreamProcessor(ProcessorOptions options, ProcessorClients clie
                }}) {
   if (options_.exactly_once && options_.transactional_id.empty())
     throw std::invalid_argument("stream processor: exactly_once needs a transactional id");
+  if (outputs_[1] && !options_.exactly_once)
+    throw std::invalid_argument("stream processor: pipelined commits need exactly_once");
 }
 
 StreamProcessor::~StreamProcessor() {
@@ -106,6 +144,7 @@ bool StreamProcessor::step() {
   const auto poll_timeout =
       std::chrono::milliseconds(updates_between ? std::min<std::int64_t>(20, options_.update_interval.count()) : 20);
   if (auto r = input_.poll(poll_timeout)) handle(*r);
+  (void)settle(false);  // a commit in flight that is done
   const auto now = std::chrono::steady_clock::now();
   if (now - last_tick_ >= options_.commit_interval) {
     tick();
@@ -124,7 +163,8 @@ bool StreamProcessor::init_transactions(const std::function<bool()>& stop) {
   for (;;) {
     if (stop()) return false;
     try {
-      output_.init_transactions(std::chrono::seconds(1));
+      for (auto* producer : outputs_)
+        if (producer) producer->init_transactions(std::chrono::seconds(1));
       return true;
     } catch (const kafka::KafkaError& e) {
       if (!(e.timed_out() || e.is_retriable()) || std::chrono::steady_clock::now() >= deadline) throw;
@@ -140,13 +180,16 @@ std::int32_t StreamProcessor::state_partition(std::int32_t input_partition) {
 
 void StreamProcessor::begin() {
   if (options_.exactly_once && !in_txn_) {
-    output_.begin_transaction();
+    out().begin_transaction();
     in_txn_ = true;
   }
 }
 
 std::vector<kafka::Header> StreamProcessor::tag(std::int32_t partition) const {
-  const auto seq = store_.owns(partition) ? store_.partitions().at(partition).committed.seq : 0;
+  auto seq = store_.owns(partition) ? store_.partitions().at(partition).committed.seq : 0;
+  if (in_flight_)  // its commit comes first
+    if (const auto it = in_flight_->pending.find(partition); it != in_flight_->pending.end())
+      seq = it->second.record.seq;
   return {{kCommitHeader, commit_tag(partition, nonce_, seq + 1)}};
 }
 
@@ -173,7 +216,7 @@ void StreamProcessor::handle(const kafka::Record& r) {
     bad_input_log_(LogLevel::warn, "bad trade record to dead-letter",
                    {{"error", error}, {"partition", p}, {"offset", r.offset}});
     begin();
-    kafka::send_to_dead_letter(output_, options_.dead_letter_topic, r, error, tag(p));
+    kafka::send_to_dead_letter(out(), options_.dead_letter_topic, r, error, tag(p));
     return;
   }
   trades_in_.inc();
@@ -185,17 +228,17 @@ void StreamProcessor::handle(const kafka::Record& r) {
     late_.inc();
     begin();
     const auto headers = tag(p);
-    output_.produce({.topic = options_.late_topic,
-                     .key = r.key,
-                     .value = r.value,
-                     .timestamp = decoded.value->trade_time,
-                     .headers = headers});
+    out().produce({.topic = options_.late_topic,
+                   .key = r.key,
+                   .value = r.value,
+                   .timestamp = decoded.value->trade_time,
+                   .headers = headers});
   }
 }
 
-void StreamProcessor::tick() {
+void StreamProcessor::tick(bool wait) {
   emit();
-  commit();
+  commit(wait);
 }
 
 void StreamProcessor::emit() {
@@ -224,21 +267,21 @@ void StreamProcessor::emit() {
     const auto& [p, c] = candles_[i];
     json_.clear();
     append_json(json_, c);
-    output_.produce({.topic = options_.candles_topic,
-                     .key = candle_key(c),
-                     .value = json_,
-                     .timestamp = c.start,
-                     .headers = tag_of(p)});
+    out().produce({.topic = options_.candles_topic,
+                   .key = candle_key(c),
+                   .value = json_,
+                   .timestamp = c.start,
+                   .headers = tag_of(p)});
     (i < n_final ? finals_ : updates_).inc();
   }
   for (const auto& [p, ind] : indicators_) {
     json_.clear();
     append_json(json_, ind);
-    output_.produce({.topic = options_.indicators_topic,
-                     .key = ind.symbol,
-                     .value = json_,
-                     .timestamp = ind.end,
-                     .headers = tag_of(p)});
+    out().produce({.topic = options_.indicators_topic,
+                   .key = ind.symbol,
+                   .value = json_,
+                   .timestamp = ind.end,
+                   .headers = tag_of(p)});
     indicators_out_.inc();
   }
   watermark_.set(static_cast<double>(engine_.watermark()));
@@ -252,28 +295,23 @@ void StreamProcessor::emit() {
           .set(static_cast<double>(now - *wm));
 }
 
-void StreamProcessor::commit() {
-  if (failed_) return;
+void StreamProcessor::commit(bool wait) {
+  if (failed_ || !settle(true)) return;  // (a failed commit before this one rewound everything)
   std::set<std::int32_t> changed(consumed_.begin(), consumed_.end());
   for (auto p : engine_.take_changed_partitions()) changed.insert(p);
   std::erase_if(changed, [&](std::int32_t p) { return !store_.owns(p); });  // revoked meanwhile
   if (changed.empty() && !in_txn_) return;
   const auto started = std::chrono::steady_clock::now();
+  std::map<std::int32_t, StateStore::Pending> pending;
+  std::vector<StateRecord> records;
+  kafka::OffsetMap offsets;
   try {
     begin();
-    output_.flush(kFlushTimeout);
-    std::map<std::int32_t, StateStore::Pending> pending;
-    kafka::OffsetMap offsets;
     for (const auto p : changed) {
-      const auto headers = tag(p);
+      auto headers = tag(p);
       const auto sp = state_partition(p);
       auto& w = pending[p] = store_.write(p, nonce_, [&](const std::string& key, std::string_view value) {
-        output_.produce({.topic = options_.state_topic,
-                         .key = key,
-                         .value = value,
-                         .timestamp = wall_clock_ms(),
-                         .headers = headers,
-                         .partition = sp});
+        records.push_back({key, std::string(value), sp, wall_clock_ms(), headers});
         const auto size = key.size() + value.size();
         state_written_.inc(size);
         state_records_.inc();
@@ -283,37 +321,65 @@ void StreamProcessor::commit() {
       evicted_.inc(w.evicted.size());
       offsets[{options_.trades_topic, p}] = w.record.next_offset;
     }
-    // The state records go out only after every output is acknowledged (see docs/processing.md).
-    output_.flush(kFlushTimeout);
-    if (options_.exactly_once) {
-      output_.send_offsets_to_transaction(offsets, input_.group_metadata(), options_.transaction_timeout);
-      for (int attempt = 1;; ++attempt) {
-        try {
-          output_.commit_transaction(options_.transaction_timeout);
-          break;
-        } catch (const kafka::KafkaError& e) {
-          if (!e.is_retriable() || attempt == 5) throw;
-          log_warn("transaction commit retried", {{"error", e.what()}, {"attempt", attempt}});
-        }
-      }
+    consumed_.clear();
+    if (outputs_[1] && !wait) {  // the helper thread completes it; the loop goes on with the other producer
+      auto* producer = &out();
+      auto done = std::async(std::launch::async, [producer, records = std::move(records), offsets = std::move(offsets),
+                                                  group = input_.group_metadata(), topic = options_.state_topic,
+                                                  timeout = options_.transaction_timeout] {
+        complete(*producer, records, topic, offsets, &group, timeout);
+      });
+      in_flight_ = InFlight{producer, std::move(pending), started, std::move(done)};
+      current_ ^= 1;
       in_txn_ = false;
-    } else {
+      return;
+    }
+    const auto group = input_.group_metadata();
+    complete(out(), records, options_.state_topic, offsets, options_.exactly_once ? &group : nullptr,
+             options_.transaction_timeout);
+    in_txn_ = false;
+    if (!options_.exactly_once) {
       try {
         input_.commit(offsets);
       } catch (const kafka::KafkaError& e) {
         log_warn("input offsets not committed; the state records hold them", {{"error", e.what()}});
       }
     }
-    store_.committed(pending);
-    consumed_.clear();
   } catch (const kafka::KafkaError& e) {
     if (!options_.exactly_once || !recoverable(e)) throw;
     log_warn("transaction aborted; rewinding to the last commit", {{"error", e.what()}, {"kind", to_string(e.kind())}});
-    output_.abort_transaction(options_.transaction_timeout);
+    out().abort_transaction(options_.transaction_timeout);
     in_txn_ = false;
     rewind();
     return;
   }
+  committed(pending, started);
+}
+
+bool StreamProcessor::settle(bool wait) {
+  if (!in_flight_ || (!wait && in_flight_->done.wait_for(std::chrono::seconds(0)) != std::future_status::ready))
+    return true;
+  auto f = std::move(*in_flight_);
+  in_flight_.reset();
+  try {
+    f.done.get();
+  } catch (const kafka::KafkaError& e) {
+    if (!recoverable(e)) throw;
+    log_warn("transaction aborted; rewinding to the last commit (and the open one built on it)",
+             {{"error", e.what()}, {"kind", to_string(e.kind())}});
+    f.producer->abort_transaction(options_.transaction_timeout);
+    if (in_txn_) out().abort_transaction(options_.transaction_timeout);
+    in_txn_ = false;
+    rewind();
+    return false;
+  }
+  committed(f.pending, f.started);
+  return true;
+}
+
+void StreamProcessor::committed(std::map<std::int32_t, StateStore::Pending>& pending,
+                                std::chrono::steady_clock::time_point started) {
+  store_.committed(pending);
   state_bytes_.set(static_cast<double>(store_.bytes()));
   commit_latency_.observe(ms_since(started));
 }
@@ -414,14 +480,16 @@ void StreamProcessor::on_revoked(const std::vector<kafka::TopicPartition>& parts
     }
   } forget{*this, parts};
   if (lost) {
-    if (in_txn_) {
-      output_.abort_transaction(options_.transaction_timeout);
+    // A commit in flight goes on (a real broker fences it by the group's generation); if it
+    // failed, settle() rewound already.
+    if (settle(true) && in_txn_) {
+      out().abort_transaction(options_.transaction_timeout);
       in_txn_ = false;
       rewind();
     }
     return;
   }
-  commit();
+  commit(true);
 }
 
 }  // namespace cryptoflow::processor

@@ -10,6 +10,13 @@
 // at_least_once the same without a transaction. A partition's state is restored from the state
 // topic when it is assigned, before it is read; processing resumes at the offset saved with it.
 //
+// Pipelined commits (exactly_once with a second transactional producer): a commit's state records
+// are computed on the loop's thread, and the rest of it - waiting for the outputs, writing the
+// state, the offsets and the commit itself - runs on a helper thread while the loop goes on
+// reading into a transaction of the other producer. At most one commit is in flight: the next
+// one waits for it, so transactions commit in order, and if it fails, the open transaction (built
+// on its state) is aborted too and everything rewinds to the last commit (docs/processing.md).
+//
 // Failures (docs/processing.md): an abortable error, a flush that times out or an output that
 // could not be delivered aborts the transaction and rewinds every owned partition to its last
 // commit; a fatal error (fenced by a newer instance) or any other error ends run() with that
@@ -17,9 +24,11 @@
 //
 // The Kafka clients are passed in (libs/kafka's interfaces): the service wires real ones, the
 // unit tests in-memory fakes.
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <map>
 #include <optional>
 #include <set>
@@ -71,6 +80,9 @@ struct ProcessorClients {
   kafka::Consumer& input;  // the trades, as a member of options.group_id
   kafka::Producer& output;
   kafka::Reader& state;  // the state topic, outside the group
+  // exactly_once: a second transactional producer (its own transactional id) pipelines the
+  // commits; none: each commit stops the loop until it is done.
+  kafka::Producer* pipeline = nullptr;
 };
 
 class StreamProcessor {
@@ -88,9 +100,16 @@ class StreamProcessor {
   bool step();  // one turn of the loop: a record, and the emit or commit that is due
   bool init_transactions(const std::function<bool()>& stop);
   void handle(const kafka::Record& r);
-  void tick();
+  void tick(bool wait = false);
   void emit();
-  void commit();
+  // Writes what changed since the last commit and commits it: hands it to the helper thread
+  // when pipelined (unless wait), else completes it here.
+  void commit(bool wait);
+  // Waits for the commit in flight (if wait, or if it is done) and makes its state the committed
+  // one. False if it failed and everything was rewound to the commit before it.
+  bool settle(bool wait);
+  // A commit succeeded: its writes are the committed state.
+  void committed(std::map<std::int32_t, StateStore::Pending>& pending, std::chrono::steady_clock::time_point started);
   void rewind();
   kafka::OffsetMap restore(const std::vector<kafka::TopicPartition>& parts);
   std::optional<RestoredState> read_state(std::int32_t partition, std::chrono::steady_clock::time_point deadline,
@@ -98,13 +117,16 @@ class StreamProcessor {
   void on_revoked(const std::vector<kafka::TopicPartition>& parts, bool lost);
   // exactly_once: starts the transaction if none is open - before anything is produced.
   void begin();
+  // The producer of the open transaction (pipelined: the two take turns).
+  kafka::Producer& out() { return *outputs_[current_]; }
   // The header of every record partition's next commit writes (commit_tag).
   [[nodiscard]] std::vector<kafka::Header> tag(std::int32_t partition) const;
   std::int32_t state_partition(std::int32_t input_partition);
 
   ProcessorOptions options_;
   kafka::Consumer& input_;
-  kafka::Producer& output_;
+  std::array<kafka::Producer*, 2> outputs_;  // [1] is null unless pipelined
+  std::size_t current_ = 0;
   kafka::Reader& state_;
   std::set<std::int32_t> consumed_;  // partitions read since the last commit
   CandleEngine engine_;
@@ -118,6 +140,13 @@ class StreamProcessor {
   std::vector<FromPartition<Indicator>> indicators_;
   std::string json_;  // the message being produced (reused)
   std::atomic<bool> ready_{false};
+  struct InFlight {  // a commit the helper thread completes
+    kafka::Producer* producer;
+    std::map<std::int32_t, StateStore::Pending> pending;
+    std::chrono::steady_clock::time_point started;
+    std::future<void> done;
+  };
+  std::optional<InFlight> in_flight_;
   MetricsRegistry& metrics_;
   Counter& trades_in_;
   Counter& late_;

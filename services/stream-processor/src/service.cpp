@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <optional>
 
 #include "cryptoflow/kafka/consumer.hpp"
 #include "cryptoflow/kafka/producer.hpp"
@@ -66,6 +67,10 @@ long long positive_property(const kafka::Properties& props, const std::string& n
 
 }  // namespace
 
+std::string pipeline_transactional_id(const std::string& transactional_id) {
+  return transactional_id + ".1";
+}
+
 ServiceInfo service_info() {
   auto vars = common_vars();
   vars.insert(
@@ -80,7 +85,9 @@ ServiceInfo service_info() {
           {"COMMIT_INTERVAL_MS", "100", "transaction / commit cadence"},
           {"UPDATE_INTERVAL_MS", "0", "emit candles and updates this often between commits (0 = at commits only)"},
           {"GROUP_ID", "stream-processor", "consumer group; scale by adding instances"},
-          {"TRANSACTIONAL_ID", "", "stable, unique per instance (default <GROUP_ID>-<host name>, e.g. the pod name)"},
+          {"TRANSACTIONAL_ID", "",
+           "stable, unique per instance (default <GROUP_ID>-<host name>, e.g. the pod name); exactly_once also uses "
+           "<TRANSACTIONAL_ID>.1 for the pipelined commits"},
           {"STATIC_MEMBERSHIP", "true",
            "join the group as a static member (group.instance.id = TRANSACTIONAL_ID): a restarted instance takes "
            "its partitions back at once; one that stops keeps them until KAFKA_SESSION_TIMEOUT_MS"},
@@ -155,15 +162,22 @@ int run(const Options& o, ServiceHost& host) {
   if (!o.group_instance_id.empty()) consumer_props.set("group.instance.id", o.group_instance_id);
   kafka::KafkaConsumer input(consumer_props, p.group_id);
   kafka::KafkaProducer output(o.kafka, host.metrics(), p.exactly_once ? p.transactional_id : std::string());
+  // exactly_once: a second transactional producer (<TRANSACTIONAL_ID>.1) pipelines the commits.
+  std::optional<kafka::KafkaProducer> pipeline;
+  if (p.exactly_once) pipeline.emplace(o.kafka, host.metrics(), pipeline_transactional_id(p.transactional_id));
   kafka::KafkaReader state(o.kafka, "cryptoflow-state-reader");
-  (void)output.warm_up({p.candles_topic, p.indicators_topic, p.state_topic, p.late_topic, p.dead_letter_topic},
-                       std::chrono::seconds(10), host.stop_token());
-  StreamProcessor processor(p, {input, output, state}, host.metrics());
+  const std::vector<std::string> outputs{p.candles_topic, p.indicators_topic, p.state_topic, p.late_topic,
+                                         p.dead_letter_topic};
+  (void)output.warm_up(outputs, std::chrono::seconds(10), host.stop_token());
+  if (pipeline) (void)pipeline->warm_up(outputs, std::chrono::seconds(10), host.stop_token());
+  StreamProcessor processor(p, {input, output, state, pipeline ? &*pipeline : nullptr}, host.metrics());
   const auto ready = host.readiness().add("partitions restored", [&] { return processor.ready(); });
   log_info("processing", {{"group", p.group_id},
                           {"topic", p.trades_topic},
                           {"guarantee", p.exactly_once ? "exactly_once" : "at_least_once"},
                           {"transactional_id", p.exactly_once ? p.transactional_id : std::string("-")},
+                          {"pipeline_transactional_id",
+                           p.exactly_once ? pipeline_transactional_id(p.transactional_id) : std::string("-")},
                           {"group_instance_id", o.group_instance_id.empty() ? std::string("-") : o.group_instance_id}});
   try {
     processor.run(host.stop_token());
@@ -171,6 +185,7 @@ int run(const Options& o, ServiceHost& host) {
     // Exit within seconds: what was not delivered belongs to a transaction that will never be
     // committed (or, at_least_once, to input that will be read again).
     output.purge();
+    if (pipeline) pipeline->purge();
     throw;
   }
   return 0;

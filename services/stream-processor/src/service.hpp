@@ -15,6 +15,8 @@ struct Options {
 };
 
 ServiceInfo service_info();
+// exactly_once: the transactional id of the second producer, which pipelines the commits.
+std::string pipeline_transactional_id(const std::string& transactional_id);
 // Throws ConfigError naming the variable.
 Options parse(const Config& config);
 // Creates the topics and Kafka clients, processes until a stop is requested, drains.
