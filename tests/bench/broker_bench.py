@@ -2,6 +2,9 @@
 """Throughput through the embedded broker, all measured in one run on the same data:
 
   kcat -C                       the broker's ceiling (reads and discards), fetch.wait.max.ms=5
+  bound                         kcat -C reading the trades plus kcat -P producing the very records the
+                                processor wrote (outputs and state), one after the other: what the
+                                broker can deliver for the bytes the design must write
   stream-processor              exactly_once and at_least_once (1m,5m,15m,1h candles + 30 s MA)
   kafka-python consumer         the seed projects 001/003 approach: json + dicts, 1m OHLCV
   confluent-kafka consumer      the seed project 000 approach: json + dicts, 1m OHLCV, batches
@@ -169,6 +172,61 @@ def run_confluent(bootstrap):
     return n / (last - first) if first and n >= TRADES else None
 
 
+OUTPUT_TOPICS = ("crypto.candles", "crypto.indicators", "crypto.processor-state", "crypto.late-trades",
+                 "crypto.dead-letter")
+
+
+def end_offsets(bootstrap):
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-offsets"})
+    ends = {}
+    for topic in OUTPUT_TOPICS:
+        meta = c.list_topics(topic, timeout=10).topics.get(topic)
+        for p in (meta.partitions if meta and not meta.error else {}):
+            ends[(topic, p)] = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+    c.close()
+    return ends
+
+
+# kcat's delimiters for the dump of the processor's outputs (the state records are binary).
+KEY_DELIM, MSG_DELIM = b"\x1e\x1f\x1e\x1f\x1e", b"\x1f\x1e\x1f\x1e\x1f"
+
+
+def dump_outputs(bootstrap, before, after, path):
+    """Every record the processor wrote between the two offset maps, as kcat -P reads them."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-dump", "enable.auto.commit": False})
+    wanted = {tp: (before.get(tp, 0), end) for tp, end in after.items() if end > before.get(tp, 0)}
+    c.assign([TopicPartition(t, p, lo) for (t, p), (lo, _) in wanted.items()])
+    records = nbytes = 0
+    left = sum(hi - lo for lo, hi in wanted.values())
+    key_delim, msg_delim = KEY_DELIM.decode("unicode_escape").encode("latin1"), MSG_DELIM.decode("unicode_escape").encode("latin1")
+    with open(path, "wb") as out:
+        deadline = time.time() + 120
+        while left > 0 and time.time() < deadline:
+            for m in c.consume(num_messages=10_000, timeout=0.5):
+                if m.error() or m.offset() >= wanted[(m.topic(), m.partition())][1]:
+                    continue
+                key, value = m.key() or b"", m.value() or b""
+                if key_delim in key + value or msg_delim in key + value:
+                    sys.exit("a delimiter occurs in the processor's output: choose others")
+                out.write(key + key_delim + value + msg_delim)
+                records += 1
+                nbytes += len(key) + len(value)
+                left -= 1
+    c.close()
+    return records, nbytes
+
+
+def run_kcat_produce(bootstrap, path, records):
+    """kcat producing the processor's output records (one topic), as the processor's producer is set up."""
+    start = time.time()
+    subprocess.run(["kcat", "-P", "-b", bootstrap, "-t", "bench.outputs", "-K", KEY_DELIM.decode(), "-D",
+                    MSG_DELIM.decode(), "-l", "-X", "compression.type=lz4", "-X", "linger.ms=5",
+                    "-X", "enable.idempotence=true", path], check=True, capture_output=True, timeout=300)
+    return records / (time.time() - start)
+
+
 def run_kcat(bootstrap):
     start = time.time()
     out = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", "crypto.trades", "-X", "fetch.wait.max.ms=5",
@@ -188,8 +246,17 @@ def main():
         if kept != TRADES:
             sys.exit(f"the broker kept {kept} of {TRADES} trades (its ~5 MB per partition limit): use fewer trades")
         print(f"produced {TRADES:,} trades over {SYMBOLS} symbols into {PARTITIONS} partitions in {time.time() - t0:.1f} s")
-        results = [("kcat -C (broker ceiling)", run_kcat(bootstrap)),
-                   ("stream-processor exactly_once", run_processor(bootstrap, "exactly_once", logdir))]
+        read_rate = run_kcat(bootstrap)
+        results = [("kcat -C (broker ceiling)", read_rate)]
+        before = end_offsets(bootstrap)
+        results.append(("stream-processor exactly_once", run_processor(bootstrap, "exactly_once", logdir)))
+        # The bound for what the design must write: kcat reading the trades, then kcat producing the
+        # very records the processor wrote (outputs and state), one after the other on the same broker.
+        records, nbytes = dump_outputs(bootstrap, before, end_offsets(bootstrap), os.path.join(logdir, "outputs.kcat"))
+        produce_rate = run_kcat_produce(bootstrap, os.path.join(logdir, "outputs.kcat"), records)
+        bound = TRADES / (TRADES / read_rate + records / produce_rate) if read_rate else None
+        print(f"  the processor wrote {records:,} records ({records / TRADES:.2f} per trade), {nbytes / 1e6:,.1f} MB; "
+              f"kcat -P produces them at {produce_rate:,.0f} records/s", flush=True)
         baseline = os.environ.get("BENCH_BASELINE")
         if baseline:
             results.append(("baseline stream-processor exactly_once",
@@ -202,13 +269,14 @@ def main():
         broker.terminate()
         broker.wait(30)
     base = results[0][1]
-    print(f"{'what':52} {'trades/s':>12} {'vs kcat':>8}")
+    print(f"{'what':52} {'trades/s':>12} {'vs kcat':>8} {'vs bound':>9}")
+    results.insert(1, ("bound: kcat -C the trades + kcat -P the outputs", bound))
     for name, rate in results:
         if rate is None:
             print(f"{name:52} {'failed':>12}")
         else:
-            print(f"{name:52} {rate:12,.0f} {rate / base if base else 0:8.2f}")
-    eo = results[1][1]
+            print(f"{name:52} {rate:12,.0f} {rate / base if base else 0:8.2f} {rate / bound if bound else 0:9.2f}")
+    eo = results[2][1]
     for name, rate in [r for r in results if r[0].startswith("Python")] if eo else []:
         if eo and rate:
             print(f"exactly_once / {name.split(' +')[0]}: {eo / rate:.1f}x")
