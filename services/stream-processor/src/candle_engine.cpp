@@ -231,6 +231,7 @@ CandleEngine::CandleEngine(EngineOptions options) : options_(std::move(options))
 
 void CandleEngine::forget_lookups() {
   slots_.clear();
+  updated_stale_ = true;
   order_stale_ = true;
   std::fill(next_due_.begin(), next_due_.end(), kNone);
   next_average_due_ = kNone;
@@ -354,6 +355,10 @@ AddResult CandleEngine::add(std::int32_t partition, const Trade& t, std::int64_t
     }
     a.trades += t.trade_count();
     a.dirty = true;
+    if (!s.updated) {
+      s.updated = true;
+      updated_.push_back(&s);
+    }
   }
 
   if (options_.sma) {
@@ -514,6 +519,23 @@ void CandleEngine::close_average(Average& a, std::vector<FromPartition<Indicator
   }
 }
 
+// Stable sort of out[first..] by end: the (end, index) pairs are sorted and each output moved
+// once (a stable sort of the outputs themselves moved each one log n times).
+template <class T>
+void sort_by_end(std::vector<FromPartition<T>>& out, std::size_t first) {
+  const auto by_end = [](const auto& a, const auto& b) { return a.value.end < b.value.end; };
+  const auto begin = out.begin() + static_cast<std::ptrdiff_t>(first);
+  if (std::is_sorted(begin, out.end(), by_end)) return;
+  std::vector<std::pair<std::int64_t, std::size_t>> order;
+  order.reserve(out.size() - first);
+  for (std::size_t i = first; i < out.size(); ++i) order.emplace_back(out[i].value.end, i);
+  std::sort(order.begin(), order.end());
+  std::vector<FromPartition<T>> sorted;
+  sorted.reserve(order.size());
+  for (const auto& [end, i] : order) sorted.push_back(std::move(out[i]));
+  std::move(sorted.begin(), sorted.end(), begin);
+}
+
 void CandleEngine::close_windows(std::int64_t now_ms, std::vector<FromPartition<Candle>>& candles,
                                  std::vector<FromPartition<Indicator>>& indicators) {
   update_watermark(now_ms);
@@ -523,7 +545,6 @@ void CandleEngine::close_windows(std::int64_t now_ms, std::vector<FromPartition<
   // Each series emits in increasing end and they are walked in (symbol, interval) order, so a
   // stable sort by end alone gives (end, symbol, interval); usually all end at once and it is
   // already sorted.
-  const auto by_end = [](const auto& a, const auto& b) { return a.value.end < b.value.end; };
   const auto first = candles.size();
   const auto n = options_.intervals.size();
   bool any_due = false;
@@ -535,24 +556,30 @@ void CandleEngine::close_windows(std::int64_t now_ms, std::vector<FromPartition<
       if (const auto ms = options_.intervals[i].ms; next_due_[i] <= watermark_)
         next_due_[i] = window_start(watermark_, ms) + ms;
   }
-  const auto new_candles = candles.begin() + static_cast<std::ptrdiff_t>(first);
-  if (!std::is_sorted(new_candles, candles.end(), by_end)) std::stable_sort(new_candles, candles.end(), by_end);
+  sort_by_end(candles, first);
   if (!options_.sma || next_average_due_ > watermark_) return;
   const auto first_ind = indicators.size();
   for (Average* a : average_order_) close_average(*a, indicators);
   next_average_due_ = window_start(watermark_, options_.sma->slide_ms) + options_.sma->slide_ms;
-  const auto new_indicators = indicators.begin() + static_cast<std::ptrdiff_t>(first_ind);
-  if (!std::is_sorted(new_indicators, indicators.end(), by_end))
-    std::stable_sort(new_indicators, indicators.end(), by_end);
+  sort_by_end(indicators, first_ind);
 }
 
 void CandleEngine::take_updates(std::vector<FromPartition<Candle>>& out) {
-  for (auto& [key, s] : series_)
-    for (auto& [start, a] : s.windows)
+  if (updated_stale_) {  // series were erased since: the list may point at them
+    updated_.clear();
+    for (auto& [key, s] : series_)
+      if (s.updated) updated_.push_back(&s);
+    updated_stale_ = false;
+  }
+  for (Series* s : updated_) {
+    for (auto& [start, a] : s->windows)
       if (a.dirty) {
-        out.push_back({s.partition, make_candle(s, start, a, false)});
+        out.push_back({s->partition, make_candle(*s, start, a, false)});
         a.dirty = false;
       }
+    s->updated = false;
+  }
+  updated_.clear();
 }
 
 void CandleEngine::mark_waiting(std::int32_t partition, std::int64_t now_ms) {

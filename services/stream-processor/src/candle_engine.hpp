@@ -165,6 +165,7 @@ class CandleEngine {
     std::optional<Decimal> last_close;
     std::int64_t last_trade_time = kNone;  // of a trade that counted (not late)
     bool state_changed = false;            // since the last take_changed_symbols
+    bool updated = false;                  // a window changed since the last take_updates (in updated_)
   };
   struct Pane {
     Decimal sum;
@@ -222,6 +223,10 @@ class CandleEngine {
   bool order_stale_ = true;
   std::vector<std::int64_t> next_due_;
   std::int64_t next_average_due_ = kNone;
+  // The series with a window changed since the last take_updates: what it walks, instead of
+  // every series (it runs at every emit). Rebuilt from the flags after series were erased.
+  std::vector<Series*> updated_;
+  bool updated_stale_ = false;
   void forget_lookups();  // after series, averages or trade-id sets were erased or replaced
   void update_order();
   std::map<std::int32_t, PartitionState> partitions_;

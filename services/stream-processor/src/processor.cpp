@@ -108,7 +108,7 @@ StreamProcessor::StreamProcessor(ProcessorOptions options, ProcessorClients clie
                [this] {
                  if (options_.exactly_once && !init_transactions(stop_)) return false;  // stopped before it started
                  nonce_ = new_nonce();
-                 last_tick_ = last_emit_ = std::chrono::steady_clock::now();
+                 last_tick_ = last_emit_ = last_updates_ = std::chrono::steady_clock::now();
                  return true;
                },
            .assigned = [this](const std::vector<kafka::TopicPartition>& parts) { return restore(parts); },
@@ -251,7 +251,11 @@ void StreamProcessor::emit() {
     if (input_.lag({options_.trades_topic, p}) > 0) engine_.mark_waiting(p, now_ms);
   engine_.close_windows(now_ms, candles_, indicators_);
   const auto n_final = candles_.size();
-  if (options_.live_updates) engine_.take_updates(candles_);
+  if (const auto now = std::chrono::steady_clock::now();
+      options_.live_updates && now - last_updates_ >= options_.live_update_interval) {
+    engine_.take_updates(candles_);
+    last_updates_ = now;
+  }
   // One commit tag per partition for this flush (it changes only at a commit), and one JSON
   // buffer for every message (produce copies it): nothing allocated per message here.
   std::map<std::int32_t, std::vector<kafka::Header>> tags;

@@ -59,7 +59,11 @@ struct ProcessorOptions {
   // commit only). With at_least_once the outputs are visible as soon as they are written, so a
   // short interval cuts latency; with exactly_once they become visible at the commit anyway.
   std::chrono::milliseconds update_interval{0};
-  bool live_updates = true;  // emit final=false updates of open windows each commit interval
+  bool live_updates = true;  // emit final=false updates of open windows
+  // Live updates at their own cadence: each open window that changed is emitted at most once per
+  // this interval (0: at every emit - each commit, or UPDATE_INTERVAL_MS). Coalesced per window,
+  // so they grow with symbols x cadence, not with trades.
+  std::chrono::milliseconds live_update_interval{1000};
   std::chrono::milliseconds transaction_timeout{60'000};  // each transactional call's limit
   std::chrono::milliseconds restore_timeout{60'000};      // reading a partition's state on assignment
   // A trade stamped further ahead of the wall clock goes to dead-letter: one bad clock must not
@@ -168,7 +172,7 @@ class StreamProcessor {
   Histogram& commit_latency_;
   Histogram& restore_time_;
   RateLimitedLog bad_input_log_;
-  std::chrono::steady_clock::time_point last_tick_, last_emit_;
+  std::chrono::steady_clock::time_point last_tick_, last_emit_, last_updates_;
   kafka::ConsumerScope scope_;  // last: it closes the consumer first, while what its callbacks use is there
 };
 

@@ -84,6 +84,8 @@ ServiceInfo service_info() {
           {"PROCESSING_GUARANTEE", "exactly_once", "exactly_once or at_least_once"},
           {"COMMIT_INTERVAL_MS", "100", "transaction / commit cadence"},
           {"UPDATE_INTERVAL_MS", "0", "emit candles and updates this often between commits (0 = at commits only)"},
+          {"LIVE_UPDATE_INTERVAL_MS", "1000",
+           "emit each open window that changed at most this often as a final=false update (0 = at every emit)"},
           {"GROUP_ID", "stream-processor", "consumer group; scale by adding instances"},
           {"TRANSACTIONAL_ID", "",
            "stable, unique per instance (default <GROUP_ID>-<host name>, e.g. the pod name); exactly_once also uses "
@@ -116,6 +118,7 @@ Options parse(const Config& config) {
   p.evict_after_ms = config.duration_ms("STATE_EVICT_AFTER");
   p.refresh_bytes = config.integer("STATE_REFRESH_BYTES", 0, std::int64_t{1} << 40);
   p.update_interval = std::chrono::milliseconds(config.integer("UPDATE_INTERVAL_MS", 0, 600'000));
+  p.live_update_interval = std::chrono::milliseconds(config.integer("LIVE_UPDATE_INTERVAL_MS", 0, 600'000));
   p.group_id = config.str("GROUP_ID");
   p.trades_topic = config.str("TRADES_TOPIC");
   p.candles_topic = config.str("CANDLES_TOPIC");

@@ -188,6 +188,25 @@ TEST_CASE("Live updates report changed open windows once per call") {
   updates(e, out);
   REQUIRE(out.size() == 1);
   CHECK(out[0].close == D("2"));
+  // Changed windows of a partition dropped (revoked) or restored before the next call: only what
+  // is still there is reported, once.
+  e.add(0, trade("X", 3, 3'000, "3", "1"), 0);
+  e.add(1, trade("Y", 1, 3'000, "5", "1"), 0);
+  e.add(2, trade("Z", 1, 3'000, "6", "1"), 0);
+  const auto z = e.snapshot(2);
+  e.drop_partition(1);
+  e.restore(2, z, 0);  // replaced: the same state, nothing changed since
+  e.add(0, trade("X", 4, 4'000, "4", "1"), 0);
+  out.clear();
+  updates(e, out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].symbol == "X");
+  CHECK(out[0].close == D("4"));
+  e.add(2, trade("Z", 2, 4'000, "7", "1"), 0);
+  out.clear();
+  updates(e, out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].symbol == "Z");
 }
 
 TEST_CASE("Options that break the engine's rules are refused - naming the rule") {

@@ -189,6 +189,28 @@ TEST_CASE("Pipelined commits: while a commit waits for the broker the loop reads
   }
 }
 
+TEST_CASE(
+    "Live updates at their own cadence: coalesced per window - their number follows the cadence - not the trades") {
+  // A commit after every record. With LIVE_UPDATE_INTERVAL_MS=0 each commit sends the window each
+  // trade changed; with a cadence longer than the run, none goes out before the windows are final.
+  const auto updates_with = [](std::chrono::milliseconds cadence) {
+    FakeCluster c;
+    feed(c);
+    auto o = options();
+    o.live_updates = true;
+    o.live_update_interval = cadence;
+    Instance a(c, "sp-0", o);
+    a.consumer.assign_all();
+    a.run(c);
+    CHECK(output_of(c) == reference());  // the finals do not change
+    std::size_t n = 0;
+    for (const auto& r : c.committed_records("crypto.candles")) n += decode_candle(r.value).value->final ? 0 : 1;
+    return n;
+  };
+  CHECK(updates_with(0ms) >= 3 * 360);  // one per trade at least
+  CHECK(updates_with(1h) == 0);
+}
+
 TEST_CASE("An abortable error in the middle of a commit: aborted - rewound - the output equals an uninterrupted run") {
   FakeCluster c;
   feed(c);
