@@ -2,8 +2,9 @@
 # Builds cryptoflow in Release and runs the benchmarks (docs/benchmarks.md), printing tables;
 # nothing is asserted:
 #   1. the in-process hot path against RapidJSON's parse-only ceiling (10 and 1,000 symbols);
-#   2. throughput through the embedded broker against kcat: 200 symbols over 24 partitions (and the
-#      seed projects' Python consumers), then 2,000 symbols over 6 partitions;
+#   2. throughput through the embedded broker against kcat and against the bound for what the
+#      processor writes (kcat reading the trades + kcat producing its outputs), with the seed
+#      projects' Python consumers: 200 symbols over 24 partitions, then 2,000 over 6;
 #   3. latency, trade received -> candle update visible, at 10,000 and 100,000 trades/s, against
 #      the broker hop measured in the same run;
 #   4. influxdb-sink into a local influxd against curl batches and a one-point-per-request writer;
@@ -34,7 +35,7 @@ echo "== hot path (one core)"
 echo "== through the embedded broker"
 /usr/bin/python3 "$root/tests/bench/broker_bench.py" "$build" "${1:-300000}" 200 24
 # The mock keeps ~5 MB per partition: two thirds of the trades fit 6 partitions.
-/usr/bin/python3 "$root/tests/bench/broker_bench.py" "$build" "$(( ${1:-300000} * 2 / 3 ))" 2000 6 --no-peers
+/usr/bin/python3 "$root/tests/bench/broker_bench.py" "$build" "$(( ${1:-300000} * 2 / 3 ))" 2000 6
 echo "== latency (trade received -> candle update visible to a read_committed consumer)"
 /usr/bin/python3 "$root/tests/bench/latency_run.py" "$build" 10
 echo "== influxdb-sink into a local influxd; elasticsearch-sink into an instant stand-in"
