@@ -205,6 +205,9 @@ void StreamProcessor::handle(const kafka::Record& r) {
             " ms ahead of the clock (MAX_CLOCK_SKEW " + std::to_string(options_.max_clock_skew_ms) + " ms)";
   AddResult added;
   if (error.empty()) {
+    // Between emits too: a loop held up (a slow commit) must not find waiting partitions idle.
+    if (const auto now = wall_clock_ms(); now - waiting_marked_ms_ >= options_.engine.idle_timeout_ms / 4)
+      mark_waiting(now);
     try {
       added = engine_.add(p, *decoded.value, wall_clock_ms());
     } catch (const std::overflow_error& e) {  // price x quantity or a window sum beyond 128 bits
@@ -241,14 +244,17 @@ void StreamProcessor::tick(bool wait) {
   commit(wait);
 }
 
+void StreamProcessor::mark_waiting(std::int64_t now_ms) {
+  for (const auto& [p, o] : store_.partitions())
+    if (input_.lag({options_.trades_topic, p}) > 0) engine_.mark_waiting(p, now_ms);
+  waiting_marked_ms_ = now_ms;
+}
+
 void StreamProcessor::emit() {
   candles_.clear();
   indicators_.clear();
   const auto now_ms = wall_clock_ms();
-  // A partition with records waiting (lagging, or its leader away) is not idle: its backlog
-  // must not become late because the others moved on.
-  for (const auto& [p, o] : store_.partitions())
-    if (input_.lag({options_.trades_topic, p}) > 0) engine_.mark_waiting(p, now_ms);
+  mark_waiting(now_ms);
   engine_.close_windows(now_ms, candles_, indicators_);
   const auto n_final = candles_.size();
   if (const auto now = std::chrono::steady_clock::now();

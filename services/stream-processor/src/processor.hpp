@@ -105,6 +105,10 @@ class StreamProcessor {
   bool init_transactions(const std::function<bool()>& stop);
   void handle(const kafka::Record& r);
   void tick(bool wait = false);
+  // A partition with records waiting (lagging, or its leader away) is not idle: its backlog must
+  // not become late because the others moved on. Marked at every emit, and before a trade is
+  // added once a quarter of the idle timeout passed since (the loop may have been held up).
+  void mark_waiting(std::int64_t now_ms);
   void emit();
   // Writes what changed since the last commit and commits it: hands it to the helper thread
   // when pipelined (unless wait), else completes it here.
@@ -173,6 +177,7 @@ class StreamProcessor {
   Histogram& restore_time_;
   RateLimitedLog bad_input_log_;
   std::chrono::steady_clock::time_point last_tick_, last_emit_, last_updates_;
+  std::int64_t waiting_marked_ms_ = 0;
   kafka::ConsumerScope scope_;  // last: it closes the consumer first, while what its callbacks use is there
 };
 

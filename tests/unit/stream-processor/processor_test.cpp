@@ -587,7 +587,7 @@ TEST_CASE("A partition with records waiting is not idle: its backlog is not late
   o.engine.idle_timeout_ms = 50;  // wall-clock quiet for 50 ms would make a partition idle
   Instance a(c, "sp-0", o);
   a.consumer.assign_all();
-  bool paused = false, resumed = false;
+  bool paused = false, held_up = false, resumed = false;
   std::chrono::steady_clock::time_point paused_at;
   a.run(c, [&] {
     if (!paused && a.metric("cryptoflow_processor_trades_in_total") > 50) {
@@ -595,12 +595,20 @@ TEST_CASE("A partition with records waiting is not idle: its backlog is not late
       paused = true;
       paused_at = std::chrono::steady_clock::now();
     }
-    if (paused && !resumed && std::chrono::steady_clock::now() - paused_at > 500ms) {
+    // The loop is held up for 300 ms (a slow commit, a busy machine) just before partition 0's
+    // last record, the trade that is late only if partition 1 counts as idle. It did: the waiting
+    // partitions were marked at emits only, and the trade came before the next one.
+    if (paused && !held_up && a.consumer.lag({"crypto.trades", 0}) == 1) {
+      std::this_thread::sleep_for(300ms);
+      held_up = true;
+    }
+    if (held_up && !resumed && std::chrono::steady_clock::now() - paused_at > 500ms) {
       a.consumer.resume({{"crypto.trades", 1}});  // ten idle timeouts later
       resumed = true;
     }
     return false;
   });
+  CHECK(held_up);
   CHECK(resumed);
   // Partition 1 held the watermark while its records waited: none of its trades is late (and the
   // deliberate late trade of partition 0 is not late either: partition 1 was behind then).
