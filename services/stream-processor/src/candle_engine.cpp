@@ -68,13 +68,7 @@ class Writer {
     out_.append(s);
   }
   // Compact (CSY4).
-  void var(std::uint64_t v) {
-    while (v >= 0x80) {
-      out_ += static_cast<char>((v & 0x7f) | 0x80);
-      v >>= 7;
-    }
-    out_ += static_cast<char>(v);
-  }
+  void var(std::uint64_t v) { leb128(v); }
   void integer(std::int64_t v) { var(zigzag(v)); }
   void text(const std::string& s) {
     var(s.size());
@@ -94,16 +88,20 @@ class Writer {
   void dec(const Decimal& d) {
     var(static_cast<std::uint64_t>(d.scale()));
     const auto m = d.units();
-    auto u = (static_cast<U128>(m) << 1) ^ static_cast<U128>(m >> 127);
-    while (u >= 0x80) {
-      out_ += static_cast<char>((static_cast<unsigned>(u) & 0x7f) | 0x80);
-      u >>= 7;
-    }
-    out_ += static_cast<char>(u);
+    leb128((static_cast<U128>(m) << 1) ^ static_cast<U128>(m >> 127));
   }
   std::string take() { return std::move(out_); }
 
  private:
+  // 7 bits a byte, low first, the high bit set on every byte but the last (64 or 128 bits).
+  template <class U>
+  void leb128(U v) {
+    while (v >= 0x80) {
+      out_ += static_cast<char>((static_cast<unsigned>(v) & 0x7f) | 0x80);
+      v >>= 7;
+    }
+    out_ += static_cast<char>(v);
+  }
   void raw(const void* p, std::size_t n) { out_.append(static_cast<const char*>(p), n); }
   std::string out_;
   std::int64_t last_time_ = 0, last_id_ = 0;
@@ -147,14 +145,7 @@ class Reader {
       return decimal((static_cast<U128>(hi) << 64) | lo, u32());
     }
     const auto scale = var();
-    U128 u = 0;
-    for (int shift = 0;; shift += 7) {
-      if (shift > 126) throw SnapshotError("snapshot: decimal too long");
-      need(1);
-      const auto b = static_cast<unsigned char>(in_[pos_++]);
-      u |= static_cast<U128>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) break;
-    }
+    const auto u = leb128<U128>("snapshot: decimal too long");
     return decimal((u >> 1) ^ (U128{0} - (u & 1)), scale);
   }
   // A count of items that each take at least min_bytes (fixed width) or one byte per field
@@ -173,15 +164,18 @@ class Reader {
       throw SnapshotError("snapshot: decimal scale out of range");
     return Decimal::from_units(static_cast<Decimal::Mantissa>(units), static_cast<int>(scale));
   }
-  std::uint64_t var() {
-    std::uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
+  std::uint64_t var() { return leb128<std::uint64_t>("snapshot: varint too long"); }
+  // What Writer::leb128 wrote; more bytes than U holds are refused with `too_long`.
+  template <class U>
+  U leb128(const char* too_long) {
+    U v = 0;
+    for (int shift = 0; shift < static_cast<int>(sizeof(U)) * 8; shift += 7) {
       need(1);
       const auto b = static_cast<unsigned char>(in_[pos_++]);
-      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      v |= static_cast<U>(b & 0x7f) << shift;
       if ((b & 0x80) == 0) return v;
     }
-    throw SnapshotError("snapshot: varint too long");
+    throw SnapshotError(too_long);
   }
   std::string chars(std::uint64_t n) {
     need(n);

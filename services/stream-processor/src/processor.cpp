@@ -200,16 +200,16 @@ void StreamProcessor::handle(const kafka::Record& r) {
   consumed_.insert(p);
   auto decoded = decode_trade(r.value);
   std::string error = decoded ? check_trade(*decoded.value) : decoded.error;
-  if (error.empty() && decoded.value->trade_time > wall_clock_ms() + options_.max_clock_skew_ms)
-    error = "field 'trade_time': " + std::to_string(decoded.value->trade_time - wall_clock_ms()) +
+  const auto now_ms = wall_clock_ms();  // one reading for the skew check, the marks and the engine
+  if (error.empty() && decoded.value->trade_time > now_ms + options_.max_clock_skew_ms)
+    error = "field 'trade_time': " + std::to_string(decoded.value->trade_time - now_ms) +
             " ms ahead of the clock (MAX_CLOCK_SKEW " + std::to_string(options_.max_clock_skew_ms) + " ms)";
   AddResult added;
   if (error.empty()) {
     // Between emits too: a loop held up (a slow commit) must not find waiting partitions idle.
-    if (const auto now = wall_clock_ms(); now - waiting_marked_ms_ >= options_.engine.idle_timeout_ms / 4)
-      mark_waiting(now);
+    if (now_ms - waiting_marked_ms_ >= options_.engine.idle_timeout_ms / 4) mark_waiting(now_ms);
     try {
-      added = engine_.add(p, *decoded.value, wall_clock_ms());
+      added = engine_.add(p, *decoded.value, now_ms);
     } catch (const std::overflow_error& e) {  // price x quantity or a window sum beyond 128 bits
       error = e.what();
     }
